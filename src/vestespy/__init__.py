@@ -1,0 +1,43 @@
+"""VestesPy: a pure-Python HTTP/1.1 server with a Node.js-style event API, on h11.
+
+Example:
+    .. code-block:: python
+
+        import vestespy
+
+        def onend(ev, req, res):
+            res.send_all("TEST")
+
+        def onrequest(ev, req, res):
+            req.on("end", onend)
+
+        server = vestespy.Server(("localhost", 8080))
+        server.on("request", onrequest)
+        server.serve_forever()
+"""
+
+from ._emitter import EventEmitter
+from .backends import available_backends
+from .errors import BadRequest, ClientDisconnected, ResponseAlreadyStarted, StreamLengthError
+from .headers import Headers
+from .options import ServerOptions
+from .request import Request
+from .response import Response
+from .server import Server
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "BadRequest",
+    "ClientDisconnected",
+    "EventEmitter",
+    "Headers",
+    "Request",
+    "Response",
+    "ResponseAlreadyStarted",
+    "Server",
+    "ServerOptions",
+    "StreamLengthError",
+    "__version__",
+    "available_backends",
+]

@@ -1,0 +1,73 @@
+"""Command line: ``python -m vestespy [module:listener]`` serves an application or the demo."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from .backends import available_backends
+from .server import RequestListener, Server
+
+__all__ = ["main"]
+
+
+def _load(spec: str) -> RequestListener:
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        raise SystemExit(f"application {spec!r} must be given as module:listener")
+    sys.path.insert(0, "")
+    listener = getattr(importlib.import_module(module_name), attribute)
+    if hasattr(listener, "as_handler"):
+        listener = listener.as_handler()
+    if not callable(listener):
+        raise SystemExit(f"{spec} is not callable")
+    return listener  # type: ignore[no-any-return]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse arguments, then serve until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vestespy", description="Serve a VestesPy application (default: a demo)."
+    )
+    parser.add_argument(
+        "app", nargs="?", help="module:listener, a 'request' listener or a Dispatcher"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--select", default="auto", choices=["auto", *available_backends()])
+    parser.add_argument("--workers", type=int, default=50, help="listener threads; 0: inline")
+    parser.add_argument("--debug", action="store_true", help="tracebacks in 500 responses")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.app:
+        listener = _load(args.app)
+    else:
+        from .demo import build_demo
+
+        listener = build_demo().as_handler()
+    with Server(
+        (args.host, args.port), debug=args.debug, select=args.select, max_workers=args.workers
+    ) as server:
+        server.on("request", listener)
+        signal.signal(signal.SIGTERM, lambda signum, frame: server.shutdown())
+        host, port = server.address
+        logging.getLogger("vestespy").info(
+            "serving %s on http://%s:%d/ (backend %s, %d workers)",
+            args.app or "the demo",
+            host,
+            port,
+            server.backend,
+            args.workers,
+        )
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

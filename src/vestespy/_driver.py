@@ -1,0 +1,260 @@
+"""The sans-IO connection driver: bytes in, request events out; responses in, bytes out.
+
+Theory of operation: one :class:`Driver` wraps one ``h11.Connection(h11.SERVER)`` for the life
+of a client connection. It knows nothing of sockets, threads or clocks; its owner feeds it what
+the socket read (:meth:`Driver.receive`), pulls :data:`DriverEvent` objects out
+(:meth:`Driver.next_event`) and writes whatever bytes the response methods return. The owner
+serialises every call (the connection holds a lock), because h11 is not thread-safe.
+
+Invariants:
+
+* A new request cycle starts as soon as both sides are done with the current one, whichever
+  finishes last: :meth:`Driver.end_response` or the request's end in :meth:`Driver.next_event`.
+  Pipelined requests therefore parse in order, one cycle at a time.
+* Every protocol error the client causes becomes one :class:`RequestRejected` carrying the
+  bytes of a complete error response (``Connection: close``), or no bytes when a response had
+  already started; after it the connection must be closed.
+* Checks that h11 does not make are applied to each request head in ``_request_started``,
+  before the head is handed on.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from http import HTTPStatus
+
+import h11
+
+__all__ = [
+    "BodyReceived",
+    "Driver",
+    "DriverEvent",
+    "PeerClosed",
+    "RequestEnded",
+    "RequestRejected",
+    "RequestStarted",
+    "Wait",
+]
+
+
+class Wait(enum.Enum):
+    """Why :meth:`Driver.next_event` has no event to give."""
+
+    #: More bytes from the client are needed.
+    NEED_DATA = enum.auto()
+    #: The client has sent (part of) the next request, which waits for the current response.
+    PAUSED = enum.auto()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted:
+    """A request head was parsed."""
+
+    method: str
+    target: str
+    http_version: str
+    #: ``(lower-cased name, name as received, value)`` triples.
+    headers: list[tuple[str, str, str]]
+    expects_continue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BodyReceived:
+    """A piece of the request body."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RequestEnded:
+    """The request body is complete."""
+
+    #: Trailer fields as ``(lower-cased name, name, value)`` triples.
+    trailers: list[tuple[str, str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRejected:
+    """The client broke the protocol; the connection must close once ``response`` is sent."""
+
+    status: int
+    reason: str
+    #: A complete error response, or ``b""`` if a response had already started.
+    response: bytes
+    #: Whether the error is the client closing the connection mid-request.
+    peer_closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PeerClosed:
+    """The client closed its side of the connection."""
+
+    #: True if it closed between requests, False if in the middle of one.
+    clean: bool
+
+
+DriverEvent = RequestStarted | BodyReceived | RequestEnded | RequestRejected | PeerClosed
+
+_REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+
+
+def reason_phrase(status: int) -> bytes:
+    """Return the standard reason phrase for ``status`` (empty if unknown)."""
+    return _REASONS.get(status, b"")
+
+
+def _triples(headers: h11._headers.Headers) -> list[tuple[str, str, str]]:
+    # h11 iterates (lower-cased name, value) and raw_items() gives the names as received,
+    # in the same order.
+    return [
+        (lower.decode("ascii"), raw.decode("ascii"), value.decode("latin-1"))
+        for (lower, value), (raw, _) in zip(headers, headers.raw_items(), strict=True)
+    ]
+
+
+class Driver:
+    """Drives one HTTP/1.1 server connection through h11 (sans-IO).
+
+    Args:
+        max_header_size: The largest request head (or chunk header) accepted, in bytes;
+            past it the request is rejected with 431.
+    """
+
+    __slots__ = ("_eof", "_h11", "_rejected")
+
+    def __init__(self, *, max_header_size: int = 16384) -> None:
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
+        self._rejected = False
+        self._eof = False
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> None:
+        """Feed bytes read from the client; ``b""`` means the client closed its side."""
+        if not data:
+            self._eof = True
+        if not self._rejected:
+            self._h11.receive_data(data)
+
+    def next_event(self) -> DriverEvent | Wait:
+        """Parse and return the next event, or why there is none yet."""
+        if self._rejected:
+            return Wait.PAUSED
+        conn = self._h11
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            return self._reject(exc.error_status_hint, str(exc))
+        kind = type(event)
+        if kind is h11.Data:
+            return BodyReceived(bytes(event.data))  # type: ignore[union-attr]
+        if kind is h11.Request:
+            return self._request_started(event)  # type: ignore[arg-type]
+        if kind is h11.EndOfMessage:
+            if conn.our_state is h11.DONE:
+                conn.start_next_cycle()
+            return RequestEnded(_triples(event.headers))  # type: ignore[union-attr]
+        if kind is h11.ConnectionClosed:
+            return PeerClosed(clean=conn.their_state is not h11.SEND_BODY)
+        if event is h11.PAUSED:
+            return Wait.PAUSED
+        return Wait.NEED_DATA
+
+    def _request_started(self, event: h11.Request) -> RequestStarted | RequestRejected:
+        return RequestStarted(
+            method=event.method.decode("ascii"),
+            target=event.target.decode("ascii"),
+            http_version=event.http_version.decode("ascii"),
+            headers=_triples(event.headers),
+            expects_continue=self._h11.they_are_waiting_for_100_continue,
+        )
+
+    def _reject(self, status: int, reason: str) -> RequestRejected:
+        """Build the error response for a protocol error and stop parsing for good."""
+        self._rejected = True
+        conn = self._h11
+        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return RequestRejected(status, reason, b"", self._eof)
+        if self._eof:
+            # The client hung up mid-message: nobody is left to read an error response.
+            return RequestRejected(status, reason, b"", True)
+        body = f"{status} {reason_phrase(status).decode()}: {reason}\n".encode()
+        head = h11.Response(
+            status_code=status,
+            reason=reason_phrase(status),
+            headers=[
+                (b"Content-Type", b"text/plain; charset=utf-8"),
+                (b"Content-Length", str(len(body)).encode("ascii")),
+                (b"Connection", b"close"),
+            ],
+        )
+        data = conn.send(head) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+        return RequestRejected(status, reason, data, self._eof)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    @property
+    def response_started(self) -> bool:
+        """Whether the current response's head has been sent."""
+        return self._h11.our_state is not h11.SEND_RESPONSE and self._h11.our_state is not h11.IDLE
+
+    @property
+    def must_close(self) -> bool:
+        """Whether the connection must close once the bytes already returned are sent."""
+        return self._rejected or self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+
+    @property
+    def request_in_progress(self) -> bool:
+        """Whether a request has been received whose response is not finished."""
+        return self._h11.our_state in (h11.SEND_RESPONSE, h11.SEND_BODY)
+
+    def send_continue(self) -> bytes:
+        """Return ``100 Continue`` if the client waits for it, else ``b""``."""
+        if self._h11.they_are_waiting_for_100_continue and not self._rejected:
+            return self._h11.send(h11.InformationalResponse(status_code=100, headers=[]))
+        return b""
+
+    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """Return an interim (1xx) response's bytes."""
+        return self._h11.send(
+            h11.InformationalResponse(
+                status_code=status, headers=headers, reason=reason_phrase(status)
+            )
+        )
+
+    def start_response(
+        self, status: int, headers: list[tuple[bytes, bytes]], reason: bytes | None = None
+    ) -> bytes:
+        """Return the bytes of a response head.
+
+        h11 adds the framing headers the response needs (``Transfer-Encoding: chunked`` for
+        an HTTP/1.1 client when no ``Content-Length`` is given; ``Connection: close`` when the
+        connection cannot be kept alive).
+        """
+        return self._h11.send(
+            h11.Response(
+                status_code=status,
+                headers=headers,
+                reason=reason if reason is not None else reason_phrase(status),
+            )
+        )
+
+    def send_body(self, data: bytes) -> list[bytes]:
+        """Return the pieces that frame ``data`` (``data`` itself among them, uncopied)."""
+        pieces = self._h11.send_with_data_passthrough(h11.Data(data=data))
+        assert pieces is not None
+        return pieces
+
+    def end_response(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+        """Return the bytes that end the response and start the next cycle if possible."""
+        conn = self._h11
+        data = conn.send(h11.EndOfMessage(headers=trailers or []))
+        if conn.their_state is h11.DONE and conn.our_state is h11.DONE:
+            conn.start_next_cycle()
+        return data
+
+    def fail(self) -> None:
+        """Record that the response could not be completed; the connection must close."""
+        self._rejected = True
+        self._h11.send_failed()

@@ -1,0 +1,155 @@
+"""The event emitter shared by :class:`~vestespy.Server` and :class:`~vestespy.Request`.
+
+Theory of operation: listeners are kept per event name in registration order. ``emit`` copies
+the list before calling so that a listener may add or remove listeners (``once`` does) without
+disturbing the current emission. An emitter does no locking of its own: the server only emits a
+request's events from that request's serial queue, one at a time, so a listener list is only
+changed concurrently by user code that registers listeners from several threads at once.
+
+The class is generic in the event names it accepts, so subclasses can spell out each event's
+listener signature with ``@overload`` and a type checker checks users' listeners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    # typing.Self is 3.11+; the annotation is never evaluated at run time.
+    from typing_extensions import Self
+
+__all__ = ["EventEmitter", "Listener"]
+
+#: A listener: called with the emitter first, then the event's own arguments.
+Listener = Callable[..., object]
+
+EventName = TypeVar("EventName", bound=str)
+
+
+class _Once:
+    """Wraps a listener registered with :meth:`EventEmitter.once`."""
+
+    __slots__ = ("emitter", "event", "listener")
+
+    def __init__(self, emitter: EventEmitter[Any], event: str, listener: Listener) -> None:
+        self.emitter = emitter
+        self.event = event
+        self.listener = listener
+
+    def __call__(self, *args: object) -> object:
+        self.emitter.off(self.event, self)
+        return self.listener(*args)
+
+
+class EventEmitter(Generic[EventName]):
+    """A minimal Node.js-style event emitter.
+
+    Every listener receives the emitter itself as its first argument, followed by the
+    arguments given to :meth:`emit`.
+
+    Example:
+        >>> from vestespy import EventEmitter
+        >>> class Clock(EventEmitter[str]):
+        ...     pass
+        >>> clock = Clock()
+        >>> _ = clock.on("tick", lambda ev, n: print("tick", n))
+        >>> clock.emit("tick", 1)
+        tick 1
+        True
+    """
+
+    __slots__ = ("_listeners",)
+
+    def __init__(self) -> None:
+        self._listeners: dict[str, list[Listener]] = {}
+
+    def on(self, event: EventName, listener: Listener) -> Self:
+        """Call ``listener`` each time ``event`` is emitted.
+
+        Args:
+            event: The event name.
+            listener: Called as ``listener(emitter, *args)``.
+
+        Returns:
+            The emitter, so that calls can be chained.
+
+        Raises:
+            TypeError: ``listener`` is not callable.
+        """
+        if not callable(listener):
+            raise TypeError(f"listener for {event!r} must be callable, not {listener!r}")
+        self._listeners.setdefault(event, []).append(listener)
+        return self
+
+    def once(self, event: EventName, listener: Listener) -> Self:
+        """Call ``listener`` the next time ``event`` is emitted, then forget it.
+
+        Args:
+            event: The event name.
+            listener: Called as ``listener(emitter, *args)``.
+
+        Returns:
+            The emitter, so that calls can be chained.
+        """
+        if not callable(listener):
+            raise TypeError(f"listener for {event!r} must be callable, not {listener!r}")
+        return EventEmitter.on(self, event, _Once(self, event, listener))
+
+    def off(self, event: str, listener: Listener) -> Self:
+        """Remove a listener added with :meth:`on` or :meth:`once`.
+
+        Removing a listener that is not registered does nothing.
+
+        Args:
+            event: The event name.
+            listener: The listener as it was given to :meth:`on` or :meth:`once`.
+
+        Returns:
+            The emitter, so that calls can be chained.
+        """
+        listeners = self._listeners.get(event)
+        if not listeners:
+            return self
+        for index, registered in enumerate(listeners):
+            if registered is listener or (
+                type(registered) is _Once and registered.listener is listener
+            ):
+                del listeners[index]
+                break
+        if not listeners:
+            del self._listeners[event]
+        return self
+
+    def listeners(self, event: str) -> list[Listener]:
+        """Return a copy of the listeners registered for ``event``, in order."""
+        return [
+            registered.listener if type(registered) is _Once else registered
+            for registered in self._listeners.get(event, ())
+        ]
+
+    def has_listeners(self, event: str) -> bool:
+        """Return whether at least one listener is registered for ``event``."""
+        return event in self._listeners
+
+    def emit(self, event: str, *args: object) -> bool:
+        """Call every listener of ``event`` in registration order.
+
+        A listener that raises stops the emission and the exception propagates to the caller.
+
+        Args:
+            event: The event name.
+            *args: Passed to each listener after the emitter.
+
+        Returns:
+            Whether any listener was registered.
+        """
+        listeners = self._listeners.get(event)
+        if not listeners:
+            return False
+        if len(listeners) == 1:
+            listeners[0](self, *args)
+        else:
+            for listener in tuple(listeners):
+                listener(self, *args)
+        return True

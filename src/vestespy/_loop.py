@@ -1,0 +1,173 @@
+"""The reactor: the one thread that owns every socket.
+
+Theory of operation: :meth:`EventLoop.run` repeats one *pass*: wait on the backend (no longer
+than the next timer, not at all if calls are queued), run the callbacks of ready file
+descriptors, run the calls other threads queued, run due timers, then run the end-of-pass
+hooks (connections flush their output there, so all responses made ready in one pass leave in
+one ``send`` per connection).
+
+Other threads talk to the loop only through :meth:`EventLoop.call_soon`, which appends to a
+deque and writes one byte to a wake-up socketpair if the loop is not already due to wake.
+Everything else here is loop-thread only.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .backends import EVENT_READ, Backend
+
+__all__ = ["EventLoop", "Timer"]
+
+logger = logging.getLogger("vestespy")
+
+
+class Timer:
+    """A call scheduled with :meth:`EventLoop.call_later`; :meth:`cancel` it to drop it."""
+
+    __slots__ = ("args", "callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[..., object], args: tuple[Any, ...]):
+        self.when = when
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Stop the call from happening (loop thread only)."""
+        self.cancelled = True
+
+
+class EventLoop:
+    """A single-threaded reactor over a :class:`~vestespy.backends.Backend`."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._calls: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._timer_seq = itertools.count()
+        self._end_of_pass: list[Callable[[], object]] = []
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._wake_pending = False
+        self._stopping = False
+        self._thread_id: int | None = None
+        backend.register(self._wake_r.fileno(), EVENT_READ, self._on_wake)
+
+    # -- any thread ------------------------------------------------------------------------
+
+    def in_loop_thread(self) -> bool:
+        """Return whether the caller runs on the loop thread."""
+        return threading.get_ident() == self._thread_id
+
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> None:
+        """Run ``callback(*args)`` on the loop thread soon (thread-safe, signal-safe)."""
+        self._calls.append((callback, args))
+        if not self._wake_pending and threading.get_ident() != self._thread_id:
+            self.wake()
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`run` return from the backend (thread-safe)."""
+        self._wake_pending = True
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            # Full (the loop is already due to wake) or closed (the loop is gone).
+            pass
+
+    def stop(self) -> None:
+        """Make :meth:`run` return after the current pass (thread-safe, signal-safe)."""
+        self._stopping = True
+        self.wake()
+
+    # -- loop thread only ------------------------------------------------------------------
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer:
+        """Run ``callback(*args)`` after ``delay`` seconds."""
+        timer = Timer(time.monotonic() + delay, callback, args)
+        heapq.heappush(self._timers, (timer.when, next(self._timer_seq), timer))
+        return timer
+
+    def at_end_of_pass(self, callback: Callable[[], object]) -> None:
+        """Run ``callback()`` once at the end of the current pass."""
+        self._end_of_pass.append(callback)
+
+    def run(self) -> None:
+        """Run passes until :meth:`stop` is called."""
+        self._thread_id = threading.get_ident()
+        self._stopping = False
+        select = self.backend.select
+        try:
+            while not self._stopping:
+                for callback, events in select(self._timeout()):
+                    try:
+                        callback(events)
+                    except Exception:
+                        logger.exception("error in I/O callback %r", callback)
+                if self._calls:
+                    self._run_calls()
+                if self._timers:
+                    self._run_timers()
+                if self._end_of_pass:
+                    self._run_end_of_pass()
+        finally:
+            self._thread_id = None
+
+    def close(self) -> None:
+        """Release the wake-up socketpair and the backend."""
+        self.backend.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _timeout(self) -> float | None:
+        if self._calls or self._end_of_pass:
+            return 0
+        if self._timers:
+            return max(0.0, self._timers[0][0] - time.monotonic())
+        return None
+
+    def _on_wake(self, events: int) -> None:
+        # Clear the flag before draining, so a call queued from now on wakes the next pass.
+        self._wake_pending = False
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _run_calls(self) -> None:
+        calls = self._calls
+        # Only the calls queued so far: one queued by a call runs in the next pass.
+        for _ in range(len(calls)):
+            callback, args = calls.popleft()
+            self._guarded(callback, args)
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            timer = heapq.heappop(timers)[2]
+            if not timer.cancelled:
+                self._guarded(timer.callback, timer.args)
+
+    def _run_end_of_pass(self) -> None:
+        callbacks, self._end_of_pass = self._end_of_pass, []
+        for callback in callbacks:
+            self._guarded(callback, ())
+
+    @staticmethod
+    def _guarded(callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            # A bug in one callback must not stop the loop that serves every client.
+            logger.exception("error in event loop callback %r", callback)

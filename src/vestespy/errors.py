@@ -1,0 +1,40 @@
+"""Exceptions raised by VestesPy."""
+
+from __future__ import annotations
+
+__all__ = ["BadRequest", "ClientDisconnected", "ResponseAlreadyStarted", "StreamLengthError"]
+
+
+class ClientDisconnected(ConnectionError):
+    """The client went away before the response could be sent.
+
+    Raised by :meth:`Response.send_stream <vestespy.Response.send_stream>` and
+    :meth:`Response.send_chunked <vestespy.Response.send_chunked>` so that a listener stops
+    producing a body nobody will read. Listeners need not catch it: the server treats it as
+    the normal end of that request and does not log it as an error.
+    """
+
+
+class ResponseAlreadyStarted(RuntimeError):
+    """A second response was started for one request (a programming error)."""
+
+
+class StreamLengthError(ValueError):
+    """A ``send_stream`` body came up short of, or ran over, its declared length.
+
+    The connection is closed rather than sending a message whose framing lies.
+    """
+
+
+class BadRequest(Exception):
+    """The client broke HTTP/1.1; passed to a request's ``"error"`` listeners.
+
+    Attributes:
+        status: The status code the client was (or would have been) answered with.
+        reason: What was wrong.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status}: {reason}")
+        self.status = status
+        self.reason = reason

@@ -1,0 +1,63 @@
+"""``ServerOptions``: every tunable of a server, in one typed table."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ServerOptions"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerOptions:
+    """Limits and timeouts of a :class:`~vestespy.Server`, passed as keyword arguments.
+
+    Example:
+        >>> from vestespy import ServerOptions
+        >>> ServerOptions(keep_alive_timeout=5).keep_alive_timeout
+        5
+    """
+
+    #: The listening socket's accept queue length.
+    backlog: int = 1024
+    #: Set ``SO_REUSEPORT`` so several processes can share the port (where supported).
+    reuse_port: bool = False
+    #: The largest request head (request line and fields) in bytes; larger gets 431.
+    max_header_size: int = 16 * 1024
+    #: Seconds an idle keep-alive connection (or one sending a request head) may stay silent
+    #: before it is closed. Keep it above a load balancer's idle timeout.
+    keep_alive_timeout: float = 75.0
+    #: Bytes of response a connection buffers for a slow client; a streaming writer waits
+    #: above it, so memory per connection stays bounded.
+    write_buffer_size: int = 256 * 1024
+    #: Bytes of request body read ahead of the listeners; reading pauses above it.
+    max_body_buffer: int = 1024 * 1024
+    #: Bytes of unread request body discarded after the response before the connection is
+    #: closed instead, so that the next pipelined request can be parsed.
+    max_drain: int = 1024 * 1024
+    #: Seconds a closing connection waits for the client to close after the final response.
+    linger_timeout: float = 2.0
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or field.name == "reuse_port":
+                continue
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"option {field.name} must be a number >= 0, not {value!r}")
+
+    @classmethod
+    def from_kwargs(cls, options: dict[str, Any]) -> ServerOptions:
+        """Build options from keyword arguments, naming any unknown one.
+
+        Raises:
+            TypeError: An option is unknown.
+        """
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(
+                f"unknown server option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**options)

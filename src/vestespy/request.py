@@ -1,0 +1,176 @@
+"""The public :class:`Request`: one parsed request head, and the events of its body."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
+from urllib.parse import unquote, urlsplit
+
+from ._emitter import EventEmitter, Listener
+from .headers import Headers
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from .response import Response
+
+__all__ = ["ContinueSender", "Request", "RequestEvent"]
+
+#: The events a :class:`Request` emits.
+RequestEvent = Literal["data", "end", "error", "close"]
+
+
+class ContinueSender(Protocol):
+    """What a request needs from its connection: a way to answer ``Expect: 100-continue``."""
+
+    def send_continue(self) -> None:
+        """Send ``100 Continue`` if the client is waiting for it (thread-safe)."""
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    """Return the (still percent-encoded) path and the query string of a request-target."""
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+        return path, query
+    if target == "*":
+        return "*", ""
+    if "://" in target:  # absolute-form (RFC 9112 3.2.2)
+        parts = urlsplit(target)
+        return parts.path or "/", parts.query
+    return "", ""  # authority-form (CONNECT)
+
+
+class Request(EventEmitter[RequestEvent]):
+    """An HTTP request: its head as parsed, and an emitter of its body's events.
+
+    Events (each listener gets the request first, as every emitter's listeners do):
+
+    * ``"data"``: ``fn(req, req, res, chunk: bytes)`` for each piece of the body.
+    * ``"end"``: ``fn(req, req, res)`` once the body is complete (also when there is none);
+      :attr:`trailers` are filled by then.
+    * ``"error"``: ``fn(req, req, res, exc: Exception)`` when the request cannot complete: the
+      client disconnected mid-body (:class:`~vestespy.ClientDisconnected`) or broke the
+      protocol (:class:`~vestespy.BadRequest`). No ``"end"`` follows.
+    * ``"close"``: ``fn(req, req, res)`` once, last, when the exchange is over: the response
+      finished and the body was read, or the connection closed.
+
+    Adding a ``"data"`` or ``"end"`` listener tells a client that sent
+    ``Expect: 100-continue`` to go ahead, unless the response has already started.
+
+    A subclass may be passed to :class:`~vestespy.Server` as ``handler=``; it must accept
+    the same constructor arguments.
+
+    Attributes:
+        method: The request method, such as ``"GET"``.
+        target: The request-target exactly as received, such as ``"/a%20b?x=1"``.
+        path: The target's path, percent-decoded (UTF-8), such as ``"/a b"``.
+        query: The raw query string, without the ``?``.
+        http_version: ``"1.0"`` or ``"1.1"``.
+        headers: The header fields in the order received.
+        trailers: The trailer fields of a chunked body, filled before ``"end"``.
+        client_address: The client's socket address.
+        params: Route parameters set by :class:`~vestespy.tools.Dispatcher`; ``{}`` otherwise.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        target: str,
+        http_version: str,
+        headers: Headers,
+        client_address: Any,
+        connection: ContinueSender | None = None,
+        expects_continue: bool = False,
+    ) -> None:
+        """Create a request (the server does this; applications seldom need to).
+
+        Args:
+            method: The request method.
+            target: The raw request-target.
+            http_version: ``"1.0"`` or ``"1.1"``.
+            headers: The header fields.
+            client_address: The client's socket address.
+            connection: Where to send ``100 Continue``; None for a detached request.
+            expects_continue: Whether the client waits for ``100 Continue``.
+        """
+        super().__init__()
+        self.method = method
+        self.target = target
+        raw_path, self.query = _split_target(target)
+        self.path = unquote(raw_path) if "%" in raw_path else raw_path
+        self.http_version = http_version
+        self.headers = headers
+        self.trailers = Headers()
+        self.client_address = client_address
+        self.params: dict[str, str] = {}
+        self._connection = connection
+        self._expects_continue = expects_continue
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.method} {self.target} HTTP/{self.http_version}>"
+
+    @overload
+    def on(
+        self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
+    ) -> Self: ...
+    @overload
+    def on(
+        self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
+    ) -> Self: ...
+    @overload
+    def on(
+        self,
+        event: Literal["error"],
+        listener: Callable[[Self, Self, Response, Exception], object],
+    ) -> Self: ...
+
+    def on(self, event: RequestEvent, listener: Listener) -> Self:
+        """Call ``listener`` each time ``event`` is emitted (see the class for events).
+
+        Args:
+            event: ``"data"``, ``"end"``, ``"error"`` or ``"close"``.
+            listener: The listener; its signature depends on the event.
+
+        Returns:
+            The request, so that calls can be chained.
+        """
+        super().on(event, listener)
+        if self._expects_continue and event in ("data", "end"):
+            self._send_continue()
+        return self
+
+    @overload
+    def once(
+        self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
+    ) -> Self: ...
+    @overload
+    def once(
+        self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
+    ) -> Self: ...
+    @overload
+    def once(
+        self,
+        event: Literal["error"],
+        listener: Callable[[Self, Self, Response, Exception], object],
+    ) -> Self: ...
+
+    def once(self, event: RequestEvent, listener: Listener) -> Self:
+        """Like :meth:`on`, but the listener is removed after its first call.
+
+        Args:
+            event: ``"data"``, ``"end"``, ``"error"`` or ``"close"``.
+            listener: The listener; its signature depends on the event.
+
+        Returns:
+            The request, so that calls can be chained.
+        """
+        super().once(event, listener)
+        if self._expects_continue and event in ("data", "end"):
+            self._send_continue()
+        return self
+
+    def _send_continue(self) -> None:
+        self._expects_continue = False
+        if self._connection is not None:
+            self._connection.send_continue()

@@ -1,0 +1,329 @@
+"""The public :class:`Response`: status, headers, and three ways to send a body.
+
+Theory of operation: a response goes NEW -> STREAMING -> DONE, once. The head is built here
+(status, the application's headers, ``Date``, ``Server`` and the framing header the method
+chose) and handed to the connection with the first body bytes, so that a small response is one
+buffer append. Bodies of streams are consumed on the calling thread; on a worker thread each
+write waits while the connection's output buffer is above its high-water mark, and on the loop
+thread (``max_workers=0``) the loop pulls the stream as the client reads instead, so that a slow
+client never blocks the loop or grows memory.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from .errors import ResponseAlreadyStarted, StreamLengthError
+from .headers import Headers
+
+__all__ = ["Body", "Response", "ResponseChannel", "StreamChunk"]
+
+#: What a stream may yield: ``str`` is encoded as UTF-8.
+StreamChunk = bytes | bytearray | memoryview | str
+#: What :meth:`Response.send_all` accepts.
+Body = bytes | bytearray | memoryview | str
+
+_NEW, _STREAMING, _DONE = 0, 1, 2
+
+# RFC 9110 5.1 (token) and 5.5 (field-value without CR, LF, NUL).
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_FIELD_VALUE_FORBIDDEN = re.compile(r"[\x00\r\n]")
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def http_date() -> bytes:
+    """Return the current time as an HTTP date, recomputed at most once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True).encode("ascii"))
+    return _date_cache[1]
+
+
+class ResponseChannel(Protocol):
+    """What a response needs from its connection (implemented by the server)."""
+
+    def in_loop_thread(self) -> bool:
+        """Whether the caller is the loop thread."""
+
+    def start(
+        self,
+        status: int,
+        reason: bytes | None,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        end: bool,
+    ) -> None:
+        """Queue the head, ``body`` and, if ``end``, the end of the message (never blocks)."""
+
+    def write(self, data: bytes) -> None:
+        """Queue body bytes; off the loop thread, wait while the output buffer is full."""
+
+    def finish(self) -> None:
+        """Queue the end of the message."""
+
+    def stream_from_loop(self, chunks: Iterator[bytes]) -> None:
+        """Let the loop pull ``chunks`` as the client reads, then end the message."""
+
+    def abort(self) -> None:
+        """Close the connection without completing the message."""
+
+    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """Queue an interim (1xx) response."""
+
+
+def _encode(chunk: StreamChunk) -> bytes:
+    if isinstance(chunk, bytes):
+        return chunk
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    if isinstance(chunk, bytearray | memoryview):
+        return bytes(chunk)
+    raise TypeError(f"a response body must be bytes or str, not {type(chunk).__name__}")
+
+
+def _checked_field(name: str, value: str) -> tuple[bytes, bytes]:
+    if not _FIELD_NAME.match(name):
+        raise ValueError(f"invalid header name {name!r}: it must be an RFC 9110 token")
+    if _FIELD_VALUE_FORBIDDEN.search(value):
+        raise ValueError(f"invalid value for header {name!r}: CR, LF and NUL are not allowed")
+    try:
+        return name.encode("ascii"), value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"header {name!r} has characters outside Latin-1: {value!r}") from None
+
+
+class Response:
+    """The response to one :class:`~vestespy.Request`.
+
+    Set :attr:`status` and headers, then send the body once with :meth:`send_all`,
+    :meth:`send_stream` or :meth:`send_chunked`. Every method may be called from any thread.
+    For a ``HEAD`` request, or a 204 or 304 status, the head is sent as for ``GET`` and the body
+    is not. ``Date`` and ``Server`` headers are added unless set.
+
+    Attributes:
+        status: The status code, 200 unless changed.
+        reason: The reason phrase; None picks the standard one.
+        headers: The header fields to send; also see :meth:`set_header`.
+    """
+
+    __slots__ = (
+        "_channel",
+        "_head_only",
+        "_head_sent",
+        "_state",
+        "headers",
+        "reason",
+        "request_method",
+        "status",
+    )
+
+    #: Bytes a connection buffers for the client before a streaming writer waits (256 KiB,
+    #: the default of the server's ``write_buffer_size`` option).
+    DEFAULT_WRITE_BUFFER_SIZE = 256 * 1024
+
+    def __init__(self, channel: ResponseChannel, request_method: str = "GET") -> None:
+        """Create a response (the server does this).
+
+        Args:
+            channel: The connection the response is written to.
+            request_method: The method of the request answered (``HEAD`` sends no body).
+        """
+        self.status = 200
+        self.reason: str | None = None
+        self.headers = Headers()
+        self.request_method = request_method
+        self._channel = channel
+        self._state = _NEW
+        self._head_sent = False
+        self._head_only = request_method == "HEAD"
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} sent={self.headers_sent}>"
+
+    @property
+    def headers_sent(self) -> bool:
+        """Whether the head has been handed to the connection."""
+        return self._head_sent
+
+    @property
+    def finished(self) -> bool:
+        """Whether the whole response has been handed to the connection."""
+        return self._state == _DONE
+
+    def set_header(self, name: str, value: str) -> None:
+        """Set a header, replacing any of the same name (any case).
+
+        Raises:
+            ValueError: The name is not a token, or the value holds CR, LF or NUL.
+            ResponseAlreadyStarted: Sending has begun.
+        """
+        _checked_field(name, value)
+        if self._state != _NEW:
+            raise ResponseAlreadyStarted(f"cannot set {name!r}: the response has started")
+        self.headers.set(name, value)
+
+    def send_informational(self, status: int, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Send an interim 1xx response, such as ``103 Early Hints``, before the final one.
+
+        Raises:
+            ValueError: ``status`` is not 102-199 (100 is sent for you; 101 needs an upgrade).
+        """
+        if not 102 <= status <= 199:
+            raise ValueError(f"an interim status must be 102-199, not {status}")
+        if self._state != _NEW:
+            raise ResponseAlreadyStarted("interim responses must precede the response")
+        self._channel.send_informational(status, [_checked_field(n, v) for n, v in headers])
+
+    def send_all(self, data: Body = b"") -> None:
+        """Send the whole response with ``data`` as its body (``str`` is UTF-8 encoded).
+
+        Sets ``Content-Length``. Returns at once: the bytes are written by the loop.
+
+        Raises:
+            ResponseAlreadyStarted: A response was already sent for this request.
+            ValueError: A body was given with a status that cannot have one (1xx, 204, 304).
+        """
+        body = _encode(data)
+        head = self._begin(len(body), chunked=False, has_body=bool(body))
+        self._state = _DONE
+        self._head_sent = True
+        self._channel.start(self.status, head[0], head[1], b"" if self._head_only else body, True)
+
+    def send_stream(self, stream: Iterable[StreamChunk], length: int) -> None:
+        """Send a body of exactly ``length`` bytes read from ``stream`` (``Content-Length``).
+
+        The stream is consumed on the calling thread with backpressure: above the
+        connection's write buffer (:attr:`DEFAULT_WRITE_BUFFER_SIZE` unless configured) the
+        call waits for the client. On the loop thread (``max_workers=0``) it returns at once
+        and the loop pulls the stream as the client reads.
+
+        Args:
+            stream: An iterable of ``bytes`` or ``str`` pieces.
+            length: The exact total of the pieces, in bytes.
+
+        Raises:
+            StreamLengthError: The stream came up short or ran over; the connection was
+                closed (on the loop thread this is logged instead, as the caller has returned).
+            ClientDisconnected: The client went away; stop producing.
+            ResponseAlreadyStarted: A response was already sent for this request.
+        """
+        if length < 0:
+            raise ValueError(f"length must be >= 0, not {length}")
+        self._send_body(stream, length)
+
+    def send_chunked(self, stream: Iterable[StreamChunk]) -> None:
+        """Send a body of unknown length read from ``stream``.
+
+        HTTP/1.1 clients get ``Transfer-Encoding: chunked``; HTTP/1.0 clients get a body
+        delimited by closing the connection. Backpressure as for :meth:`send_stream`.
+
+        Raises:
+            ClientDisconnected: The client went away; stop producing.
+            ResponseAlreadyStarted: A response was already sent for this request.
+        """
+        self._send_body(stream, None)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _begin(
+        self, length: int | None, *, chunked: bool, has_body: bool
+    ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
+        """Check the state and build ``(reason, header list)`` for the head."""
+        if self._state != _NEW:
+            raise ResponseAlreadyStarted("a response was already sent for this request")
+        status = self.status
+        if not 200 <= status <= 999:
+            raise ValueError(f"a final status must be 200-999, not {status}")
+        no_body = status in (204, 304)
+        if no_body and has_body:
+            raise ValueError(f"a {status} response cannot have a body")
+        headers = self.headers
+        if not no_body:
+            if length is not None:
+                headers.set("Content-Length", str(length))
+            elif chunked:
+                headers.remove("Content-Length")
+        if no_body or self._head_only:
+            self._head_only = True
+        fields = [_checked_field(name, value) for name, value in headers]
+        if "date" not in headers:
+            fields.append((b"Date", http_date()))
+        if "server" not in headers:
+            fields.append((b"Server", b"vestespy"))
+        reason = self.reason.encode("latin-1") if self.reason is not None else None
+        return reason, fields
+
+    def _send_body(self, stream: Iterable[StreamChunk], length: int | None) -> None:
+        reason, fields = self._begin(length, chunked=length is None, has_body=False)
+        self._state = _STREAMING
+        channel = self._channel
+        if self._head_only:
+            self._state = _DONE
+            self._head_sent = True
+            channel.start(self.status, reason, fields, b"", True)
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+            return
+        chunks = self._chunks(stream, length)
+        if channel.in_loop_thread():
+            self._state = _DONE
+            self._head_sent = True
+            channel.start(self.status, reason, fields, b"", False)
+            channel.stream_from_loop(chunks)
+            return
+        try:
+            for data in chunks:
+                if self._head_sent:
+                    channel.write(data)
+                else:
+                    # The head leaves with the first piece: one write, and a stream that
+                    # fails before producing anything can still be answered with a 500.
+                    self._head_sent = True
+                    channel.start(self.status, reason, fields, data, False)
+            if not self._head_sent:
+                self._head_sent = True
+                channel.start(self.status, reason, fields, b"", False)
+        except StreamLengthError:
+            channel.abort()
+            raise
+        except BaseException:
+            if self._head_sent:
+                channel.abort()
+            raise
+        self._state = _DONE
+        channel.finish()
+
+    @staticmethod
+    def _chunks(stream: Iterable[StreamChunk], length: int | None) -> Iterator[bytes]:
+        """Yield the stream's non-empty pieces as bytes, checking the declared length."""
+        sent = 0
+        for chunk in stream:
+            data = _encode(chunk)
+            if not data:
+                continue
+            sent += len(data)
+            if length is not None and sent > length:
+                raise StreamLengthError(f"stream ran over its declared length of {length} bytes")
+            yield data
+        if length is not None and sent != length:
+            raise StreamLengthError(f"stream ended after {sent} of its declared {length} bytes")
+
+    def _send_error(self, status: int, body: str) -> bool:
+        """Answer with an error if no head was sent yet (the server's listener guard)."""
+        if self._head_sent:
+            return False
+        self._state = _NEW
+        self.status = status
+        self.reason = None
+        self.headers = Headers(
+            [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]
+        )
+        self.send_all(body)
+        return True

@@ -1,0 +1,242 @@
+"""The public :class:`Server`: binding, the loop, the pool and the connections wired together."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._connection import Connection
+from ._emitter import EventEmitter
+from ._loop import EventLoop
+from ._pool import WorkerPool
+from .backends import EVENT_READ, create_backend
+from .options import ServerOptions
+from .request import Request
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+    from .response import Response
+
+__all__ = ["RequestListener", "Server"]
+
+logger = logging.getLogger("vestespy")
+
+#: A ``"request"`` listener: ``fn(server, req, res)``.
+RequestListener = Callable[["Server", Request, "Response"], object]
+
+_ACCEPTS_PER_PASS = 64
+_SWEEP_INTERVAL = 1.0
+
+
+def _bind(addr: tuple[str, int], backlog: int, reuse_port: bool) -> socket.socket:
+    host, port = addr[0], addr[1]
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    if not infos:
+        raise OSError(f"cannot resolve {host!r}")
+    family, _, _, _, sockaddr = infos[0]
+    sock = socket.create_server(sockaddr[:2], family=family, backlog=backlog, reuse_port=reuse_port)
+    sock.setblocking(False)
+    return sock
+
+
+class Server(EventEmitter[Literal["request"]]):
+    """An HTTP/1.1 server: a loop thread for I/O and a pool of threads for listeners.
+
+    The socket is bound and listening when the constructor returns (port 0 picks a free
+    port: see :attr:`address`). :meth:`serve_forever` runs the loop; :meth:`shutdown` stops
+    it. Use the server as a context manager to close its sockets.
+
+    Events:
+        ``"request"``: ``fn(server, req, res)`` once a request head is parsed.
+
+    Args:
+        addr: ``(host, port)`` to bind; IPv6 hosts work too.
+        debug: Put the traceback in the body of the 500 sent when a listener raises.
+        select: The selector backend: ``"auto"`` or a name from
+            :func:`~vestespy.available_backends`.
+        handler: The request class, :class:`~vestespy.Request` or a subclass.
+        max_workers: Listener threads; 0 runs listeners on the loop thread (they must not
+            block).
+        **options: Fields of :class:`~vestespy.ServerOptions`.
+
+    Raises:
+        ValueError: ``select`` names a backend this platform does not have.
+        TypeError: An option is unknown.
+        OSError: The address cannot be bound.
+
+    Attributes:
+        debug: Whether tracebacks are sent to clients.
+        handler: The request class.
+        options: The limits and timeouts in force.
+        backend: The name of the selector backend in use.
+        max_workers: The number of listener threads (0: inline).
+    """
+
+    def __init__(
+        self,
+        addr: tuple[str, int],
+        debug: bool = False,
+        select: str = "auto",
+        handler: type[Request] = Request,
+        max_workers: int = 50,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        self.options = ServerOptions.from_kwargs(options)
+        self.debug = debug
+        self.handler = handler
+        self.max_workers = max_workers
+        backend = create_backend(select)
+        self.backend = backend.name
+        self._pool = WorkerPool(max_workers)
+        try:
+            self._sock = _bind(addr, self.options.backlog, self.options.reuse_port)
+        except BaseException:
+            backend.close()
+            self._pool.shutdown(wait=False)
+            raise
+        self._loop = EventLoop(backend)
+        self._connections: set[Connection] = set()
+        self._serving = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+        self._closed = False
+        self._sweep_timer_armed = False
+        backend.register(self._sock.fileno(), EVENT_READ, self._on_acceptable)
+
+    # -- public API ----------------------------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)``; the port is the real one when 0 was asked for."""
+        name = self._sock.getsockname()
+        return name[0], name[1]
+
+    def on(self, event: Literal["request"], listener: RequestListener) -> Self:
+        """Call ``listener(server, req, res)`` for each request.
+
+        Args:
+            event: ``"request"``.
+            listener: The listener.
+
+        Returns:
+            The server, so that calls can be chained.
+        """
+        return super().on(event, listener)
+
+    def once(self, event: Literal["request"], listener: RequestListener) -> Self:
+        """Call ``listener(server, req, res)`` for the next request only.
+
+        Args:
+            event: ``"request"``.
+            listener: The listener.
+
+        Returns:
+            The server, so that calls can be chained.
+        """
+        return super().once(event, listener)
+
+    def serve_forever(self) -> None:
+        """Serve on the calling thread until :meth:`shutdown` is called.
+
+        Raises:
+            RuntimeError: The server is closed or already serving.
+        """
+        if self._closed:
+            raise RuntimeError("the server is closed")
+        if self._serving.is_set():
+            raise RuntimeError("the server is already serving")
+        self._stopped.clear()
+        self._serving.set()
+        try:
+            self._loop.call_soon(self._sweep)
+            self._loop.run()
+        finally:
+            for connection in list(self._connections):
+                connection.close()
+            self._serving.clear()
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Make :meth:`serve_forever` return soon; open connections are closed.
+
+        Safe to call from any thread, from a listener and from a signal handler; it does
+        not wait.
+        """
+        self._loop.stop()
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until :meth:`serve_forever` has returned; return whether it has."""
+        return self._stopped.wait(timeout)
+
+    def close(self) -> None:
+        """Stop serving and release the sockets and threads (idempotent).
+
+        Called from another thread than the one serving, it waits for
+        :meth:`serve_forever` to return.
+        """
+        if self._closed:
+            return
+        if self._serving.is_set():
+            self.shutdown()
+            if not self._loop.in_loop_thread():
+                self._stopped.wait()
+        self._closed = True
+        self._sock.close()
+        self._loop.close()
+        self._pool.shutdown(wait=not self._loop.in_loop_thread())
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        host, port = self.address if not self._closed else ("closed", 0)
+        return f"<Server {host}:{port} backend={self.backend} max_workers={self.max_workers}>"
+
+    # -- loop thread ---------------------------------------------------------------------------
+
+    def _on_acceptable(self, events: int) -> None:
+        for _ in range(_ACCEPTS_PER_PASS):
+            try:
+                sock, client_address = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # EMFILE and the like: keep serving the connections we have.
+                logger.warning("accept failed: %s", exc)
+                return
+            sock.setblocking(False)
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._connections.add(Connection(self, sock, client_address))
+
+    def _forget(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+
+    def _sweep(self) -> None:
+        """Close connections idle past ``keep_alive_timeout`` or lingering too long."""
+        now = time.monotonic()
+        idle_deadline = now - self.options.keep_alive_timeout
+        linger_deadline = now - self.options.linger_timeout
+        for connection in list(self._connections):
+            if connection.lingering:
+                if connection.last_active < linger_deadline:
+                    connection.close()
+            elif connection.idle and connection.last_active < idle_deadline:
+                connection.close()
+        self._loop.call_later(_SWEEP_INTERVAL, self._sweep)

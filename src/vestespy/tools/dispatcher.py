@@ -1,0 +1,144 @@
+"""``Dispatcher``: route requests by path pattern or regular expression.
+
+Built only on the public API: it is a ``"request"`` listener like any other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ..request import Request
+from ..response import Response
+from ..server import Server
+
+__all__ = ["Dispatcher", "RouteHandler"]
+
+#: A route handler: ``fn(server, req, res, **params)``.
+RouteHandler = Callable[..., object]
+
+# ":name" path segments; a name is a Python identifier so it can be a keyword argument.
+_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    regex: re.Pattern[str]
+    handler: RouteHandler
+    methods: frozenset[str] | None
+    whole_path: bool  # path patterns must match the whole path; regexes match at the start
+
+
+def _compile_path_pattern(pattern: str) -> re.Pattern[str]:
+    parts = []
+    position = 0
+    for match in _PARAM.finditer(pattern):
+        parts.append(re.escape(pattern[position : match.start()]))
+        parts.append(f"(?P<{match.group(1)}>[^/]+)")
+        position = match.end()
+    parts.append(re.escape(pattern[position:]))
+    return re.compile("".join(parts))
+
+
+class Dispatcher:
+    """Routes each request to the first registered handler whose pattern matches its path.
+
+    A pattern is either a path whose ``:name`` segments match one path segment each and are
+    passed to the handler as keyword arguments (``"/test/:id"``), or a regular expression,
+    compiled or as a string starting with ``^``, whose named groups are passed the same way
+    (it must match at the start of the path; end it with ``$`` to match the whole path).
+    The parameters are also set on :attr:`Request.params <vestespy.Request.params>`.
+
+    No match answers 404; a path matched only by routes for other methods answers 405 with
+    ``Allow``. A route that allows ``GET`` also answers ``HEAD``.
+
+    Example:
+        .. code-block:: python
+
+            def test_id(ev, req, res, id=None):
+                res.send_all(f"ID: {id}")
+
+            dispatcher = Dispatcher()
+            dispatcher.register("/", lambda ev, req, res: res.send_all("test"))
+            dispatcher.register("/test/:id", test_id)
+            server.on("request", dispatcher.as_handler())
+    """
+
+    def __init__(self) -> None:
+        self._routes: list[_Route] = []
+
+    def register(
+        self,
+        pattern: str | re.Pattern[str],
+        fn: RouteHandler,
+        methods: Iterable[str] | None = None,
+    ) -> None:
+        """Add a route; routes are tried in the order registered.
+
+        Args:
+            pattern: A ``/path/:param`` pattern, or a regular expression (compiled, or a
+                string starting with ``^``).
+            fn: Called as ``fn(server, req, res, **params)``.
+            methods: The methods it answers (any case); None for every method.
+
+        Raises:
+            TypeError: ``fn`` is not callable.
+            ValueError: A string pattern starts with neither ``/`` nor ``^``.
+        """
+        if not callable(fn):
+            raise TypeError(f"route handler must be callable, not {fn!r}")
+        if isinstance(pattern, re.Pattern):
+            regex, whole = pattern, False
+        elif pattern.startswith("^"):
+            regex, whole = re.compile(pattern), False
+        elif pattern.startswith("/") or pattern == "*":
+            regex, whole = _compile_path_pattern(pattern), True
+        else:
+            raise ValueError(
+                f"route pattern {pattern!r} must start with '/' (a path) or '^' (a regex)"
+            )
+        allowed = None
+        if methods is not None:
+            allowed = frozenset(m.upper() for m in methods)
+            if "GET" in allowed:
+                allowed |= {"HEAD"}
+        self._routes.append(_Route(regex, fn, allowed, whole))
+
+    def route(
+        self, pattern: str | re.Pattern[str], methods: Iterable[str] | None = None
+    ) -> Callable[[RouteHandler], RouteHandler]:
+        """Decorator form of :meth:`register`."""
+
+        def decorate(fn: RouteHandler) -> RouteHandler:
+            self.register(pattern, fn, methods)
+            return fn
+
+        return decorate
+
+    def dispatch(self, server: Server, req: Request, res: Response) -> None:
+        """Route one request (the ``"request"`` listener :meth:`as_handler` returns)."""
+        path = req.path
+        allowed: set[str] = set()
+        for route in self._routes:
+            match = route.regex.fullmatch(path) if route.whole_path else route.regex.match(path)
+            if match is None:
+                continue
+            if route.methods is not None and req.method not in route.methods:
+                allowed |= route.methods
+                continue
+            params = {k: v for k, v in match.groupdict().items() if v is not None}
+            req.params = params
+            route.handler(server, req, res, **params)
+            return
+        if allowed:
+            res.status = 405
+            res.set_header("Allow", ", ".join(sorted(allowed)))
+            res.send_all(f"405 Method Not Allowed: {req.method} {path}\n")
+        else:
+            res.status = 404
+            res.send_all(f"404 Not Found: {path}\n")
+
+    def as_handler(self) -> Callable[[Server, Request, Response], None]:
+        """Return the ``"request"`` listener that routes through this dispatcher."""
+        return self.dispatch
