@@ -380,9 +380,16 @@ class Connection:
             self._output_closed = True
             self._drained.notify_all()
         if self._loop.in_loop_thread():
-            self.close()
+            self._abort_now()
         else:
-            self._loop.call_soon(self.close)
+            self._loop.call_soon(self._abort_now)
+
+    def _abort_now(self) -> None:
+        # Hand the kernel what is already queued (without waiting for a slow client), so that
+        # the client sees the same truncated message whichever thread aborted, then close.
+        self._producer = None
+        self._flush()
+        self.close()
 
     def stream_from_loop(self, chunks: Iterator[bytes]) -> None:
         """Pull ``chunks`` as the client reads, then end the response (loop thread)."""
@@ -521,6 +528,10 @@ class Connection:
             self.abort()
             return
         self._flush()
+        if self._producer is not None and not self._backlog and not self.closed:
+            # The kernel took everything: pull more in the next pass (other connections get
+            # their turn in between). Otherwise _on_writable pulls once the backlog drains.
+            self._loop.at_end_of_pass(self._pull_producer)
 
     def _close_when_sent(self) -> None:
         if self._backlog or self._out or self._producer is not None or self._lingering:

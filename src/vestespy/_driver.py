@@ -212,7 +212,9 @@ class Driver:
     def send_continue(self) -> bytes:
         """Return ``100 Continue`` if the client waits for it, else ``b""``."""
         if self._h11.they_are_waiting_for_100_continue and not self._rejected:
-            return self._h11.send(h11.InformationalResponse(status_code=100, headers=[]))
+            return self._h11.send(
+                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+            )
         return b""
 
     def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:

@@ -136,13 +136,16 @@ class EventLoop:
         return None
 
     def _on_wake(self, events: int) -> None:
-        # Clear the flag before draining, so a call queued from now on wakes the next pass.
-        self._wake_pending = False
         try:
             while self._wake_r.recv(4096):
                 pass
         except BlockingIOError:
             pass
+        # Clear the flag only after draining: a byte written after the drain began may have
+        # been drained too, so a call queued while the flag was still set must be run by this
+        # pass. It is, because _run_calls runs after this callback and sees every call queued
+        # before the flag cleared; a call queued after it writes a new byte.
+        self._wake_pending = False
 
     def _run_calls(self) -> None:
         calls = self._calls

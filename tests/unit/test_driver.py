@@ -1,0 +1,172 @@
+"""The sans-IO driver: bytes in, events out; responses in, bytes out. No sockets."""
+
+from __future__ import annotations
+
+from vestespy._driver import (
+    BodyReceived,
+    Driver,
+    DriverEvent,
+    PeerClosed,
+    RequestEnded,
+    RequestRejected,
+    RequestStarted,
+    Wait,
+)
+
+
+def events_of(driver: Driver, data: bytes) -> list[DriverEvent | Wait]:
+    driver.receive(data)
+    events: list[DriverEvent | Wait] = []
+    while True:
+        event = driver.next_event()
+        events.append(event)
+        if isinstance(event, Wait | RequestRejected | PeerClosed):
+            return events
+
+
+def test_simple_get() -> None:
+    driver = Driver()
+    events = events_of(driver, b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Y: z\r\n\r\n")
+    started = events[0]
+    assert isinstance(started, RequestStarted)
+    assert (started.method, started.target, started.http_version) == ("GET", "/a?b=1", "1.1")
+    assert started.headers == [("host", "Host", "x"), ("x-y", "X-Y", "z")]
+    assert not started.expects_continue
+    assert events[1:] == [RequestEnded([]), Wait.NEED_DATA]
+
+
+def test_body_and_response_bytes() -> None:
+    driver = Driver()
+    events = events_of(driver, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel")
+    assert events[1:] == [BodyReceived(b"hel"), Wait.NEED_DATA]
+    assert events_of(driver, b"lo") == [BodyReceived(b"lo"), RequestEnded([]), Wait.NEED_DATA]
+    head = driver.start_response(200, [(b"Content-Length", b"2")])
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"".join(driver.send_body(b"ok")) == b"ok"
+    assert driver.end_response() == b""
+    assert not driver.must_close
+
+
+def test_pipelined_requests_pause_until_the_response_ends() -> None:
+    driver = Driver()
+    two = b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+    events = events_of(driver, two)
+    assert [type(e) for e in events] == [RequestStarted, RequestEnded, Wait]
+    assert events[-1] is Wait.PAUSED
+    driver.start_response(200, [(b"Content-Length", b"0")])
+    driver.end_response()
+    events = events_of(driver, b"")
+    assert isinstance(events[0], RequestStarted)
+    assert events[0].target == "/2"
+
+
+def test_response_before_body_then_next_cycle_after_body() -> None:
+    driver = Driver()
+    events_of(driver, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n")
+    driver.start_response(200, [(b"Content-Length", b"0")])
+    driver.end_response()
+    events = events_of(driver, b"abcGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert events[0] == BodyReceived(b"abc")
+    assert events[1] == RequestEnded([])
+    assert isinstance(events[2], RequestStarted)
+    assert events[2].target == "/next"
+
+
+def test_chunked_body_with_trailers() -> None:
+    driver = Driver()
+    data = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n"
+    )
+    events = events_of(driver, data)
+    assert events[1] == BodyReceived(b"abc")
+    assert events[2] == RequestEnded([("x-sum", "X-Sum", "1")])
+
+
+def test_garbage_is_rejected_with_a_complete_400_and_close() -> None:
+    driver = Driver()
+    events = events_of(driver, b"\x00\x01garbage\r\n\r\n")
+    rejected = events[-1]
+    assert isinstance(rejected, RequestRejected)
+    assert rejected.status == 400
+    assert rejected.response.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"Connection: close\r\n" in rejected.response
+    assert driver.must_close
+    assert driver.next_event() is Wait.PAUSED  # nothing more is parsed
+
+
+def test_oversized_head_is_431() -> None:
+    driver = Driver(max_header_size=1024)
+    events = events_of(driver, b"GET / HTTP/1.1\r\nX: " + b"a" * 2000)
+    rejected = events[-1]
+    assert isinstance(rejected, RequestRejected)
+    assert rejected.status == 431
+
+
+def test_eof_between_requests_is_a_clean_close() -> None:
+    driver = Driver()
+    events_of(driver, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    driver.start_response(204, [])
+    driver.end_response()
+    assert events_of(driver, b"") == [PeerClosed(clean=True)]
+
+
+def test_eof_mid_body_is_rejected_without_a_response() -> None:
+    driver = Driver()
+    events_of(driver, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    events = events_of(driver, b"")
+    rejected = events[-1]
+    assert isinstance(rejected, RequestRejected)
+    assert rejected.peer_closed
+    assert rejected.response == b""
+
+
+def test_expect_100_continue() -> None:
+    driver = Driver()
+    events = events_of(
+        driver,
+        b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+    )
+    assert isinstance(events[0], RequestStarted)
+    assert events[0].expects_continue
+    assert driver.send_continue() == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert driver.send_continue() == b""  # only once
+
+
+def test_no_continue_once_the_response_started() -> None:
+    driver = Driver()
+    events_of(
+        driver,
+        b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+    )
+    driver.start_response(413, [(b"Content-Length", b"0")])
+    assert driver.send_continue() == b""
+
+
+def test_http10_response_closes_and_chunked_becomes_close_delimited() -> None:
+    driver = Driver()
+    events_of(driver, b"GET / HTTP/1.0\r\n\r\n")
+    head = driver.start_response(200, [])
+    assert b"Transfer-Encoding" not in head
+    assert b"Connection: close" in head
+    assert b"".join(driver.send_body(b"abc")) == b"abc"
+    driver.end_response()
+    assert driver.must_close
+
+
+def test_chunked_response_framing_for_http11() -> None:
+    driver = Driver()
+    events_of(driver, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = driver.start_response(200, [])
+    assert b"Transfer-Encoding: chunked" in head
+    assert b"".join(driver.send_body(b"abc")) == b"3\r\nabc\r\n"
+    assert driver.end_response() == b"0\r\n\r\n"
+
+
+def test_head_response_carries_headers_only() -> None:
+    driver = Driver()
+    events_of(driver, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = driver.start_response(200, [(b"Content-Length", b"5")])
+    assert b"Content-Length: 5" in head
+    assert driver.end_response() == b""
+    assert not driver.must_close
