@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from support import ServerThread, serve
 
 Serve = Callable[..., contextlib.AbstractContextManager[ServerThread]]
@@ -17,7 +18,9 @@ def served(backend: str, workers: int) -> Serve:
     """``served(listener, **options)``: a server on this test's backend and worker mode."""
 
     @contextlib.contextmanager
-    def start(listener: Callable[..., object] | None = None, **kwargs: Any) -> Iterator[ServerThread]:
+    def start(
+        listener: Callable[..., object] | None = None, **kwargs: Any
+    ) -> Iterator[ServerThread]:
         kwargs.setdefault("select", backend)
         kwargs.setdefault("max_workers", workers)
         with serve(listener, **kwargs) as thread:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import RawClient
 
 import vestespy
+from support import RawClient
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import vestespy
 from conftest import Serve
 from support import RawClient
 from support.client import build_request
-
-import vestespy
 
 
 def recorder() -> tuple[list[tuple[Any, ...]], Any]:
@@ -78,7 +77,7 @@ def test_body_events_in_order_then_close(served: Serve) -> None:
 
 
 def test_keep_alive_by_default_and_connection_close(served: Serve) -> None:
-    log, onrequest = recorder()
+    _log, onrequest = recorder()
     with served(onrequest) as thread, RawClient(thread.address) as client:
         for n in range(5):
             response = client.request("GET", f"/{n}")
@@ -90,7 +89,7 @@ def test_keep_alive_by_default_and_connection_close(served: Serve) -> None:
 
 
 def test_http10_closes_after_response(served: Serve) -> None:
-    log, onrequest = recorder()
+    _log, onrequest = recorder()
     with served(onrequest) as thread, RawClient(thread.address) as client:
         response = client.request("GET", "/old", version="1.0")
         assert response.http_version == "1.1"
@@ -100,7 +99,7 @@ def test_http10_closes_after_response(served: Serve) -> None:
 
 
 def test_pipelined_requests_are_answered_in_order(served: Serve) -> None:
-    log, onrequest = recorder()
+    _log, onrequest = recorder()
     requests = [build_request("GET", f"/p{n}") for n in range(32)]
     requests[7] = build_request("POST", "/p7", body=b"body-seven")
     with served(onrequest) as thread, RawClient(thread.address) as client:
@@ -117,8 +116,7 @@ def test_unread_body_is_drained_before_the_next_request(served: Serve) -> None:
 
     with served(onrequest) as thread, RawClient(thread.address) as client:
         client.send(
-            build_request("POST", "/first", body=b"x" * 300_000)
-            + build_request("GET", "/second")
+            build_request("POST", "/first", body=b"x" * 300_000) + build_request("GET", "/second")
         )
         assert client.read_response().body == b"/first"
         assert client.read_response().body == b"/second"
@@ -211,7 +209,7 @@ def test_head_and_bodyless_statuses(served: Serve) -> None:
 
 
 def test_expect_100_continue_sent_when_body_is_wanted(served: Serve) -> None:
-    log, onrequest = recorder()
+    _log, onrequest = recorder()
     with served(onrequest) as thread, RawClient(thread.address) as client:
         client.send(
             b"PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"

@@ -6,10 +6,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import Serve
-from support import RawClient
 
 import vestespy
+from conftest import Serve
+from support import RawClient
 
 
 def test_send_all_str_is_utf8_with_content_length(served: Serve) -> None:
@@ -144,8 +144,12 @@ def test_programming_errors_raise_clearly(served: Serve) -> None:
         assert response.header("Injected") is None
         assert client.request().body == b"first"
     assert [type(e).__name__ for e in errors] == [
-        "ValueError", "ValueError", "ValueError", "ValueError",
-        "ResponseAlreadyStarted", "ResponseAlreadyStarted",
+        "ValueError",
+        "ValueError",
+        "ValueError",
+        "ValueError",
+        "ResponseAlreadyStarted",
+        "ResponseAlreadyStarted",
     ] * 2
 
 

@@ -124,7 +124,7 @@ class RawClient:
 
     def read_head(self) -> ParsedResponse:
         status_line = self._read_line().decode("latin-1")
-        version, status, reason = (status_line.split(" ", 2) + [""])[:3]
+        version, status, reason = ([*status_line.split(" ", 2), ""])[:3]
         assert version.startswith("HTTP/"), f"bad status line {status_line!r}"
         headers = self._read_fields()
         return ParsedResponse(int(status), reason, version[5:], headers, b"")

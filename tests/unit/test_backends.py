@@ -23,8 +23,13 @@ def test_available_backends_are_known_and_include_select() -> None:
     assert set(names) <= set(BACKEND_NAMES)
     assert vestespy.available_backends() == names
     for name in names:
-        cls_name = {"select": "Select", "poll": "Poll", "epoll": "Epoll", "kqueue": "Kqueue",
-                    "devpoll": "Devpoll"}[name]
+        cls_name = {
+            "select": "Select",
+            "poll": "Poll",
+            "epoll": "Epoll",
+            "kqueue": "Kqueue",
+            "devpoll": "Devpoll",
+        }[name]
         assert hasattr(selectors, cls_name + "Selector")
 
 
