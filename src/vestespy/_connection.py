@@ -216,6 +216,7 @@ class Connection:
                 else BadRequest(event.status, event.reason)
             )
             self._strand.post(self._deliver_error, exchange, error)
+            exchange.request_ended = True  # no more request events; close() adds "close"
         if event.response:
             logger.info(
                 "rejected request from %s: %d %s", self.client_address, event.status, event.reason

@@ -64,6 +64,7 @@ class Request(EventEmitter[RequestEvent]):
         method: The request method, such as ``"GET"``.
         target: The request-target exactly as received, such as ``"/a%20b?x=1"``.
         path: The target's path, percent-decoded (UTF-8), such as ``"/a b"``.
+        raw_path: The target's path as received, still percent-encoded.
         query: The raw query string, without the ``?``.
         http_version: ``"1.0"`` or ``"1.1"``.
         headers: The header fields in the order received.
@@ -97,7 +98,8 @@ class Request(EventEmitter[RequestEvent]):
         super().__init__()
         self.method = method
         self.target = target
-        raw_path, self.query = _split_target(target)
+        self.raw_path, self.query = _split_target(target)
+        raw_path = self.raw_path
         self.path = unquote(raw_path) if "%" in raw_path else raw_path
         self.http_version = http_version
         self.headers = headers

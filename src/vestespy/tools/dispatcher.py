@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 from ..request import Request
 from ..response import Response
@@ -27,18 +28,26 @@ class _Route:
     regex: re.Pattern[str]
     handler: RouteHandler
     methods: frozenset[str] | None
-    whole_path: bool  # path patterns must match the whole path; regexes match at the start
+    # Path patterns match the whole raw (percent-encoded) path, so that "%2F" stays inside one
+    # segment, and their parameters are decoded after matching. Regexes match the start of
+    # the decoded path.
+    is_path_pattern: bool
 
 
 def _compile_path_pattern(pattern: str) -> re.Pattern[str]:
     parts = []
     position = 0
     for match in _PARAM.finditer(pattern):
-        parts.append(re.escape(pattern[position : match.start()]))
+        parts.append(re.escape(_encode_literal(pattern[position : match.start()])))
         parts.append(f"(?P<{match.group(1)}>[^/]+)")
         position = match.end()
-    parts.append(re.escape(pattern[position:]))
+    parts.append(re.escape(_encode_literal(pattern[position:])))
     return re.compile("".join(parts))
+
+
+def _encode_literal(text: str) -> str:
+    # A literal such as "/café" is compared with the raw path, where it arrives encoded.
+    return quote(text, safe="/*!$&'()+,;=:@~-._")
 
 
 class Dispatcher:
@@ -46,9 +55,13 @@ class Dispatcher:
 
     A pattern is either a path whose ``:name`` segments match one path segment each and are
     passed to the handler as keyword arguments (``"/test/:id"``), or a regular expression,
-    compiled or as a string starting with ``^``, whose named groups are passed the same way
-    (it must match at the start of the path; end it with ``$`` to match the whole path).
+    compiled or as a string starting with ``^``, whose named groups are passed the same way.
     The parameters are also set on :attr:`Request.params <vestespy.Request.params>`.
+
+    A path pattern must match the whole path. It is matched against the path as received, so
+    an encoded slash (``%2F``) stays inside one segment; each parameter is then
+    percent-decoded. A regular expression is matched at the start of the decoded
+    :attr:`Request.path <vestespy.Request.path>`; end it with ``$`` to match the whole path.
 
     No match answers 404; a path matched only by routes for other methods answers 405 with
     ``Allow``. A route that allows ``GET`` also answers ``HEAD``.
@@ -89,11 +102,11 @@ class Dispatcher:
         if not callable(fn):
             raise TypeError(f"route handler must be callable, not {fn!r}")
         if isinstance(pattern, re.Pattern):
-            regex, whole = pattern, False
+            regex, is_path_pattern = pattern, False
         elif pattern.startswith("^"):
-            regex, whole = re.compile(pattern), False
+            regex, is_path_pattern = re.compile(pattern), False
         elif pattern.startswith("/") or pattern == "*":
-            regex, whole = _compile_path_pattern(pattern), True
+            regex, is_path_pattern = _compile_path_pattern(pattern), True
         else:
             raise ValueError(
                 f"route pattern {pattern!r} must start with '/' (a path) or '^' (a regex)"
@@ -103,7 +116,7 @@ class Dispatcher:
             allowed = frozenset(m.upper() for m in methods)
             if "GET" in allowed:
                 allowed |= {"HEAD"}
-        self._routes.append(_Route(regex, fn, allowed, whole))
+        self._routes.append(_Route(regex, fn, allowed, is_path_pattern))
 
     def route(
         self, pattern: str | re.Pattern[str], methods: Iterable[str] | None = None
@@ -119,15 +132,21 @@ class Dispatcher:
     def dispatch(self, server: Server, req: Request, res: Response) -> None:
         """Route one request (the ``"request"`` listener :meth:`as_handler` returns)."""
         path = req.path
+        raw_path = req.raw_path
         allowed: set[str] = set()
         for route in self._routes:
-            match = route.regex.fullmatch(path) if route.whole_path else route.regex.match(path)
+            if route.is_path_pattern:
+                match = route.regex.fullmatch(raw_path)
+            else:
+                match = route.regex.match(path)
             if match is None:
                 continue
             if route.methods is not None and req.method not in route.methods:
                 allowed |= route.methods
                 continue
             params = {k: v for k, v in match.groupdict().items() if v is not None}
+            if route.is_path_pattern:
+                params = {k: unquote(v) if "%" in v else v for k, v in params.items()}
             req.params = params
             route.handler(server, req, res, **params)
             return
