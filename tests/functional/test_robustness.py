@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import select as select_module
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ import pytest
 
 import vestespy
 from conftest import Serve
-from support import RawClient, ServerThread
+from support import RawClient, ServerThread, serve
 
 
 def hello(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
@@ -200,3 +201,50 @@ def test_many_concurrent_clients(served: Serve) -> None:
         finally:
             for client in clients:
                 client.close()
+
+
+def test_reading_pauses_while_listeners_fall_behind_on_a_body(backend: str) -> None:
+    total = 64 * 1024 * 1024
+    release = threading.Event()
+    received = [0]
+    done = threading.Event()
+
+    def upload(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        def ondata(ev: object, r: object, s: object, chunk: bytes) -> None:
+            release.wait(30)  # a listener that cannot keep up
+            received[0] += len(chunk)
+
+        def onend(ev: object, r: object, s: vestespy.Response) -> None:
+            s.send_all(str(received[0]))
+            done.set()
+
+        req.on("data", ondata)
+        req.on("end", onend)
+
+    with serve(upload, select=backend, max_workers=2, max_body_buffer=256 * 1024) as thread:
+        sock = socket.create_connection(thread.address)
+        sock.sendall(f"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {total}\r\n\r\n".encode())
+        sock.setblocking(False)
+        piece = b"u" * 65536
+        sent = 0
+        while sent < total:
+            try:
+                sent += sock.send(piece[: total - sent])
+            except BlockingIOError:
+                # Blocked: wait for room; if none comes, the server has stopped reading.
+                _, writable, _ = select_module.select([], [sock], [], 1.0)
+                if not writable:
+                    break
+        # The server read no more than its body buffer plus socket buffers.
+        assert sent < total // 2, f"server kept reading: {sent} bytes accepted"
+        release.set()
+        sock.setblocking(True)
+        sock.sendall(piece * ((total - sent) // len(piece)) + piece[: (total - sent) % len(piece)])
+        assert done.wait(30)
+        reply = b""
+        while not reply.endswith(str(total).encode()):
+            chunk = sock.recv(4096)
+            assert chunk
+            reply += chunk
+        sock.close()
+    assert received[0] == total
