@@ -46,6 +46,7 @@ from .headers import Headers
 from .response import Response
 
 if TYPE_CHECKING:
+    from .options import ServerOptions
     from .request import Request
     from .server import Server
 
@@ -499,6 +500,7 @@ class Connection:
             self.close()
             return
         del backlog[:sent]
+        self.last_active = time.monotonic()
         self._sent(sent)
         if not backlog:
             self._update_interest()
@@ -577,15 +579,21 @@ class Connection:
 
     # == loop thread: closing =================================================================
 
-    @property
-    def idle(self) -> bool:
-        """Whether no request is being received or answered (loop thread)."""
-        return self._exchange is None and not self._lingering
+    def silence_limit(self, options: ServerOptions) -> float | None:
+        """How long the client may stay silent now before the connection is closed.
 
-    @property
-    def lingering(self) -> bool:
-        """Whether the connection waits for the client to close after a final response."""
-        return self._lingering
+        None while the application, not the client, owes the next move (loop thread).
+        """
+        if self._lingering:
+            return options.linger_timeout
+        exchange = self._exchange
+        if exchange is None:
+            return options.keep_alive_timeout
+        if self._backlog:
+            return options.client_timeout  # the client is not reading its response
+        if self._paused_for_body or (exchange.request_ended and not exchange.response_done):
+            return None  # listeners are behind, or still preparing the response
+        return options.client_timeout  # the rest of the request is late
 
     def close(self) -> None:
         """Close the socket now and tell the current request's listeners (loop thread)."""

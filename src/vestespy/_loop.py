@@ -104,7 +104,6 @@ class EventLoop:
     def run(self) -> None:
         """Run passes until :meth:`stop` is called."""
         self._thread_id = threading.get_ident()
-        self._stopping = False
         select = self.backend.select
         try:
             while not self._stopping:
@@ -121,6 +120,11 @@ class EventLoop:
                     self._run_end_of_pass()
         finally:
             self._thread_id = None
+            self._stopping = False  # a stop is consumed by the run it ended
+
+    def cancel_stop(self) -> None:
+        """Forget a :meth:`stop` requested before :meth:`run` started."""
+        self._stopping = False
 
     def close(self) -> None:
         """Release the wake-up socketpair and the backend."""

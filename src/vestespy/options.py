@@ -28,6 +28,10 @@ class ServerOptions:
     #: Seconds an idle keep-alive connection (or one sending a request head) may stay silent
     #: before it is closed. Keep it above a load balancer's idle timeout.
     keep_alive_timeout: float = 75.0
+    #: Seconds a client may stay silent in the middle of a request body, or leave its
+    #: response unread, before the connection is closed. Time the application takes to
+    #: answer does not count.
+    client_timeout: float = 60.0
     #: Bytes of response a connection buffers for a slow client; a streaming writer waits
     #: above it, so memory per connection stays bounded.
     write_buffer_size: int = 256 * 1024

@@ -32,7 +32,10 @@ logger = logging.getLogger("vestespy")
 RequestListener = Callable[["Server", Request, "Response"], object]
 
 _ACCEPTS_PER_PASS = 64
-_SWEEP_INTERVAL = 1.0
+# How often timeouts are checked: at most once a second, and often enough to keep each
+# timeout accurate to half its length (short timeouts are mostly for tests).
+_SWEEP_MAX_INTERVAL = 1.0
+_SWEEP_MIN_INTERVAL = 0.05
 
 
 def _bind(addr: tuple[str, int], backlog: int, reuse_port: bool) -> socket.socket:
@@ -108,7 +111,12 @@ class Server(EventEmitter[Literal["request"]]):
         self._stopped = threading.Event()
         self._stopped.set()
         self._closed = False
-        self._sweep_timer_armed = False
+        shortest = min(
+            self.options.keep_alive_timeout,
+            self.options.client_timeout,
+            self.options.linger_timeout,
+        )
+        self._sweep_interval = min(_SWEEP_MAX_INTERVAL, max(_SWEEP_MIN_INTERVAL, shortest / 2))
         backend.register(self._sock.fileno(), EVENT_READ, self._on_acceptable)
 
     # -- public API ----------------------------------------------------------------------------
@@ -154,6 +162,9 @@ class Server(EventEmitter[Literal["request"]]):
         if self._serving.is_set():
             raise RuntimeError("the server is already serving")
         self._stopped.clear()
+        # A shutdown() from before this call is stale; one from after wait_serving() returns
+        # (or from a listener) is honoured.
+        self._loop.cancel_stop()
         self._serving.set()
         try:
             self._loop.call_soon(self._sweep)
@@ -171,6 +182,13 @@ class Server(EventEmitter[Literal["request"]]):
         not wait.
         """
         self._loop.stop()
+
+    def wait_serving(self, timeout: float | None = None) -> bool:
+        """Wait until :meth:`serve_forever` is running; return whether it is.
+
+        Useful when another thread starts the server, as tests do.
+        """
+        return self._serving.wait(timeout)
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until :meth:`serve_forever` has returned; return whether it has."""
@@ -229,14 +247,11 @@ class Server(EventEmitter[Literal["request"]]):
         self._connections.discard(connection)
 
     def _sweep(self) -> None:
-        """Close connections idle past ``keep_alive_timeout`` or lingering too long."""
+        """Close connections whose client stayed silent past the timeout that applies."""
         now = time.monotonic()
-        idle_deadline = now - self.options.keep_alive_timeout
-        linger_deadline = now - self.options.linger_timeout
+        options = self.options
         for connection in list(self._connections):
-            if connection.lingering:
-                if connection.last_active < linger_deadline:
-                    connection.close()
-            elif connection.idle and connection.last_active < idle_deadline:
+            limit = connection.silence_limit(options)
+            if limit is not None and now - connection.last_active > limit:
                 connection.close()
-        self._loop.call_later(_SWEEP_INTERVAL, self._sweep)
+        self._loop.call_later(self._sweep_interval, self._sweep)

@@ -248,3 +248,33 @@ def test_reading_pauses_while_listeners_fall_behind_on_a_body(backend: str) -> N
             reply += chunk
         sock.close()
     assert received[0] == total
+
+
+def test_a_client_stalled_mid_body_is_closed_but_a_slow_application_is_not(
+    served: Serve,
+) -> None:
+    release = threading.Event()
+
+    def slow(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        def onend(ev: object, r: object, s: vestespy.Response) -> None:
+            if r.path == "/slow":  # type: ignore[attr-defined]
+                # Let the server's timeout pass while the application works (off the loop).
+                threading.Thread(target=lambda: (release.wait(10), s.send_all("late"))).start()
+            else:
+                s.send_all("ok")
+
+        req.on("end", onend)
+
+    with served(slow, client_timeout=0.2, keep_alive_timeout=30) as thread:
+        with RawClient(thread.address) as stalled:
+            stalled.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly part")
+            assert stalled.is_closed_by_server()  # the sweep closed it within seconds
+        with RawClient(thread.address) as patient:
+            patient.send(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+            # Two sweeps later the connection must still be open: wait on another client's
+            # idle connection being kept (keep_alive_timeout=30) for a clock.
+            with RawClient(thread.address) as clock:
+                clock.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\n")
+                assert clock.is_closed_by_server()  # client_timeout passed for this one
+            release.set()
+            assert patient.read_response().body == b"late"

@@ -30,6 +30,7 @@ class ServerThread:
 
     def start(self) -> ServerThread:
         self._thread.start()
+        assert self.server.wait_serving(10), "serve_forever did not start"
         return self
 
     def stop(self) -> None:
