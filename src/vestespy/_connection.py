@@ -60,13 +60,21 @@ _RECV_SIZE = 256 * 1024
 class Exchange:
     """One request and its response, as the connection tracks them (loop thread)."""
 
-    __slots__ = ("failed", "request", "request_ended", "response", "response_done")
+    __slots__ = (
+        "close_posted",
+        "failed",
+        "request",
+        "request_ended",
+        "response",
+        "response_done",
+    )
 
     def __init__(self, request: Request, response: Response) -> None:
         self.request = request
         self.response = response
         self.request_ended = False
         self.response_done = False
+        self.close_posted = False  # guarded by the connection's lock
         # Set (on the strand) once a listener raised: later events of the request are dropped.
         self.failed = False
 
@@ -321,6 +329,7 @@ class Connection:
         end: bool,
     ) -> None:
         """Queue a response head, the first body bytes and maybe the end (any thread)."""
+        close_due = None
         with self.lock:
             if self._output_closed:
                 return
@@ -334,11 +343,13 @@ class Connection:
                     data = b""
                 if end:
                     data += driver.end_response()
-                    self._finished.append(self._current_exchange())
+                    close_due = self._response_ended_locked()
             except Exception:
                 self._fail_locked()
                 raise
             self._queue_locked(data)
+        if close_due is not None:
+            self._strand.post(self._deliver_close, close_due)
 
     def write(self, data: bytes) -> None:
         """Queue body bytes; off the loop thread, wait while the buffer is full (any thread).
@@ -373,8 +384,10 @@ class Connection:
             except Exception:
                 self._fail_locked()
                 raise
-            self._finished.append(self._current_exchange())
+            close_due = self._response_ended_locked()
             self._queue_locked(data)
+        if close_due is not None:
+            self._strand.post(self._deliver_close, close_due)
 
     def abort(self) -> None:
         """Close the connection without completing the response (any thread)."""
@@ -400,12 +413,22 @@ class Connection:
 
     # -- helpers, with self.lock held ---------------------------------------------------------
 
-    def _current_exchange(self) -> Exchange:
+    def _response_ended_locked(self) -> Exchange | None:
+        """Record the end of the current response; return it if its "close" is due now.
+
+        When the request has ended too, "close" is posted right away: from a listener this
+        only appends to the strand that is already running, which is cheaper than a later
+        post from the loop.
+        """
         # Responses only start for the request being received (h11 runs one cycle at a time),
         # so the loop's current exchange is the one answered.
         exchange = self._exchange
         assert exchange is not None
-        return exchange
+        self._finished.append(exchange)
+        if exchange.request_ended and not exchange.close_posted:
+            exchange.close_posted = True
+            return exchange
+        return None
 
     def _queue_locked(self, data: bytes) -> None:
         if data:
@@ -466,6 +489,13 @@ class Connection:
     def _end_exchange(self, exchange: Exchange) -> None:
         if self._exchange is exchange:
             self._exchange = None
+        self._post_close(exchange)
+
+    def _post_close(self, exchange: Exchange) -> None:
+        with self.lock:
+            if exchange.close_posted:
+                return
+            exchange.close_posted = True
         self._strand.post(self._deliver_close, exchange)
 
     def _send(self, data: bytes) -> None:
@@ -619,4 +649,4 @@ class Connection:
                     exchange,
                     ClientDisconnected("the connection closed mid-request"),
                 )
-            self._strand.post(self._deliver_close, exchange)
+            self._post_close(exchange)
