@@ -118,6 +118,10 @@ class EventLoop:
                     self._run_timers()
                 if self._end_of_pass:
                     self._run_end_of_pass()
+            # One last round for what was queued after this pass's calls ran (a response
+            # sent just before shutdown() deserves its flush).
+            self._run_calls()
+            self._run_end_of_pass()
         finally:
             self._thread_id = None
             self._stopping = False  # a stop is consumed by the run it ended

@@ -111,6 +111,7 @@ class Server(EventEmitter[Literal["request"]]):
         self._stopped = threading.Event()
         self._stopped.set()
         self._closed = False
+        self._close_when_stopped = False
         shortest = min(
             self.options.keep_alive_timeout,
             self.options.client_timeout,
@@ -174,6 +175,8 @@ class Server(EventEmitter[Literal["request"]]):
                 connection.close()
             self._serving.clear()
             self._stopped.set()
+            if self._close_when_stopped:
+                self.close()
 
     def shutdown(self) -> None:
         """Make :meth:`serve_forever` return soon; open connections are closed.
@@ -204,12 +207,17 @@ class Server(EventEmitter[Literal["request"]]):
             return
         if self._serving.is_set():
             self.shutdown()
-            if not self._loop.in_loop_thread():
-                self._stopped.wait()
+            if self._loop.in_loop_thread():
+                # From a listener running inline: the loop still needs its sockets, so
+                # serve_forever closes once it has returned.
+                self._close_when_stopped = True
+                return
+            self._stopped.wait()
         self._closed = True
         self._sock.close()
         self._loop.close()
-        self._pool.shutdown(wait=not self._loop.in_loop_thread())
+        # A listener on a pool thread may be the caller: it cannot wait for itself.
+        self._pool.shutdown(wait=not threading.current_thread().name.startswith("vestespy-"))
 
     def __enter__(self) -> Self:
         return self

@@ -148,3 +148,23 @@ def test_handler_subclass_is_used() -> None:
     with serve(onrequest, handler=TimedRequest) as thread, RawClient(thread.address) as client:
         assert client.request().body == b"custom"
     assert isinstance(seen[0], TimedRequest)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_close_from_a_listener(workers: int) -> None:
+    server = vestespy.Server(("127.0.0.1", 0), max_workers=workers)
+
+    def onrequest(srv: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        res.send_all("closing")
+        srv.close()
+
+    server.on("request", onrequest)
+    runner = threading.Thread(target=server.serve_forever)
+    runner.start()
+    address = server.address
+    with RawClient(address) as client:
+        assert client.request().body == b"closing"
+    runner.join(10)
+    assert not runner.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=5)
