@@ -90,7 +90,13 @@ class Connection:
         self.sock = sock
         self.fd = sock.fileno()
         self.client_address = client_address
-        self.driver = Driver(max_header_size=options.max_header_size)
+        self.driver = Driver(
+            max_header_size=options.max_header_size,
+            max_request_line=options.max_request_line,
+            relaxed=frozenset(
+                name for name in ("allow_bare_lf", "allow_obs_fold") if getattr(options, name)
+            ),
+        )
         self.lock = threading.Lock()
         self._drained = threading.Condition(self.lock)
         self._strand = server._pool.strand()

@@ -26,6 +26,8 @@ from http import HTTPStatus
 
 import h11
 
+from . import _strict
+
 __all__ = [
     "BodyReceived",
     "Driver",
@@ -121,27 +123,86 @@ class Driver:
             past it the request is rejected with 431.
     """
 
-    __slots__ = ("_eof", "_h11", "_rejected")
+    __slots__ = (
+        "_eof",
+        "_h11",
+        "_head_checked",
+        "_held_cr",
+        "_max_head",
+        "_max_line",
+        "_rejected",
+        "_relaxed",
+    )
 
-    def __init__(self, *, max_header_size: int = 16384) -> None:
+    def __init__(
+        self,
+        *,
+        max_header_size: int = 16384,
+        max_request_line: int = 8192,
+        relaxed: frozenset[str] = frozenset(),
+    ) -> None:
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
         self._rejected = False
         self._eof = False
+        # Whether the raw bytes of the head h11 is about to parse have been checked.
+        self._head_checked = False
+        self._held_cr = False
+        self._max_head = max_header_size
+        self._max_line = max_request_line
+        # Names of the _strict rule options the server relaxes.
+        self._relaxed = relaxed
 
     # -- receiving -------------------------------------------------------------------------
 
     def receive(self, data: bytes) -> None:
         """Feed bytes read from the client; ``b""`` means the client closed its side."""
+        conn = self._h11
         if not data:
             self._eof = True
+            if self._held_cr:
+                self._held_cr = False
+                conn.receive_data(b"\r")
+        elif conn.their_state is h11.MUST_CLOSE:
+            # RFC 9112 9.6: after a request with "Connection: close" (or an HTTP/1.0 one)
+            # nothing more is read; h11 would call further bytes an error and answer 400
+            # in place of the response the request is owed.
+            return
+        elif (
+            (data[0] == 13 or self._held_cr)
+            and conn.their_state is h11.IDLE
+            and not self._head_checked
+            and not conn.trailing_data[0]
+        ):
+            # RFC 9112 2.2: empty lines before a request line are ignored (h11 refuses
+            # them). A lone CR is held back until its LF arrives.
+            if self._held_cr:
+                self._held_cr = False
+                data = b"\r" + data
+            while data.startswith(b"\r\n"):
+                data = data[2:]
+            if data == b"\r":
+                self._held_cr = True
+                return
+            if not data:
+                return
         if not self._rejected:
-            self._h11.receive_data(data)
+            conn.receive_data(data)
 
     def next_event(self) -> DriverEvent | Wait:
         """Parse and return the next event, or why there is none yet."""
         if self._rejected:
             return Wait.PAUSED
         conn = self._h11
+        state = conn.their_state
+        if state is h11.IDLE:
+            if not self._head_checked:
+                rule = self._check_raw_head()
+                if rule is not None:
+                    return self._reject(rule.status, rule.name)
+        elif state is h11.MUST_CLOSE:
+            # RFC 9112 9.6: bytes after a closing request are not read; h11 would reject
+            # them with a 400 in place of the response the request is owed.
+            return PeerClosed(clean=True) if self._eof else Wait.NEED_DATA
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as exc:
@@ -152,26 +213,62 @@ class Driver:
         if kind is h11.Request:
             return self._request_started(event)  # type: ignore[arg-type]
         if kind is h11.EndOfMessage:
+            trailers = _triples(event.headers)  # type: ignore[union-attr]
+            if trailers and _strict.check_trailers(trailers) is not None:
+                return self._reject(400, _strict.TRAILER.name)
             if conn.our_state is h11.DONE:
                 conn.start_next_cycle()
-            return RequestEnded(_triples(event.headers))  # type: ignore[union-attr]
+            return RequestEnded(trailers)
         if kind is h11.ConnectionClosed:
             return PeerClosed(clean=conn.their_state is not h11.SEND_BODY)
         if event is h11.PAUSED:
             return Wait.PAUSED
         return Wait.NEED_DATA
 
+    def _check_raw_head(self) -> _strict.Rule | None:
+        """Check the raw bytes of the next head, once they are all buffered in h11.
+
+        h11 normalises bare LF, obs-fold and list-form Content-Length away while parsing, so
+        they are only visible before it parses.
+        """
+        data = self._h11.trailing_data[0]
+        end = _strict.head_end(data)
+        if end < 0:
+            return _strict.check_line_length(data, self._max_line)
+        self._head_checked = True
+        if end > self._max_head:
+            # h11 bounds a head only while it is incomplete; one that arrived whole in a
+            # single read would otherwise pass at any size.
+            return _strict.HEAD_TOO_LARGE
+        return _strict.check_head(data[:end], self._relaxed) or _strict.check_line_length(
+            data[:end], self._max_line
+        )
+
     def _request_started(self, event: h11.Request) -> RequestStarted | RequestRejected:
+        self._head_checked = False
+        method = event.method.decode("ascii")
+        target = event.target.decode("ascii")
+        version = event.http_version.decode("ascii")
+        headers = _triples(event.headers)
+        rule = _strict.check_request(method, target, version, headers)
+        if rule is not None:
+            return self._reject(rule.status, rule.name, head=method == "HEAD")
         return RequestStarted(
-            method=event.method.decode("ascii"),
-            target=event.target.decode("ascii"),
-            http_version=event.http_version.decode("ascii"),
-            headers=_triples(event.headers),
+            method=method,
+            target=target,
+            http_version=version,
+            headers=headers,
             expects_continue=self._h11.they_are_waiting_for_100_continue,
         )
 
-    def _reject(self, status: int, reason: str) -> RequestRejected:
-        """Build the error response for a protocol error and stop parsing for good."""
+    def _reject(self, status: int, reason: str, *, head: bool = False) -> RequestRejected:
+        """Build the error response for a protocol error and stop parsing for good.
+
+        Args:
+            status: The response status.
+            reason: Why, for the response body.
+            head: Whether the request was HEAD, whose response has no body.
+        """
         self._rejected = True
         conn = self._h11
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
@@ -180,7 +277,7 @@ class Driver:
             # The client hung up mid-message: nobody is left to read an error response.
             return RequestRejected(status, reason, b"", True)
         body = f"{status} {reason_phrase(status).decode()}: {reason}\n".encode()
-        head = h11.Response(
+        response = h11.Response(
             status_code=status,
             reason=reason_phrase(status),
             headers=[
@@ -189,7 +286,10 @@ class Driver:
                 (b"Connection", b"close"),
             ],
         )
-        data = conn.send(head) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+        data = conn.send(response)
+        if not head:
+            data += conn.send(h11.Data(data=body))
+        data += conn.send(h11.EndOfMessage())
         return RequestRejected(status, reason, data, self._eof)
 
     # -- sending ---------------------------------------------------------------------------

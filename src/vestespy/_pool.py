@@ -100,11 +100,21 @@ class WorkerPool:
         if max_workers < 0:
             raise ValueError(f"max_workers must be >= 0, not {max_workers}")
         self.max_workers = max_workers
+        self._local = threading.local()
         self._executor = (
-            ThreadPoolExecutor(max_workers, thread_name_prefix="vestespy-worker")
+            ThreadPoolExecutor(
+                max_workers, thread_name_prefix="vestespy-worker", initializer=self._mark_thread
+            )
             if max_workers
             else None
         )
+
+    def _mark_thread(self) -> None:
+        self._local.pool = self
+
+    def in_worker_thread(self) -> bool:
+        """Whether the caller is one of this pool's threads."""
+        return getattr(self._local, "pool", None) is self
 
     def strand(self) -> Strand | InlineStrand:
         """Return a new serial queue for one connection."""

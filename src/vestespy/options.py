@@ -40,6 +40,13 @@ class ServerOptions:
     #: Bytes of unread request body discarded after the response before the connection is
     #: closed instead, so that the next pipelined request can be parsed.
     max_drain: int = 1024 * 1024
+    #: The longest request line in bytes; longer gets 414.
+    max_request_line: int = 8192
+    #: Accept bare LF as a line ending in request heads (RFC 9112 2.2 allows it; off by
+    #: default because parsers that disagree about it enable request smuggling).
+    allow_bare_lf: bool = False
+    #: Accept obs-fold (field values continued on an indented line), replaced by a space.
+    allow_obs_fold: bool = False
     #: Seconds a closing connection waits for the client to close after the final response.
     linger_timeout: float = 2.0
 

@@ -173,10 +173,11 @@ class Server(EventEmitter[Literal["request"]]):
         finally:
             for connection in list(self._connections):
                 connection.close()
+            if self._close_when_stopped:
+                self._serving.clear()
+                self.close()
             self._serving.clear()
             self._stopped.set()
-            if self._close_when_stopped:
-                self.close()
 
     def shutdown(self) -> None:
         """Make :meth:`serve_forever` return soon; open connections are closed.
@@ -200,24 +201,26 @@ class Server(EventEmitter[Literal["request"]]):
     def close(self) -> None:
         """Stop serving and release the sockets and threads (idempotent).
 
-        Called from another thread than the one serving, it waits for
-        :meth:`serve_forever` to return.
+        From a listener (on the loop thread or a pool thread) it returns at once and
+        :meth:`serve_forever` closes everything before it returns. From any other thread it
+        waits for :meth:`serve_forever` to return.
         """
         if self._closed:
             return
+        from_listener = self._loop.in_loop_thread() or self._pool.in_worker_thread()
         if self._serving.is_set():
-            self.shutdown()
-            if self._loop.in_loop_thread():
-                # From a listener running inline: the loop still needs its sockets, so
-                # serve_forever closes once it has returned.
+            if from_listener:
+                # The loop still needs its sockets: serve_forever closes once it has returned.
                 self._close_when_stopped = True
+                self.shutdown()
                 return
+            self.shutdown()
             self._stopped.wait()
         self._closed = True
         self._sock.close()
         self._loop.close()
-        # A listener on a pool thread may be the caller: it cannot wait for itself.
-        self._pool.shutdown(wait=not threading.current_thread().name.startswith("vestespy-"))
+        # A listener cannot wait for the pool it runs on.
+        self._pool.shutdown(wait=not from_listener)
 
     def __enter__(self) -> Self:
         return self

@@ -1,0 +1,69 @@
+"""Conformance fixtures: one echo server per backend x worker mode, and per-backend counts."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import vestespy
+from support import ServerThread, serve
+
+_counts: Counter[tuple[str, str, str]] = Counter()
+
+
+def echo(ev: Any, req: vestespy.Request, res: vestespy.Response) -> None:
+    """Answer with the request as the handler saw it, as JSON."""
+    parts: list[bytes] = []
+    req.on("data", lambda ev, req, res, chunk: parts.append(chunk))
+
+    def end(ev: Any, req: vestespy.Request, res: vestespy.Response) -> None:
+        res.set_header("Content-Type", "application/json")
+        res.send_all(
+            json.dumps(
+                {
+                    "method": req.method,
+                    "target": req.target,
+                    "version": req.http_version,
+                    "headers": list(req.headers),
+                    "body": b"".join(parts).decode("latin-1"),
+                    "trailers": list(req.trailers),
+                }
+            )
+        )
+
+    req.on("end", end)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(b, w) for b in vestespy.available_backends() for w in (4, 0)],
+    ids=lambda p: f"{p[0]}-{'pool' if p[1] else 'inline'}",
+)
+def echo_server(request: pytest.FixtureRequest) -> Iterator[ServerThread]:
+    """A server running :func:`echo`, shared by one module's tests for one backend and mode."""
+    backend, workers = request.param
+    with serve(echo, select=backend, max_workers=workers, keep_alive_timeout=10) as thread:
+        thread.label = f"{backend}/{'pool' if workers else 'inline'}"  # type: ignore[attr-defined]
+        yield thread
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    props = dict(report.user_properties)
+    if "server" in props and (report.when == "call" or report.outcome != "passed"):
+        outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+        _counts[(str(props["server"]), str(props.get("kind", "case")), outcome)] += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _counts:
+        return
+    terminalreporter.section("conformance per backend")
+    servers = sorted({server for server, _, _ in _counts})
+    for server in servers:
+        row = {(kind, outcome): n for (s, kind, outcome), n in _counts.items() if s == server}
+        text = ", ".join(f"{kind} {outcome}: {n}" for (kind, outcome), n in sorted(row.items()))
+        terminalreporter.write_line(f"{server}: {text}")

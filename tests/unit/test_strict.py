@@ -1,0 +1,113 @@
+"""The strict checks of _strict and their use in the driver (no sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vestespy import _strict
+from vestespy._driver import Driver, RequestRejected, RequestStarted, Wait
+from vestespy.options import ServerOptions
+
+
+def first(driver: Driver, data: bytes) -> object:
+    driver.receive(data)
+    return driver.next_event()
+
+
+@pytest.mark.parametrize(
+    ("head", "rule"),
+    [
+        (b"GET / HTTP/1.1\nHost: a\r\n\r\n", _strict.BARE_LF),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n", _strict.OBS_FOLD),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: \x07\r\n\r\n", _strict.CONTROL),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: \x7f\r\n\r\n", _strict.CONTROL),
+        (b"GET / HTTP/1.1\r\nHost: a\r\ncontent-LENGTH: 5, 5\r\n\r\n", _strict.CL_LIST),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: 5, 5\r\n\r\n", None),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: caf\xe9\tb\r\n\r\n", None),
+    ],
+)
+def test_check_head(head: bytes, rule: _strict.Rule | None) -> None:
+    assert _strict.check_head(head, frozenset()) is rule
+
+
+def test_relaxed_rules_are_skipped() -> None:
+    relaxed = frozenset({"allow_bare_lf", "allow_obs_fold"})
+    assert _strict.check_head(b"GET / HTTP/1.1\nHost: a\n X\n\n", relaxed) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "version", "fields", "rule"),
+    [
+        ("GET", "/", "2.0", [], _strict.VERSION),
+        ("GET", "*", "1.1", [], _strict.ASTERISK_FORM),
+        ("OPTIONS", "*", "1.1", [], None),
+        ("GET", "a:1", "1.1", [], _strict.AUTHORITY_FORM),
+        ("CONNECT", "a:1", "1.1", [], _strict.CONNECT),
+        ("GET", "http://a/", "1.1", [], None),
+        ("GET", "/", "1.1", [("expect", "foo")], _strict.EXPECT),
+        ("GET", "/", "1.1", [("expect", "100-Continue")], None),
+        (
+            "POST",
+            "/",
+            "1.1",
+            [("transfer-encoding", "chunked"), ("content-length", "1")],
+            _strict.TE_AND_CL,
+        ),
+        ("POST", "/", "1.0", [("transfer-encoding", "chunked")], _strict.TE_HTTP10),
+        ("POST", "/", "1.1", [("content-length", str(2**63))], _strict.CL_RANGE),
+        ("POST", "/", "1.1", [("content-length", str(2**63 - 1))], None),
+    ],
+)
+def test_check_request(
+    method: str, target: str, version: str, fields: list[tuple[str, str]], rule: object
+) -> None:
+    headers = [(n, n, v) for n, v in fields]
+    assert _strict.check_request(method, target, version, headers) is rule
+
+
+def test_rules_table_is_complete() -> None:
+    assert len({rule.name for rule in _strict.RULES}) == len(_strict.RULES)
+    options = set(ServerOptions.__dataclass_fields__)
+    for rule in _strict.RULES:
+        assert rule.section.startswith("RFC ")
+        assert rule.option == "" or rule.option in options
+
+
+def test_driver_rejects_with_connection_close() -> None:
+    event = first(Driver(), b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01\r\n\r\n")
+    assert isinstance(event, RequestRejected)
+    assert event.status == 400
+    assert event.response.startswith(b"HTTP/1.1 400 ")
+    assert b"Connection: close\r\n" in event.response
+
+
+def test_driver_option_relaxes_bare_lf() -> None:
+    event = first(Driver(relaxed=frozenset({"allow_bare_lf"})), b"GET / HTTP/1.1\nHost: a\n\n")
+    assert isinstance(event, RequestStarted)
+
+
+def test_driver_skips_leading_empty_lines_split_across_reads() -> None:
+    driver = Driver()
+    assert first(driver, b"\r") is Wait.NEED_DATA
+    assert first(driver, b"\n\r\n") is Wait.NEED_DATA
+    event = first(driver, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert isinstance(event, RequestStarted)
+
+
+def test_driver_414_before_the_line_ends() -> None:
+    event = first(Driver(max_request_line=100), b"GET /" + b"a" * 200)
+    assert isinstance(event, RequestRejected)
+    assert event.status == 414
+
+
+def test_driver_431_for_a_head_that_arrives_whole() -> None:
+    data = b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"a" * 2000 + b"\r\n\r\n"
+    event = first(Driver(max_header_size=1000), data)
+    assert isinstance(event, RequestRejected)
+    assert event.status == 431
+
+
+def test_head_rejection_has_no_body() -> None:
+    event = first(Driver(), b"HEAD * HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert isinstance(event, RequestRejected)
+    assert event.response.endswith(b"\r\n\r\n")
