@@ -1,0 +1,39 @@
+"""Run mypy on the typed user programs and compare with the expected errors."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+
+api = pytest.importorskip("mypy.api")
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+# (line, error code) pairs mypy must report for bad.py, and nothing else.
+EXPECTED_BAD = {
+    (17, "arg-type"),  # "request" listener with two arguments instead of three
+    (19, "call-overload"),  # "data" listener missing the chunk argument
+}
+
+
+def _run(path: pathlib.Path) -> tuple[str, int]:
+    stdout, stderr, status = api.run(
+        ["--strict", "--no-incremental", "--show-error-codes", str(path)]
+    )
+    return stdout + stderr, status
+
+
+def test_good_program_type_checks() -> None:
+    out, status = _run(HERE / "good.py")
+    assert status == 0, out
+
+
+def test_bad_program_reports_expected_errors() -> None:
+    out, _ = _run(HERE / "bad.py")
+    found = {
+        (int(m.group(1)), m.group(2))
+        for m in re.finditer(r"bad\.py:(\d+): error: .*\[([a-z-]+)\]$", out, re.MULTILINE)
+    }
+    assert found == EXPECTED_BAD, out
