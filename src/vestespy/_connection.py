@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection"]
 
-logger = logging.getLogger("vestespy")
+logger: logging.Logger = logging.getLogger("vestespy")
 
 _RECV_SIZE = 256 * 1024
 

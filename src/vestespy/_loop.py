@@ -27,7 +27,7 @@ from .backends import EVENT_READ, Backend
 
 __all__ = ["EventLoop", "Timer"]
 
-logger = logging.getLogger("vestespy")
+logger: logging.Logger = logging.getLogger("vestespy")
 
 
 class Timer:

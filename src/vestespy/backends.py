@@ -75,7 +75,7 @@ class SelectorsBackend:
     __slots__ = ("_selector", "name")
 
     def __init__(self, name: str, selector: selectors.BaseSelector) -> None:
-        self.name = name
+        self.name: str = name
         self._selector = selector
 
     def register(self, fd: int, events: int, callback: ReadyCallback) -> None:

@@ -8,7 +8,7 @@ lookups need no case folding beyond the one done on insertion.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import overload
+from typing import ClassVar, overload
 
 __all__ = ["Headers"]
 
@@ -73,7 +73,7 @@ class Headers:
             return [(f[0], f[2]) for f in self._fields] == [(f[0], f[2]) for f in other._fields]
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]  # mutable, like list
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable, like list
 
     def __repr__(self) -> str:
         return f"Headers({list(self)!r})"

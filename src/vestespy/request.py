@@ -96,14 +96,15 @@ class Request(EventEmitter[RequestEvent]):
             expects_continue: Whether the client waits for ``100 Continue``.
         """
         super().__init__()
-        self.method = method
-        self.target = target
-        self.raw_path, self.query = _split_target(target)
-        raw_path = self.raw_path
-        self.path = unquote(raw_path) if "%" in raw_path else raw_path
-        self.http_version = http_version
-        self.headers = headers
-        self.trailers = Headers()
+        self.method: str = method
+        self.target: str = target
+        raw_path, query = _split_target(target)
+        self.raw_path: str = raw_path
+        self.query: str = query
+        self.path: str = unquote(raw_path) if "%" in raw_path else raw_path
+        self.http_version: str = http_version
+        self.headers: Headers = headers
+        self.trailers: Headers = Headers()
         self.client_address = client_address
         self.params: dict[str, str] = {}
         self._connection = connection

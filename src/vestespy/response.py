@@ -134,10 +134,10 @@ class Response:
             channel: The connection the response is written to.
             request_method: The method of the request answered (``HEAD`` sends no body).
         """
-        self.status = 200
+        self.status: int = 200
         self.reason: str | None = None
-        self.headers = Headers()
-        self.request_method = request_method
+        self.headers: Headers = Headers()
+        self.request_method: str = request_method
         self._channel = channel
         self._state = _NEW
         self._head_sent = False

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RequestListener", "Server"]
 
-logger = logging.getLogger("vestespy")
+logger: logging.Logger = logging.getLogger("vestespy")
 
 #: A ``"request"`` listener: ``fn(server, req, res)``.
 RequestListener = Callable[["Server", Request, "Response"], object]
@@ -92,12 +92,12 @@ class Server(EventEmitter[Literal["request"]]):
         **options: Any,
     ) -> None:
         super().__init__()
-        self.options = ServerOptions.from_kwargs(options)
-        self.debug = debug
-        self.handler = handler
-        self.max_workers = max_workers
+        self.options: ServerOptions = ServerOptions.from_kwargs(options)
+        self.debug: bool = debug
+        self.handler: type[Request] = handler
+        self.max_workers: int = max_workers
         backend = create_backend(select)
-        self.backend = backend.name
+        self.backend: str = backend.name
         self._pool = WorkerPool(max_workers)
         try:
             self._sock = _bind(addr, self.options.backlog, self.options.reuse_port)
