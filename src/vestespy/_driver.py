@@ -124,6 +124,7 @@ class Driver:
     """
 
     __slots__ = (
+        "_chunks",
         "_eof",
         "_h11",
         "_head_checked",
@@ -147,6 +148,8 @@ class Driver:
         # Whether the raw bytes of the head h11 is about to parse have been checked.
         self._head_checked = False
         self._held_cr = False
+        # Follows a chunked request body's framing where h11 is lenient (see _strict).
+        self._chunks: _strict.ChunkScanner | None = None
         self._max_head = max_header_size
         self._max_line = max_request_line
         # Names of the _strict rule options the server relaxes.
@@ -186,6 +189,8 @@ class Driver:
             if not data:
                 return
         if not self._rejected:
+            if self._chunks is not None:
+                self._chunks.feed(data)
             conn.receive_data(data)
 
     def next_event(self) -> DriverEvent | Wait:
@@ -193,6 +198,9 @@ class Driver:
         if self._rejected:
             return Wait.PAUSED
         conn = self._h11
+        chunks = self._chunks
+        if chunks is not None and chunks.error is not None:
+            return self._reject(chunks.error.status, chunks.error.name)
         state = conn.their_state
         if state is h11.IDLE:
             if not self._head_checked:
@@ -216,6 +224,7 @@ class Driver:
             trailers = _triples(event.headers)  # type: ignore[union-attr]
             if trailers and _strict.check_trailers(trailers) is not None:
                 return self._reject(400, _strict.TRAILER.name)
+            self._chunks = None
             if conn.our_state is h11.DONE:
                 conn.start_next_cycle()
             return RequestEnded(trailers)
@@ -253,6 +262,11 @@ class Driver:
         rule = _strict.check_request(method, target, version, headers)
         if rule is not None:
             return self._reject(rule.status, rule.name, head=method == "HEAD")
+        if any(field[0] == "transfer-encoding" for field in headers):
+            # h11 accepts no coding but chunked, so this body is chunked. Body bytes that came
+            # with the head are already in h11's buffer: scan those first.
+            self._chunks = _strict.ChunkScanner(self._max_head)
+            self._chunks.feed(self._h11.trailing_data[0])
         return RequestStarted(
             method=method,
             target=target,

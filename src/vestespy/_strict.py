@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["RULES", "Rule", "check_head", "check_request", "check_trailers"]
+__all__ = ["RULES", "ChunkScanner", "Rule", "check_head", "check_request", "check_trailers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,10 @@ TRAILER = Rule("forbidden-trailer-field", "RFC 9110 6.5.1", 400)
 HEAD_TOO_LARGE = Rule("head-too-large", "RFC 6585 5", 431)
 CONNECT = Rule("connect-not-supported", "RFC 9110 9.3.6", 501)
 CL_RANGE = Rule("content-length-past-2^63", "RFC 9110 8.6", 400)
+CHUNK_LINE = Rule("chunk-line-not-crlf", "RFC 9112 7.1", 400)
+CHUNK_SIZE = Rule("chunk-size-past-2^63", "RFC 9112 7.1", 400)
+CHUNK_EXT = Rule("control-in-chunk-extension", "RFC 9112 7.1.1", 400)
+CHUNK_TOO_LARGE = Rule("chunk-line-too-large", "RFC 6585 5", 431)
 
 #: The largest Content-Length accepted: a signed 64-bit integer, as other parsers allow, so
 #: that no proxy in front of VestesPy can read the number differently.
@@ -65,6 +69,10 @@ RULES: tuple[Rule, ...] = (
     CL_RANGE,
     HEAD_TOO_LARGE,
     CONNECT,
+    CHUNK_LINE,
+    CHUNK_SIZE,
+    CHUNK_EXT,
+    CHUNK_TOO_LARGE,
 )
 
 # A field value may hold HTAB, SP, VCHAR and obs-text; any other control (h11 already
@@ -177,3 +185,87 @@ def check_trailers(trailers: list[tuple[str, str, str]]) -> Rule | None:
         if name in _FORBIDDEN_TRAILERS:
             return TRAILER
     return None
+
+
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+_SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
+
+
+class ChunkScanner:
+    """Follows the chunked framing of one request body over its raw bytes (RFC 9112 7.1).
+
+    h11 parses chunk-size lines and trailer lines itself and lets through a bare CR or LF
+    in them, chunk sizes up to 20 hex digits and a whole line of any length that arrives in
+    one read. The scanner sees the same bytes first and records the first :class:`Rule`
+    broken in :attr:`error`. It skips chunk data by counting, so a body costs it a few
+    operations per chunk, not per byte. Grammar h11 already enforces is left to h11: on
+    anything it cannot follow, the scanner stops and h11 gives the verdict.
+
+    Args:
+        max_line: The longest chunk-size or trailer line, like ``max_header_size``.
+    """
+
+    __slots__ = ("_line", "_max_line", "_remaining", "_state", "error")
+
+    def __init__(self, max_line: int) -> None:
+        self._state = _SIZE
+        self._line = b""
+        self._remaining = 0
+        self._max_line = max_line
+        self.error: Rule | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the body ended (or scanning stopped)."""
+        return self._state == _DONE
+
+    def feed(self, data: bytes) -> None:
+        """Scan the next bytes received for this body; bytes past its end are ignored."""
+        position, size = 0, len(data)
+        while position < size and self._state != _DONE:
+            if self._state == _DATA:
+                take = min(self._remaining, size - position)
+                position += take
+                self._remaining -= take
+                if not self._remaining:
+                    self._state = _DATA_END
+                continue
+            newline = data.find(b"\n", position)
+            if newline < 0:
+                self._line += data[position:]
+                if len(self._line) > self._max_line:
+                    self._fail(CHUNK_TOO_LARGE)
+                return
+            line = self._line + data[position : newline + 1]
+            self._line = b""
+            position = newline + 1
+            if len(line) > self._max_line:
+                self._fail(CHUNK_TOO_LARGE)
+            elif not line.endswith(b"\r\n") or b"\r" in line[:-2]:
+                self._fail(CHUNK_LINE)
+            else:
+                self._on_line(line[:-2])
+
+    def _on_line(self, line: bytes) -> None:
+        state = self._state
+        if state == _SIZE:
+            size_text, _, extension = line.partition(b";")
+            size_text = size_text.rstrip(b" \t")
+            if not size_text or not _HEX_DIGITS.issuperset(size_text):
+                self._state = _DONE  # h11 refuses it
+            elif len(size_text.lstrip(b"0")) > 16 or int(size_text, 16) > MAX_CONTENT_LENGTH:
+                self._fail(CHUNK_SIZE)
+            elif _CONTROL_RE.search(extension):
+                self._fail(CHUNK_EXT)
+            else:
+                self._remaining = int(size_text, 16)
+                self._state = _DATA if self._remaining else _TRAILER
+        elif state == _DATA_END:
+            # Anything but an empty line after the data is refused by h11.
+            self._state = _SIZE if not line else _DONE
+        elif not line:  # _TRAILER: the empty line ends the body
+            self._state = _DONE
+
+    def _fail(self, rule: Rule) -> None:
+        self.error = rule
+        self._state = _DONE

@@ -250,17 +250,15 @@ for name in [
         post(TE, b"0\r\n" + name.encode() + b": 5\r\n\r\n"),
         501 if name == "Transfer-Encoding" else 400,
     )
-GAP_CHUNK = "h11 parses chunk headers and trailers itself; the driver does not see their bytes"
 bad(
     K,
     "ext-oversized",
     "RFC 9112 7.1.1",
     post(TE, b"5;a=" + b"b" * 20000 + b"\r\nhello\r\n0\r\n\r\n"),
     431,
-    gap=GAP_CHUNK,
 )
 bad(K, "ext-bare-lf", "RFC 9112 7.1.1", post(TE, b"5;a=b\nhello\r\n0\r\n\r\n"))
-bad(K, "ext-bare-cr", "RFC 9112 7.1.1", post(TE, b"5;a=\rb\r\nhello\r\n0\r\n\r\n"), gap=GAP_CHUNK)
+bad(K, "ext-bare-cr", "RFC 9112 7.1.1", post(TE, b"5;a=\rb\r\nhello\r\n0\r\n\r\n"))
 bad(K, "size-bare-lf", S71, post(TE, b"5\nhello\r\n0\r\n\r\n"))
 bad(K, "missing-crlf-after-data", S71, post(TE, b"5\r\nhello0\r\n\r\n"))
 bad(K, "wrong-crlf-after-data", S71, post(TE, b"5\r\nhelloXX0\r\n\r\n"))
@@ -276,21 +274,11 @@ for size in [
     b"FFFFFFFFFFFFFFFF",
     b"10000000000000000",
     b"FFFFFFFFFFFFFFFFFFFF",
+    b"00000000000000000008000000000000000",  # leading zeros do not hide the size
 ]:
-    # Not refused on sight (h11 reads up to 20 hex digits and the driver does not see chunk
-    # headers); the client's hang-up mid-body ends it without a response. See the docs.
-    CASES.append(
-        Case(
-            f"size-past-2^63-{size.decode()}",
-            K,
-            S71,
-            post(TE, size + b"\r\nab"),
-            (),
-            closes=True,
-            eof=True,
-            silent=True,
-        )
-    )
+    # h11 reads up to 20 hex digits; past 2^63 the driver's chunk scanner refuses it, as it
+    # does Content-Length, so that no peer reads the number differently.
+    bad(K, f"size-past-2^63-{size.decode()}", S71, post(TE, size + b"\r\nab"))
 bad(K, "size-21-hex-digits", S71, post(TE, b"1" + b"0" * 20 + b"\r\n"))
 CASES.append(
     Case("truncated-chunk", K, S71, post(TE, b"5\r\nhel"), (), closes=True, eof=True, silent=True)
@@ -307,7 +295,7 @@ CASES.append(
         silent=True,
     )
 )
-bad(K, "trailer-bare-lf", "RFC 9112 7.1.2", post(TE, b"0\r\nA: 1\n\r\n"), gap=GAP_CHUNK)
+bad(K, "trailer-bare-lf", "RFC 9112 7.1.2", post(TE, b"0\r\nA: 1\n\r\n"))
 bad(K, "trailer-no-colon", "RFC 9112 7.1.2", post(TE, b"0\r\nA 1\r\n\r\n"))
 
 # -- Transfer-Encoding ------------------------------------------------------------------------

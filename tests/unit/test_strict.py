@@ -111,3 +111,37 @@ def test_head_rejection_has_no_body() -> None:
     event = first(Driver(), b"HEAD * HTTP/1.1\r\nHost: a\r\n\r\n")
     assert isinstance(event, RequestRejected)
     assert event.response.endswith(b"\r\n\r\n")
+
+
+def _scan(*pieces: bytes) -> _strict.ChunkScanner:
+    scanner = _strict.ChunkScanner(max_line=64)
+    for piece in pieces:
+        scanner.feed(piece)
+    return scanner
+
+
+def test_chunk_scanner_follows_valid_framing_split_anywhere() -> None:
+    body = b'5;name="v"\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\nGET / HTTP/1.1\r\n'
+    for split in range(len(body) + 1):
+        scanner = _scan(body[:split], body[split:])
+        assert scanner.error is None, split
+        assert scanner.done
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (b"5\nhello\r\n0\r\n\r\n", _strict.CHUNK_LINE),
+        (b"5;a=\rb\r\nhello\r\n0\r\n\r\n", _strict.CHUNK_LINE),
+        (b"0\r\nA: 1\n\r\n", _strict.CHUNK_LINE),
+        (b"8000000000000000\r\n", _strict.CHUNK_SIZE),
+        (b"000000000000000000001\r\nx\r\n0\r\n\r\n", None),
+        (b"5;a=\x07\r\nhello\r\n", _strict.CHUNK_EXT),
+        (b"5;" + b"a" * 100 + b"\r\n", _strict.CHUNK_TOO_LARGE),
+        (b"5;" + b"a" * 100, _strict.CHUNK_TOO_LARGE),
+    ],
+)
+def test_chunk_scanner_refuses_what_h11_lets_through(
+    body: bytes, rule: _strict.Rule | None
+) -> None:
+    assert _scan(body).error == rule
