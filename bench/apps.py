@@ -1,0 +1,281 @@
+"""The servers under test, each with the same tiny app: ``python bench/apps.py NAME PORT``.
+
+Every app answers the same routes, so that one client drives all servers alike:
+
+* ``GET /`` -> ``Hello, World!`` (13 bytes, keep-alive and pipelined workloads)
+* ``POST /echo`` -> the request body (Content-Length bodies)
+* ``GET /stream/N`` -> N bytes in 64 KiB pieces, with Content-Length
+* ``POST /upload`` -> the body (chunked) is read and counted; the answer is the count
+
+Keep-alive timeouts are raised everywhere (several peers default to 5 s) so that the idle
+workload measures memory, not which server drops connections first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+# Measure the working tree, not whatever vestespy happens to be installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+HOST = "127.0.0.1"
+HELLO = b"Hello, World!"
+PIECE = 64 * 1024
+# One shared piece: streaming apps send the same object again and again, so no server pays
+# for producing the bytes and every server is handed identical work.
+_BLOCK = b"x" * PIECE
+KEEP_ALIVE = 120
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+def _pieces(total: int) -> Iterator[bytes]:
+    full, rest = divmod(total, PIECE)
+    for _ in range(full):
+        yield _BLOCK
+    if rest:
+        yield _BLOCK[:rest]
+
+
+def _stream_size(path: str) -> int | None:
+    if path.startswith("/stream/"):
+        return int(path[len("/stream/") :])
+    return None
+
+
+# -- WSGI (waitress, cheroot) --------------------------------------------------------------
+
+
+def wsgi_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    path = environ["PATH_INFO"]
+    size = _stream_size(path)
+    if size is not None:
+        start_response("200 OK", [("Content-Length", str(size))])
+        return _pieces(size)
+    if environ["REQUEST_METHOD"] == "POST":
+        stream = environ["wsgi.input"]
+        if path == "/upload":
+            count = 0
+            while data := stream.read(PIECE):
+                count += len(data)
+            body = str(count).encode()
+        else:
+            body = stream.read(int(environ.get("CONTENT_LENGTH") or 0))
+    else:
+        body = HELLO
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def run_waitress(port: int) -> None:
+    import waitress
+
+    # Poll, not select(): select() cannot watch the idle workload's 10,000 sockets.
+    waitress.serve(
+        wsgi_app,
+        host=HOST,
+        port=port,
+        threads=4,
+        connection_limit=20000,
+        asyncore_use_poll=True,
+        backlog=4096,
+        channel_timeout=KEEP_ALIVE,
+        # The default cap is exactly 1 GiB, which the chunked upload's framing exceeds.
+        max_request_body_size=1 << 40,
+        _quiet=True,
+    )
+
+
+def run_cheroot(port: int) -> None:
+    from cheroot import wsgi
+
+    server = wsgi.Server(
+        (HOST, port), wsgi_app, numthreads=10, request_queue_size=4096, timeout=KEEP_ALIVE
+    )
+    # cheroot closes idle keep-alive connections beyond 10 by default: lift that cap so the
+    # 50-connection and idle workloads measure serving, not reconnecting.
+    server.keep_alive_conn_limit = 20000
+    server.safe_start()
+
+
+# -- ASGI (uvicorn, hypercorn) -------------------------------------------------------------
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+
+async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    path = scope["path"]
+    size = _stream_size(path)
+    if size is not None:
+        headers = [(b"content-length", str(size).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for piece in _pieces(size):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if scope["method"] == "POST":
+        parts: list[bytes] = []
+        count = 0
+        more = True
+        while more:
+            message = await receive()
+            data = message.get("body", b"")
+            more = message.get("more_body", False)
+            if path == "/upload":
+                count += len(data)
+            else:
+                parts.append(data)
+        body = str(count).encode() if path == "/upload" else b"".join(parts)
+    else:
+        body = HELLO
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def run_uvicorn(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        asgi_app,
+        host=HOST,
+        port=port,
+        http="h11",
+        loop="asyncio",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE,
+        backlog=4096,
+    )
+
+
+def run_hypercorn(port: int) -> None:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"{HOST}:{port}"]
+    config.accesslog = None
+    config.errorlog = None
+    config.keep_alive_timeout = KEEP_ALIVE
+    config.backlog = 4096
+    asyncio.run(serve(asgi_app, config))  # type: ignore[arg-type]
+
+
+# -- VestesPy ------------------------------------------------------------------------------
+
+
+def run_vestespy(port: int, select: str, max_workers: int) -> None:
+    import vestespy
+
+    def on_request(server: Any, req: Any, res: Any) -> None:
+        size = _stream_size(req.path)
+        if size is not None:
+            res.send_stream(_pieces(size), size)
+        elif req.method == "POST" and req.path == "/upload":
+            count = [0]
+            req.on("data", lambda _e, _q, _r, chunk: count.__setitem__(0, count[0] + len(chunk)))
+            req.on("end", lambda _e, _q, r: r.send_all(str(count[0])))
+        elif req.method == "POST":
+            parts: list[bytes] = []
+            req.on("data", lambda _e, _q, _r, chunk: parts.append(chunk))
+            req.on("end", lambda _e, _q, r: r.send_all(b"".join(parts)))
+        else:
+            # A body-less GET can be answered from the "request" listener directly.
+            res.headers.set("Content-Type", "text/plain")
+            res.send_all(HELLO)
+
+    server = vestespy.Server((HOST, port), select=select, max_workers=max_workers)
+    server.on("request", on_request)
+    server.serve_forever()
+
+
+# -- the reference: a bare blocking socket loop, no HTTP parsing --------------------------
+
+
+_BARE_WRITE = 256 * 1024
+_BARE_BLOCK = b"x" * _BARE_WRITE
+
+
+def run_bare(port: int) -> None:
+    """Move the bytes of /stream/N and /upload with plain socket calls: the Python I/O limit."""
+    listener = socket.create_server((HOST, port), backlog=128)
+    buffer = bytearray(1024 * 1024)
+    view = memoryview(buffer)
+    while True:
+        sock, _ = listener.accept()
+        with sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                head += data
+            head, _, rest = head.partition(b"\r\n\r\n")
+            target = head.split(b" ", 2)[1].decode() if head else "/"
+            size = _stream_size(target)
+            if size is not None:
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+                # Writes of 256 KiB, the most a server buffers by default (VestesPy's
+                # write_buffer_size): per-call costs dominate here, and 64 KiB writes would
+                # make the reference ~2.5x slower (1 MiB writes ~1.5x faster).
+                full, rest = divmod(size, _BARE_WRITE)
+                for _ in range(full):
+                    sock.sendall(_BARE_BLOCK)
+                if rest:
+                    sock.sendall(_BARE_BLOCK[:rest])
+                continue
+            # An upload: count raw bytes until the chunked body's last chunk (no parsing).
+            count, tail = len(rest), rest[-5:]
+            while not tail.endswith(b"0\r\n\r\n"):
+                n = sock.recv_into(view)
+                if not n:
+                    break
+                count += n
+                tail = (tail + bytes(view[max(0, n - 5) : n]))[-5:]
+            body = str(count).encode()
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+RUNNERS: dict[str, Callable[[int], None]] = {
+    "waitress": run_waitress,
+    "cheroot": run_cheroot,
+    "uvicorn": run_uvicorn,
+    "hypercorn": run_hypercorn,
+    "vestespy-pool-epoll": lambda port: run_vestespy(port, "epoll", 4),
+    "vestespy-inline-epoll": lambda port: run_vestespy(port, "epoll", 0),
+    "vestespy-pool-select": lambda port: run_vestespy(port, "select", 4),
+    "vestespy-inline-select": lambda port: run_vestespy(port, "select", 0),
+    "bare-socket": run_bare,
+}
+
+
+def main() -> None:
+    name, port = sys.argv[1], int(sys.argv[2])
+    # Profilers (cProfile, py-spy) need a clean exit on SIGTERM to write their output.
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    RUNNERS[name](port)
+
+
+if __name__ == "__main__":
+    main()

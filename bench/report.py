@@ -1,0 +1,132 @@
+"""The table: machine and commit on top, one row per server, each figure with its ratio."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from workloads import BARE, Column, Workload
+
+REFERENCE = "waitress"
+Results = dict[str, dict[tuple[str, str], float | None]]  # server -> (workload, column) -> value
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def git_commit(repo: Path) -> str:
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    # Uncommitted changes under src/ change what is measured: say so.
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+def header_lines(repo: Path, pinning: str, loadgen: str, mode: str) -> list[str]:
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return [
+        f"machine: {cpu_model()}, {os.cpu_count()} CPUs ({affinity} usable), "
+        f"{platform.system()} {platform.release()}",
+        f"python: {platform.python_implementation()} {sys.version.split()[0]}",
+        f"commit: {git_commit(repo)}",
+        f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average: {load}",
+        f"pinning: {pinning}; load generator: {loadgen}; mode: {mode}",
+    ]
+
+
+def _format(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _cell(value: float | None, reference: float | None, failed: bool) -> str:
+    if failed:
+        return "FAILED"
+    if value is None:
+        return "-"
+    if reference:
+        return f"{_format(value)} ({value / reference:.2f}x)"
+    return _format(value)
+
+
+def table(
+    servers: Sequence[str],
+    workloads: Sequence[Workload],
+    results: Results,
+    failures: set[tuple[str, str]],
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the main table: each cell is a figure and its ratio to waitress."""
+    columns: list[tuple[Workload, Column]] = [(w, c) for w in workloads for c in w.columns]
+    header = ["server"] + [
+        c.title + ("" if c.higher_is_better else " (lower is better)") for _, c in columns
+    ]
+    reference = results.get(REFERENCE, {})
+    rows = []
+    for server in servers:
+        row = [server]
+        for workload, column in columns:
+            key = (workload.name, column.key)
+            if server not in workload.servers:
+                row.append("")
+                continue
+            value = results.get(server, {}).get(key)
+            row.append(_cell(value, reference.get(key), (server, workload.name) in failures))
+        rows.append(row)
+    return header, rows
+
+
+def bare_ratios(
+    servers: Sequence[str], workloads: Sequence[Workload], results: Results
+) -> list[str]:
+    """One line per transfer workload: each server's MB/s as a fraction of the bare loop's."""
+    lines = []
+    bare = results.get(BARE, {})
+    for workload in workloads:
+        key = (workload.name, "rate")
+        reference = bare.get(key)
+        if BARE not in workload.servers or not reference:
+            continue
+        parts = []
+        for server in servers:
+            value = results.get(server, {}).get(key)
+            if server != BARE and value:
+                parts.append(f"{server} {value / reference:.2f}x")
+        if parts:
+            title = workload.columns[0].title
+            lines.append(f"{title} vs the bare socket loop: " + ", ".join(parts))
+    return lines
+
+
+def render(header: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        out = ["| " + " | ".join(header) + " |"]
+        out.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        out += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(out)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells))
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

@@ -1,0 +1,211 @@
+"""The workloads: what each sends, to which servers, and which figures it yields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import wrk
+from procs import Pinning, ServerProcess, run_client, run_tool
+
+PEERS = ["waitress", "cheroot", "uvicorn", "hypercorn"]
+VESTESPY = [
+    "vestespy-pool-epoll",
+    "vestespy-inline-epoll",
+    "vestespy-pool-select",
+    "vestespy-inline-select",
+]
+BARE = "bare-socket"
+SERVERS = [*PEERS, *VESTESPY, BARE]
+HTTP_SERVERS = [*PEERS, *VESTESPY]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes and durations; ``--quick`` scales everything down so CI can run it all."""
+
+    seconds: int
+    warmup: bool
+    stream_bytes: int
+    close_count: int
+    idle_connections: int
+    idle_requests: int
+    repeats: int  # short workloads (transfers, closes) are run this often; best counts
+
+    @classmethod
+    def full(cls) -> Scale:
+        return cls(5, True, 1 << 30, 1000, 10_000, 500, 3)
+
+    @classmethod
+    def quick(cls) -> Scale:
+        return cls(1, False, 64 << 20, 300, 1000, 100, 1)
+
+
+@dataclass
+class Context:
+    scale: Scale
+    pinning: Pinning
+    use_wrk: bool
+    scripts: dict[str, Path]
+
+
+@dataclass
+class Measurement:
+    figures: dict[str, float | None]
+    notes: list[str] = field(default_factory=list)
+
+
+Runner = Callable[[Context, ServerProcess], Measurement]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    higher_is_better: bool
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    servers: tuple[str, ...]
+    run: Runner
+
+
+def _check_errors(result: dict[str, float], notes: list[str]) -> None:
+    errors, done = result.get("errors", 0), result.get("requests", 0)
+    if done == 0:
+        raise RuntimeError("no request completed")
+    if errors:
+        notes.append(f"{int(errors)} errors")
+    # A few errors as wrk stops are noise; more means the server did not do the work.
+    if errors > max(10, done * 0.01):
+        raise RuntimeError(f"{int(errors)} errors in {int(done)} requests")
+
+
+def _requests_per_second(
+    ctx: Context, server: ServerProcess, *, depth: int = 1, body: int = 0
+) -> Measurement:
+    connections = 50
+    notes: list[str] = []
+    if ctx.use_wrk:
+        script = ctx.scripts["pipeline"] if depth > 1 else ctx.scripts["post"] if body else None
+        path = "/echo" if body else "/"
+        if ctx.scale.warmup:
+            run_tool(ctx.pinning, wrk.wrk_command(server.port, connections, 1, script, path), 60)
+        command = wrk.wrk_command(server.port, connections, ctx.scale.seconds, script, path)
+        result = wrk.parse_report(run_tool(ctx.pinning, command, ctx.scale.seconds + 60))
+    else:
+        args = ["load", "--port", str(server.port), "--connections", str(connections)]
+        args += ["--depth", str(depth)]
+        if body:
+            args += ["--method", "POST", "--path", "/echo", "--body-size", str(body)]
+        if ctx.scale.warmup:
+            run_client(ctx.pinning, [*args, "--duration", "1"], 60)
+        args += ["--duration", str(ctx.scale.seconds)]
+        result = run_client(ctx.pinning, args, ctx.scale.seconds + 60)
+    _check_errors(result, notes)
+    return Measurement({"rate": result["value"]}, notes)
+
+
+def _hello(ctx: Context, server: ServerProcess) -> Measurement:
+    return _requests_per_second(ctx, server)
+
+
+def _pipelined(ctx: Context, server: ServerProcess) -> Measurement:
+    return _requests_per_second(ctx, server, depth=16)
+
+
+def _post(ctx: Context, server: ServerProcess) -> Measurement:
+    return _requests_per_second(ctx, server, body=1024)
+
+
+def _transfer(mode: str) -> Runner:
+    def run(ctx: Context, server: ServerProcess) -> Measurement:
+        size = ctx.scale.stream_bytes
+        args = [mode, "--port", str(server.port), "--size", str(size)]
+        # A transfer lasts about a second: on a shared machine one run is at the mercy of a
+        # neighbour's burst, so the best of a few is the figure.
+        rates = [run_client(ctx.pinning, args, 900)["value"] for _ in range(ctx.scale.repeats)]
+        return Measurement({"rate": max(rates)})
+
+    return run
+
+
+def _close(ctx: Context, server: ServerProcess) -> Measurement:
+    args = ["close", "--port", str(server.port), "--count", str(ctx.scale.close_count)]
+    rates = []
+    for _ in range(ctx.scale.repeats):
+        result = run_client(ctx.pinning, args, 300)
+        if result["errors"]:
+            raise RuntimeError(f"{result['errors']} of {ctx.scale.close_count} connections failed")
+        rates.append(result["value"])
+    return Measurement({"rate": max(rates)})
+
+
+def _idle(ctx: Context, server: ServerProcess) -> Measurement:
+    args = ["idle", "--port", str(server.port), "--server-pid", str(server.pid)]
+    args += ["--connections", str(ctx.scale.idle_connections)]
+    args += ["--requests", str(ctx.scale.idle_requests)]
+    result = run_client(ctx.pinning, args, 600)
+    return Measurement({"rss": result["value"], "p99": result["p99_ms"]})
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in [
+        Workload(
+            "hello",
+            "hello world, keep-alive, 50 connections",
+            (Column("rate", "hello req/s", True),),
+            tuple(HTTP_SERVERS),
+            _hello,
+        ),
+        Workload(
+            "pipelined",
+            "hello world, 16 requests per write, 50 connections",
+            (Column("rate", "pipelined x16 req/s", True),),
+            tuple(HTTP_SERVERS),
+            _pipelined,
+        ),
+        Workload(
+            "post",
+            "POST with a 1 KiB body echoed back, keep-alive, 50 connections",
+            (Column("rate", "POST 1 KiB echo req/s", True),),
+            tuple(HTTP_SERVERS),
+            _post,
+        ),
+        Workload(
+            "stream",
+            "one response body streamed in 64 KiB pieces (send_stream)",
+            (Column("rate", "stream out MB/s", True),),
+            tuple(SERVERS),
+            _transfer("stream"),
+        ),
+        Workload(
+            "upload",
+            "one chunked request body in 64 KiB chunks, counted by the app",
+            (Column("rate", "chunked in MB/s", True),),
+            tuple(SERVERS),
+            _transfer("upload"),
+        ),
+        Workload(
+            "close",
+            "new connections, one request each with Connection: close, 10 at a time",
+            (Column("rate", "close conn/s", True),),
+            tuple(HTTP_SERVERS),
+            _close,
+        ),
+        Workload(
+            "idle",
+            "idle keep-alive connections held open: server RSS each, p99 of requests among them",
+            (Column("rss", "idle KiB/conn", False), Column("p99", "idle p99 ms", False)),
+            # select() cannot watch more than 1024 sockets: the idle workload is for epoll.
+            tuple(s for s in HTTP_SERVERS if not s.endswith("-select")),
+            _idle,
+        ),
+    ]
+}
