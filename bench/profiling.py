@@ -1,4 +1,4 @@
-"""Profile one server under one load: ``python bench/profile.py --tool py-spy|cprofile ...``.
+"""Profile one server under one load: ``python bench/profiling.py --tool py-spy|cprofile``.
 
 py-spy samples every thread (the pool's workers too) with little overhead; cProfile sees only
 the loop thread but counts calls exactly, which gives calls per request. Both need the load
