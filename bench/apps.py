@@ -254,6 +254,61 @@ def run_bare(port: int) -> None:
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
 
+# -- the h11 ceiling: h11 and a selectors loop, handler inline, nothing else --------------
+
+
+def run_h11_minimal(port: int) -> None:
+    """Answer ``GET /`` with h11 and an epoll loop and nothing else: what h11 alone allows.
+
+    No threads, no events, no checks beyond h11's, one ``send`` per read: the fastest a
+    server can be that parses and frames every request with h11's public API.
+    """
+    import selectors
+
+    import h11
+
+    listener = socket.create_server((HOST, port), backlog=4096)
+    listener.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    conns: dict[socket.socket, h11.Connection] = {}
+    headers = [(b"Content-Type", b"text/plain"), (b"Content-Length", b"%d" % len(HELLO))]
+    while True:
+        for key, _ in selector.select():
+            sock = key.fileobj
+            if sock is listener:
+                client, _ = listener.accept()
+                client.setblocking(False)
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conns[client] = h11.Connection(h11.SERVER)
+                selector.register(client, selectors.EVENT_READ)
+                continue
+            assert isinstance(sock, socket.socket)
+            conn = conns[sock]
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                data = b""  # wrk resets its connections at the end of a run
+            conn.receive_data(data)
+            out: list[bytes] = []
+            while True:
+                event = conn.next_event()
+                kind = type(event)
+                if kind is h11.EndOfMessage:
+                    out.append(conn.send(h11.Response(status_code=200, headers=headers)))
+                    out.append(conn.send(h11.Data(data=HELLO)))
+                    out.append(conn.send(h11.EndOfMessage()))
+                    conn.start_next_cycle()
+                elif kind is not h11.Request:
+                    break  # NEED_DATA, PAUSED, or the client closed
+            if out:
+                sock.sendall(b"".join(out))
+            if not data or conn.our_state is h11.MUST_CLOSE:
+                selector.unregister(sock)
+                del conns[sock]
+                sock.close()
+
+
 RUNNERS: dict[str, Callable[[int], None]] = {
     "waitress": run_waitress,
     "cheroot": run_cheroot,
@@ -264,6 +319,7 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "vestespy-pool-select": lambda port: run_vestespy(port, "select", 4),
     "vestespy-inline-select": lambda port: run_vestespy(port, "select", 0),
     "bare-socket": run_bare,
+    "h11-minimal": run_h11_minimal,
 }
 
 

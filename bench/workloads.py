@@ -17,7 +17,9 @@ VESTESPY = [
     "vestespy-inline-select",
 ]
 BARE = "bare-socket"
-SERVERS = [*PEERS, *VESTESPY, BARE]
+# The h11 ceiling: h11 with a selectors loop and nothing else, for the hello workloads.
+H11_MINIMAL = "h11-minimal"
+SERVERS = [*PEERS, *VESTESPY, BARE, H11_MINIMAL]
 HTTP_SERVERS = [*PEERS, *VESTESPY]
 
 
@@ -161,14 +163,14 @@ WORKLOADS: dict[str, Workload] = {
             "hello",
             "hello world, keep-alive, 50 connections",
             (Column("rate", "hello req/s", True),),
-            tuple(HTTP_SERVERS),
+            (*HTTP_SERVERS, H11_MINIMAL),
             _hello,
         ),
         Workload(
             "pipelined",
             "hello world, 16 requests per write, 50 connections",
             (Column("rate", "pipelined x16 req/s", True),),
-            tuple(HTTP_SERVERS),
+            (*HTTP_SERVERS, H11_MINIMAL),
             _pipelined,
         ),
         Workload(
