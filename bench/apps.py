@@ -292,7 +292,11 @@ def run_h11_minimal(port: int) -> None:
             conn.receive_data(data)
             out: list[bytes] = []
             while True:
-                event = conn.next_event()
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError:
+                    data = b""  # not worth an answer here: just close
+                    break
                 kind = type(event)
                 if kind is h11.EndOfMessage:
                     out.append(conn.send(h11.Response(status_code=200, headers=headers)))
