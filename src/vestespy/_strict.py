@@ -2,9 +2,11 @@
 
 Theory of operation: :func:`check_head` scans the raw bytes of a request head before h11
 parses it (h11 normalises away bare LF, obs-fold and list-form Content-Length, so they can
-only be seen in the raw bytes); :func:`check_request` looks at the parsed head, and
+only be seen in the raw bytes, and it refuses a Transfer-Encoding other than ``chunked`` with
+501 before the driver sees the head); :func:`check_request` looks at the parsed head, and
 :func:`check_trailers` at the trailer fields. Each returns the :class:`Rule` broken, or None.
-A rule whose ``option`` is set in ``relaxed`` is skipped.
+A rule whose ``option`` is set in ``relaxed`` is skipped. :class:`ChunkScanner` follows the
+raw bytes of a chunked body, where h11 is lenient.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ CONTROL = Rule("control-in-field-value", "RFC 9110 5.5", 400)
 CL_LIST = Rule("content-length-list", "RFC 9110 8.6", 400)
 TE_AND_CL = Rule("transfer-encoding-with-content-length", "RFC 9112 6.3", 400)
 TE_HTTP10 = Rule("transfer-encoding-in-http-1.0", "RFC 9112 6.1", 400)
+TE_NOT_CHUNKED_LAST = Rule("transfer-encoding-chunked-not-last", "RFC 9112 6.3", 400)
 AUTHORITY_FORM = Rule("authority-form-not-connect", "RFC 9112 3.2.3", 400)
 ASTERISK_FORM = Rule("asterisk-form-not-options", "RFC 9112 3.2.4", 400)
+CONNECT_FORM = Rule("connect-not-authority-form", "RFC 9112 3.2.3", 400)
+INVALID_HOST = Rule("invalid-host", "RFC 9112 3.2", 400)
 VERSION = Rule("unsupported-version", "RFC 9110 15.6.6", 505)
 LONG_LINE = Rule("request-line-too-long", "RFC 9112 3", 414)
 EXPECT = Rule("unknown-expectation", "RFC 9110 10.1.1", 417)
@@ -47,7 +52,9 @@ CL_RANGE = Rule("content-length-past-2^63", "RFC 9110 8.6", 400)
 CHUNK_LINE = Rule("chunk-line-not-crlf", "RFC 9112 7.1", 400)
 CHUNK_SIZE = Rule("chunk-size-past-2^63", "RFC 9112 7.1", 400)
 CHUNK_EXT = Rule("control-in-chunk-extension", "RFC 9112 7.1.1", 400)
+CHUNK_SYNTAX = Rule("malformed-chunk-size-line", "RFC 9112 7.1.1", 400)
 CHUNK_TOO_LARGE = Rule("chunk-line-too-large", "RFC 6585 5", 431)
+TRAILERS_TOO_LARGE = Rule("trailer-section-too-large", "RFC 6585 5", 431)
 
 #: The largest Content-Length accepted: a signed 64-bit integer, as other parsers allow, so
 #: that no proxy in front of VestesPy can read the number differently.
@@ -60,8 +67,11 @@ RULES: tuple[Rule, ...] = (
     CL_LIST,
     TE_AND_CL,
     TE_HTTP10,
+    TE_NOT_CHUNKED_LAST,
     AUTHORITY_FORM,
     ASTERISK_FORM,
+    CONNECT_FORM,
+    INVALID_HOST,
     VERSION,
     LONG_LINE,
     EXPECT,
@@ -72,13 +82,34 @@ RULES: tuple[Rule, ...] = (
     CHUNK_LINE,
     CHUNK_SIZE,
     CHUNK_EXT,
+    CHUNK_SYNTAX,
     CHUNK_TOO_LARGE,
+    TRAILERS_TOO_LARGE,
 )
 
 # A field value may hold HTAB, SP, VCHAR and obs-text; any other control (h11 already
 # refuses NUL, CR and LF) is refused here.
 _CONTROL_RE = re.compile(rb"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CL_LIST_RE = re.compile(rb"\ncontent-length[ \t]*:[^\r\n]*,", re.IGNORECASE)
+_TE_RE = re.compile(rb"\ntransfer-encoding[ \t]*:([^\r\n]*)", re.IGNORECASE)
+_FOLD_RE = re.compile(rb"\r?\n[ \t]+")
+# RFC 9110 7.2 and RFC 3986 3.2.2: Host = uri-host [ ":" port ], uri-host = IP-literal /
+# IPv4address / reg-name (unreserved, pct-encoded, sub-delims; an IPv4 address is one too).
+_REG_NAME_CHARS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-._~!$&'()*+,;="
+_HOST_RE = re.compile(
+    r"(?:\[(?:[0-9A-Fa-f:.]+|[vV][0-9A-Fa-f]+\.[0-9A-Za-z\-._~!$&'()*+,;=:]+)\]"
+    r"|(?:[0-9A-Za-z\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?"
+)
+# RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
+# chunk-ext-val = token / quoted-string (RFC 9110 5.6.2, 5.6.4). h11 itself refuses
+# whitespace between the chunk size and the first ";".
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_CHUNK_EXT_RE = re.compile(
+    rb"(?:[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*"
+)
+# Controls in a chunk extension, NUL included (h11 refuses NUL in fields, not here).
+_EXT_CONTROL_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 #: Fields that frame, route or authenticate a message may not be sent as trailers.
 _FORBIDDEN_TRAILERS = frozenset(
     {
@@ -135,6 +166,27 @@ def check_head(head: bytes, relaxed: frozenset[str]) -> Rule | None:
         return CONTROL
     if b"," in head and _CL_LIST_RE.search(head):
         return CL_LIST
+    if _TE_RE.search(head) is not None:  # one pass, cheaper than any pre-filter
+        return _check_transfer_encoding(head, relaxed)
+    return None
+
+
+def _check_transfer_encoding(head: bytes, relaxed: frozenset[str]) -> Rule | None:
+    """Refuse a Transfer-Encoding whose final coding is not chunked (RFC 9112 6.3).
+
+    h11 answers 501 for any coding but ``chunked``; RFC 9112 6.3 requires 400 when chunked is
+    not the final coding, since the body's length cannot then be determined. A final
+    ``chunked`` behind codings VestesPy does not implement is left to h11 (501, RFC 9112 6.1).
+    """
+    if OBS_FOLD.option in relaxed:
+        head = _FOLD_RE.sub(b" ", head)
+    values = _TE_RE.findall(head)
+    if not values:
+        return None
+    codings = [c.strip(b" \t") for value in values for c in value.split(b",")]
+    codings = [c for c in codings if c]  # RFC 9110 5.6.1: empty list elements do not count
+    if not codings or codings[-1].partition(b";")[0].rstrip(b" \t").lower() != b"chunked":
+        return TE_NOT_CHUNKED_LAST
     return None
 
 
@@ -155,8 +207,13 @@ def check_request(
         if target == "*":
             if method != "OPTIONS":
                 return ASTERISK_FORM
-        elif "://" not in target and method != "CONNECT":
-            return AUTHORITY_FORM
+        elif "://" not in target:
+            if method != "CONNECT":
+                return AUTHORITY_FORM
+        elif method == "CONNECT":
+            return CONNECT_FORM
+    elif method == "CONNECT":
+        return CONNECT_FORM
     if method == "CONNECT":
         # VestesPy does not tunnel; h11 would wait for a protocol switch that never comes.
         return CONNECT
@@ -171,12 +228,24 @@ def check_request(
                 return CL_RANGE
         elif name == "expect" and value.strip().lower() != "100-continue":
             return EXPECT
+        elif name == "host" and not _valid_host(value):
+            # RFC 9112 3.2: a Host field with an invalid value gets 400, as a missing or
+            # repeated one does (h11 checks those).
+            return INVALID_HOST
     if te:
         if cl:
             return TE_AND_CL
         if version == "1.0":
             return TE_HTTP10
     return None
+
+
+def _valid_host(value: str) -> bool:
+    """Whether ``value`` is a valid Host field value (RFC 9110 7.2)."""
+    host, _, port = value.partition(":")
+    if not host.strip(_REG_NAME_CHARS) and (not port or (port.isdigit() and port.isascii())):
+        return True  # the common case, a name or IPv4 address and a port, without a regex
+    return _HOST_RE.fullmatch(value) is not None
 
 
 def check_trailers(trailers: list[tuple[str, str, str]]) -> Rule | None:
@@ -195,23 +264,30 @@ class ChunkScanner:
     """Follows the chunked framing of one request body over its raw bytes (RFC 9112 7.1).
 
     h11 parses chunk-size lines and trailer lines itself and lets through a bare CR or LF
-    in them, chunk sizes up to 20 hex digits and a whole line of any length that arrives in
-    one read. The scanner sees the same bytes first and records the first :class:`Rule`
-    broken in :attr:`error`. It skips chunk data by counting, so a body costs it a few
-    operations per chunk, not per byte. Grammar h11 already enforces is left to h11: on
-    anything it cannot follow, the scanner stops and h11 gives the verdict.
+    in them, chunk sizes up to 20 hex digits, whitespace after the size, any bytes after a
+    ";" as extensions, obs-fold and controls in trailer fields, and a whole line (or trailer
+    section) of any length that arrives in one read. The scanner sees the same bytes first
+    and records the first :class:`Rule` broken in :attr:`error`. It skips chunk data by
+    counting, so a body costs it a few operations per chunk, not per byte. Grammar h11
+    already enforces is left to h11: on anything it cannot follow, the scanner stops and h11
+    gives the verdict.
 
     Args:
-        max_line: The longest chunk-size or trailer line, like ``max_header_size``.
+        max_line: The longest chunk-size or trailer line, and the largest trailer section,
+            like ``max_header_size``.
+        relaxed: Names of the rule options relaxed (only ``allow_obs_fold`` applies here).
     """
 
-    __slots__ = ("_line", "_max_line", "_remaining", "_state", "error")
+    __slots__ = ("_line", "_max_line", "_relaxed", "_remaining", "_state", "_trailers", "error")
 
-    def __init__(self, max_line: int) -> None:
+    def __init__(self, max_line: int, relaxed: frozenset[str] = frozenset()) -> None:
         self._state = _SIZE
         self._line = b""
         self._remaining = 0
         self._max_line = max_line
+        self._relaxed = relaxed
+        # Bytes of trailer section seen so far.
+        self._trailers = 0
         self.error: Rule | None = None
 
     @property
@@ -249,14 +325,21 @@ class ChunkScanner:
     def _on_line(self, line: bytes) -> None:
         state = self._state
         if state == _SIZE:
-            size_text, _, extension = line.partition(b";")
+            size_text, semicolon, _ = line.partition(b";")
             size_text = size_text.rstrip(b" \t")
+            extension = line[len(size_text) :]  # from the whitespace or ";" after the size
             if not size_text or not _HEX_DIGITS.issuperset(size_text):
                 self._state = _DONE  # h11 refuses it
             elif len(size_text.lstrip(b"0")) > 16 or int(size_text, 16) > MAX_CONTENT_LENGTH:
                 self._fail(CHUNK_SIZE)
-            elif _CONTROL_RE.search(extension):
+            elif semicolon and _EXT_CONTROL_RE.search(extension):
                 self._fail(CHUNK_EXT)
+            elif not semicolon and extension:
+                # RFC 9112 7.1: whitespace after the size is allowed only before a ";"
+                # (h11 accepts "5 " alone; llhttp refuses it, as the grammar does).
+                self._fail(CHUNK_SYNTAX)
+            elif semicolon and not _CHUNK_EXT_RE.fullmatch(extension):
+                self._fail(CHUNK_SYNTAX)
             else:
                 self._remaining = int(size_text, 16)
                 self._state = _DATA if self._remaining else _TRAILER
@@ -265,6 +348,14 @@ class ChunkScanner:
             self._state = _SIZE if not line else _DONE
         elif not line:  # _TRAILER: the empty line ends the body
             self._state = _DONE
+        else:  # _TRAILER: a trailer field line, checked as a head's field lines are
+            self._trailers += len(line) + 2
+            if self._trailers > self._max_line:
+                self._fail(TRAILERS_TOO_LARGE)
+            elif line[0] in b" \t" and OBS_FOLD.option not in self._relaxed:
+                self._fail(OBS_FOLD)
+            elif _CONTROL_RE.search(line):
+                self._fail(CONTROL)
 
     def _fail(self, rule: Rule) -> None:
         self.error = rule

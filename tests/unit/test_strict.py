@@ -24,6 +24,22 @@ def first(driver: Driver, data: bytes) -> object:
         (b"GET / HTTP/1.1\r\nHost: a\r\ncontent-LENGTH: 5, 5\r\n\r\n", _strict.CL_LIST),
         (b"GET / HTTP/1.1\r\nHost: a\r\nX: 5, 5\r\n\r\n", None),
         (b"GET / HTTP/1.1\r\nHost: a\r\nX: caf\xe9\tb\r\n\r\n", None),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", None),
+        (b"POST / HTTP/1.1\r\nHost: a\r\ntransfer-ENCODING: gzip, Chunked\r\n\r\n", None),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            _strict.TE_NOT_CHUNKED_LAST,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+            _strict.TE_NOT_CHUNKED_LAST,
+        ),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", _strict.TE_NOT_CHUNKED_LAST),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n",
+            _strict.TE_NOT_CHUNKED_LAST,
+        ),
+        (b"POST / HTTP/1.1\r\nX-Transfer-Encoding: gzip\r\n\r\n", None),
     ],
 )
 def test_check_head(head: bytes, rule: _strict.Rule | None) -> None:
@@ -33,6 +49,9 @@ def test_check_head(head: bytes, rule: _strict.Rule | None) -> None:
 def test_relaxed_rules_are_skipped() -> None:
     relaxed = frozenset({"allow_bare_lf", "allow_obs_fold"})
     assert _strict.check_head(b"GET / HTTP/1.1\nHost: a\n X\n\n", relaxed) is None
+    # A folded Transfer-Encoding is read unfolded.
+    folded = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked,\r\n gzip\r\n\r\n"
+    assert _strict.check_head(folded, relaxed) is _strict.TE_NOT_CHUNKED_LAST
 
 
 @pytest.mark.parametrize(
@@ -43,6 +62,16 @@ def test_relaxed_rules_are_skipped() -> None:
         ("OPTIONS", "*", "1.1", [], None),
         ("GET", "a:1", "1.1", [], _strict.AUTHORITY_FORM),
         ("CONNECT", "a:1", "1.1", [], _strict.CONNECT),
+        ("CONNECT", "/", "1.1", [], _strict.CONNECT_FORM),
+        ("CONNECT", "http://a/", "1.1", [], _strict.CONNECT_FORM),
+        ("CONNECT", "*", "1.1", [], _strict.ASTERISK_FORM),
+        ("GET", "/", "1.1", [("host", "a.example:8080")], None),
+        ("GET", "/", "1.1", [("host", "[::1]:80")], None),
+        ("GET", "/", "1.1", [("host", "")], None),
+        ("GET", "/", "1.1", [("host", "a b")], _strict.INVALID_HOST),
+        ("GET", "/", "1.1", [("host", "u@a")], _strict.INVALID_HOST),
+        ("GET", "/", "1.1", [("host", "a:1:2")], _strict.INVALID_HOST),
+        ("GET", "/", "1.0", [("host", "a/b")], _strict.INVALID_HOST),
         ("GET", "http://a/", "1.1", [], None),
         ("GET", "/", "1.1", [("expect", "foo")], _strict.EXPECT),
         ("GET", "/", "1.1", [("expect", "100-Continue")], None),
@@ -137,6 +166,15 @@ def test_chunk_scanner_follows_valid_framing_split_anywhere() -> None:
         (b"8000000000000000\r\n", _strict.CHUNK_SIZE),
         (b"000000000000000000001\r\nx\r\n0\r\n\r\n", None),
         (b"5;a=\x07\r\nhello\r\n", _strict.CHUNK_EXT),
+        (b"5;a=\x00\r\nhello\r\n", _strict.CHUNK_EXT),
+        (b"5 \r\nhello\r\n", _strict.CHUNK_SYNTAX),
+        (b"5;\r\nhello\r\n", _strict.CHUNK_SYNTAX),
+        (b'5;a="b\r\nhello\r\n', _strict.CHUNK_SYNTAX),
+        (b"5;a=b c\r\nhello\r\n", _strict.CHUNK_SYNTAX),
+        (b'5; a = "b\\"c" ;d\r\nhello\r\n0\r\n\r\n', None),
+        (b"0\r\nA: 1\r\n 2\r\n\r\n", _strict.OBS_FOLD),
+        (b"0\r\nA: 1\x07\r\n\r\n", _strict.CONTROL),
+        (b"0\r\n" + b"A: 1\r\n" * 20 + b"\r\n", _strict.TRAILERS_TOO_LARGE),
         (b"5;" + b"a" * 100 + b"\r\n", _strict.CHUNK_TOO_LARGE),
         (b"5;" + b"a" * 100, _strict.CHUNK_TOO_LARGE),
     ],
@@ -145,3 +183,10 @@ def test_chunk_scanner_refuses_what_h11_lets_through(
     body: bytes, rule: _strict.Rule | None
 ) -> None:
     assert _scan(body).error == rule
+
+
+def test_chunk_scanner_obs_fold_in_trailers_can_be_relaxed() -> None:
+    scanner = _strict.ChunkScanner(max_line=64, relaxed=frozenset({"allow_obs_fold"}))
+    scanner.feed(b"0\r\nA: 1\r\n 2\r\n\r\n")
+    assert scanner.error is None
+    assert scanner.done
