@@ -61,7 +61,6 @@ logger: logging.Logger = logging.getLogger("vestespy")
 _RECV_SIZE = 124 * 1024
 
 
-
 class Exchange:
     """One request and its response, as the connection tracks them (loop thread)."""
 
@@ -180,8 +179,10 @@ class Connection:
                 if exchange.response_done:
                     self._end_exchange(exchange)
             elif event is Wait.NEED_DATA:
-                self._paused_for_response = False
-                self._update_interest()
+                if self._paused_for_response:
+                    # Reading resumes; otherwise nothing changed that interest depends on.
+                    self._paused_for_response = False
+                    self._update_interest()
                 return
             elif event is Wait.PAUSED:
                 self._paused_for_response = True
@@ -223,8 +224,11 @@ class Connection:
         if self._max_body_buffer:
             with self.lock:
                 self._pending_body += size
-                if self._pending_body > self._max_body_buffer:
+                pause = not self._paused_for_body and self._pending_body > self._max_body_buffer
+                if pause:
                     self._paused_for_body = True
+            if pause:
+                self._update_interest()  # stop reading until the listeners catch up
         self._strand.post(self._deliver_data, exchange, event.data)
 
     def _on_rejected(self, event: RequestRejected) -> None:

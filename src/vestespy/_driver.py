@@ -207,7 +207,12 @@ class Driver:
         state = conn.their_state
         if state is h11.IDLE:
             if not self._head_checked:
-                rule = self._check_raw_head()
+                data = conn.trailing_data[0]
+                if not data and not self._eof:
+                    # Between requests with nothing buffered (the common case once a
+                    # response is done): h11 could only say the same, at a greater cost.
+                    return Wait.NEED_DATA
+                rule = self._check_raw_head(data)
                 if rule is not None:
                     return self._reject(rule.status, rule.name)
         elif state is h11.MUST_CLOSE:
@@ -237,13 +242,15 @@ class Driver:
             return Wait.PAUSED
         return Wait.NEED_DATA
 
-    def _check_raw_head(self) -> _strict.Rule | None:
+    def _check_raw_head(self, data: bytes) -> _strict.Rule | None:
         """Check the raw bytes of the next head, once they are all buffered in h11.
 
         h11 normalises bare LF, obs-fold and list-form Content-Length away while parsing, so
         they are only visible before it parses.
+
+        Args:
+            data: What h11 has buffered: the next head, maybe incomplete, and what follows.
         """
-        data = self._h11.trailing_data[0]
         end = _strict.head_end(data)
         if end < 0:
             return _strict.check_line_length(data, self._max_line)

@@ -51,6 +51,10 @@ class Headers:
         headers._fields = triples
         return headers
 
+    def _triples(self) -> list[tuple[str, str, str]]:
+        """Return the ``(lower, name, value)`` triples themselves, not a copy (internal)."""
+        return self._fields
+
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """Yield ``(name, value)`` pairs in order, names as spelled."""
         for _, name, value in self._fields:

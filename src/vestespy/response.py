@@ -251,10 +251,18 @@ class Response:
                 headers.remove("Content-Length")
         if no_body or self._head_only:
             self._head_only = True
-        fields = [_checked_field(name, value) for name, value in headers]
-        if "date" not in headers:
+        fields = []
+        has_date = has_server = False
+        # One pass: this runs for every response.
+        for lower, name, value in headers._triples():
+            fields.append(_checked_field(name, value))
+            if lower == "date":
+                has_date = True
+            elif lower == "server":
+                has_server = True
+        if not has_date:
             fields.append((b"Date", http_date()))
-        if "server" not in headers:
+        if not has_server:
             fields.append((b"Server", b"vestespy"))
         reason = self.reason.encode("latin-1") if self.reason is not None else None
         return reason, fields
