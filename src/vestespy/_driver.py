@@ -234,13 +234,38 @@ class Driver:
                 return self._reject(400, _strict.TRAILER.name)
             self._chunks = None
             if conn.our_state is h11.DONE:
-                conn.start_next_cycle()
+                self._start_next_cycle()
             return RequestEnded(trailers)
         if kind is h11.ConnectionClosed:
             return PeerClosed(clean=conn.their_state is not h11.SEND_BODY)
         if event is h11.PAUSED:
             return Wait.PAUSED
         return Wait.NEED_DATA
+
+    def _start_next_cycle(self) -> None:
+        """Start the next request cycle, dropping empty lines before its request line.
+
+        RFC 9112 2.2: a server SHOULD ignore at least one empty line (CRLF) before a
+        request-line, between pipelined requests too. h11 refuses them and cannot drop bytes
+        it holds, so a fresh h11 connection (both sides idle, as after ``start_next_cycle``)
+        takes over the bytes after the last request. Only a buffer starting with CR pays.
+        """
+        conn = self._h11
+        data, closed = conn.trailing_data
+        if not data.startswith(b"\r"):
+            conn.start_next_cycle()
+            return
+        while data.startswith(b"\r\n"):
+            data = data[2:]
+        if data == b"\r" and not closed:
+            self._held_cr = True  # its LF may come in the next read
+            data = b""
+        fresh = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head)
+        if data:
+            fresh.receive_data(data)  # (b"" would mean the end of input)
+        if closed:
+            fresh.receive_data(b"")
+        self._h11 = fresh
 
     def _check_raw_head(self, data: bytes) -> _strict.Rule | None:
         """Check the raw bytes of the next head, once they are all buffered in h11.
@@ -275,7 +300,7 @@ class Driver:
         if any(field[0] == "transfer-encoding" for field in headers):
             # h11 accepts no coding but chunked, so this body is chunked. Body bytes that came
             # with the head are already in h11's buffer: scan those first.
-            self._chunks = _strict.ChunkScanner(self._max_head)
+            self._chunks = _strict.ChunkScanner(self._max_head, self._relaxed)
             self._chunks.feed(self._h11.trailing_data[0])
         return RequestStarted(
             method=method,
@@ -377,7 +402,7 @@ class Driver:
         conn = self._h11
         data = conn.send(h11.EndOfMessage(headers=trailers or []))
         if conn.their_state is h11.DONE and conn.our_state is h11.DONE:
-            conn.start_next_cycle()
+            self._start_next_cycle()
         return data
 
     def fail(self) -> None:

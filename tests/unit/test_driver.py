@@ -170,3 +170,40 @@ def test_head_response_carries_headers_only() -> None:
     assert b"Content-Length: 5" in head
     assert driver.end_response() == b""
     assert not driver.must_close
+
+
+def test_empty_lines_between_pipelined_requests_are_skipped() -> None:
+    # RFC 9112 2.2: the CRLF after a body (some clients send one) is not a bad request line.
+    driver = Driver()
+    data = b"POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na"
+    data += b"\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+    events = events_of(driver, data)
+    assert [type(e) for e in events] == [RequestStarted, BodyReceived, RequestEnded, Wait]
+    driver.start_response(200, [(b"Content-Length", b"0")])
+    driver.end_response()
+    events = events_of(driver, b"")
+    assert isinstance(events[0], RequestStarted)
+    assert events[0].target == "/2"
+
+
+def test_a_lone_cr_between_requests_waits_for_its_lf() -> None:
+    driver = Driver()
+    events = events_of(driver, b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n\r")
+    assert [type(e) for e in events] == [RequestStarted, RequestEnded, Wait]
+    driver.start_response(200, [(b"Content-Length", b"0")])
+    driver.end_response()
+    assert driver.next_event() is Wait.NEED_DATA
+    events = events_of(driver, b"\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert isinstance(events[0], RequestStarted)
+    assert events[0].target == "/2"
+
+
+def test_allow_obs_fold_reaches_trailers() -> None:
+    body = b"0\r\nX-T: a\r\n b\r\n\r\n"
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    strict = events_of(Driver(), head + body)
+    assert isinstance(strict[-1], RequestRejected)
+    assert strict[-1].status == 400
+    relaxed = events_of(Driver(relaxed=frozenset({"allow_obs_fold"})), head + body)
+    assert isinstance(relaxed[1], RequestEnded)
+    assert relaxed[1].trailers == [("x-t", "X-T", "a b")]
