@@ -100,6 +100,7 @@ class Connection:
             relaxed=frozenset(
                 name for name in ("allow_bare_lf", "allow_obs_fold") if getattr(options, name)
             ),
+            max_body_size=options.max_body_size,
         )
         self.lock = threading.Lock()
         self._drained = threading.Condition(self.lock)

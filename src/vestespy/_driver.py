@@ -124,14 +124,19 @@ class Driver:
     Args:
         max_header_size: The largest request head (or chunk header) accepted, in bytes;
             past it the request is rejected with 431.
+        max_request_line: The longest request line accepted; past it, 414.
+        relaxed: Names of the ``_strict`` rule options relaxed.
+        max_body_size: The largest request body accepted, or None; past it, 413.
     """
 
     __slots__ = (
+        "_body_left",
         "_chunks",
         "_eof",
         "_h11",
         "_head_checked",
         "_held_cr",
+        "_max_body",
         "_max_head",
         "_max_line",
         "_rejected",
@@ -144,6 +149,7 @@ class Driver:
         max_header_size: int = 16384,
         max_request_line: int = 8192,
         relaxed: frozenset[str] = frozenset(),
+        max_body_size: int | None = None,
     ) -> None:
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
         self._rejected = False
@@ -157,6 +163,9 @@ class Driver:
         self._max_line = max_request_line
         # Names of the _strict rule options the server relaxes.
         self._relaxed = relaxed
+        self._max_body = max_body_size
+        # Bytes a chunked body may still bring under max_body_size; None if not counted.
+        self._body_left: int | None = None
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -225,7 +234,13 @@ class Driver:
             return self._reject(exc.error_status_hint, str(exc))
         kind = type(event)
         if kind is h11.Data:
-            return BodyReceived(bytes(event.data))  # type: ignore[union-attr]
+            data = bytes(event.data)  # type: ignore[union-attr]
+            if self._body_left is not None:
+                self._body_left -= len(data)
+                if self._body_left < 0:
+                    rule = _strict.BODY_TOO_LARGE
+                    return self._reject(rule.status, rule.name)
+            return BodyReceived(data)
         if kind is h11.Request:
             return self._request_started(event)  # type: ignore[arg-type]
         if kind is h11.EndOfMessage:
@@ -297,11 +312,16 @@ class Driver:
         rule = _strict.check_request(method, target, version, headers)
         if rule is not None:
             return self._reject(rule.status, rule.name, head=method == "HEAD")
-        if any(field[0] == "transfer-encoding" for field in headers):
+        chunked = any(field[0] == "transfer-encoding" for field in headers)
+        if chunked:
             # h11 accepts no coding but chunked, so this body is chunked. Body bytes that came
             # with the head are already in h11's buffer: scan those first.
             self._chunks = _strict.ChunkScanner(self._max_head, self._relaxed)
             self._chunks.feed(self._h11.trailing_data[0])
+        if self._max_body is not None:
+            rule = self._check_body_size(headers, chunked)
+            if rule is not None:
+                return self._reject(rule.status, rule.name, head=method == "HEAD")
         return RequestStarted(
             method=method,
             target=target,
@@ -309,6 +329,21 @@ class Driver:
             headers=headers,
             expects_continue=self._h11.they_are_waiting_for_100_continue,
         )
+
+    def _check_body_size(
+        self, headers: list[tuple[str, str, str]], chunked: bool
+    ) -> _strict.Rule | None:
+        """Apply ``max_body_size``: at once to a Content-Length, as it arrives to chunks."""
+        assert self._max_body is not None
+        if chunked:
+            self._body_left = self._max_body
+            return None
+        self._body_left = None
+        for name, _, value in headers:
+            # h11 has checked the value is digits, and merged identical duplicates.
+            if name == "content-length" and int(value) > self._max_body:
+                return _strict.BODY_TOO_LARGE
+        return None
 
     def _reject(self, status: int, reason: str, *, head: bool = False) -> RequestRejected:
         """Build the error response for a protocol error and stop parsing for good.

@@ -55,6 +55,8 @@ CHUNK_EXT = Rule("control-in-chunk-extension", "RFC 9112 7.1.1", 400)
 CHUNK_SYNTAX = Rule("malformed-chunk-size-line", "RFC 9112 7.1.1", 400)
 CHUNK_TOO_LARGE = Rule("chunk-line-too-large", "RFC 6585 5", 431)
 TRAILERS_TOO_LARGE = Rule("trailer-section-too-large", "RFC 6585 5", 431)
+#: Only with the ``max_body_size`` option set: a limit the server chose, not a protocol rule.
+BODY_TOO_LARGE = Rule("body-larger-than-max_body_size", "RFC 9110 15.5.14", 413)
 
 #: The largest Content-Length accepted: a signed 64-bit integer, as other parsers allow, so
 #: that no proxy in front of VestesPy can read the number differently.
@@ -85,6 +87,7 @@ RULES: tuple[Rule, ...] = (
     CHUNK_SYNTAX,
     CHUNK_TOO_LARGE,
     TRAILERS_TOO_LARGE,
+    BODY_TOO_LARGE,
 )
 
 # A field value may hold HTAB, SP, VCHAR and obs-text; any other control (h11 already

@@ -35,6 +35,11 @@ class ServerOptions:
     #: Bytes of response a connection buffers for a slow client; a streaming writer waits
     #: above it, so memory per connection stays bounded.
     write_buffer_size: int = 256 * 1024
+    #: The largest request body in bytes, or None for no limit. A larger Content-Length is
+    #: answered 413 (Content Too Large) before any of the body is read, without
+    #: ``100 Continue``; a chunked body is refused once it grows past the limit (413 if no
+    #: response has started, else the connection closes). Either way the connection closes.
+    max_body_size: int | None = None
     #: Bytes of request body read ahead of the listeners; reading pauses above it.
     max_body_buffer: int = 1024 * 1024
     #: Bytes of unread request body discarded after the response before the connection is
@@ -54,6 +59,8 @@ class ServerOptions:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, bool) or field.name == "reuse_port":
+                continue
+            if value is None and field.name == "max_body_size":
                 continue
             if not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"option {field.name} must be a number >= 0, not {value!r}")

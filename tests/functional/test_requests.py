@@ -255,3 +255,44 @@ def test_send_all_from_another_thread(served: Serve) -> None:
     with served(onrequest) as thread, RawClient(thread.address) as client:
         for _ in range(3):
             assert client.request("GET", "/").body == b"from a thread"
+
+
+def test_max_body_size_answers_413_and_closes(served: Serve) -> None:
+    errors: list[Exception] = []
+    errored = threading.Event()
+
+    def onerror(_e: object, _q: object, _r: object, exc: Exception) -> None:
+        errors.append(exc)
+        errored.set()
+
+    def onrequest(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        body: list[bytes] = []
+        req.on("data", lambda _e, _q, _r, chunk: body.append(chunk))
+        req.on("error", onerror)
+        req.on("end", lambda _e, _q, r: r.send_all(b"got " + b"".join(body)))
+
+    with served(onrequest, max_body_size=8) as thread:
+        with RawClient(thread.address) as client:
+            response = client.request("POST", "/", b"12345678")
+            assert (response.status, response.body) == (200, b"got 12345678")
+            # Declared too large: refused before the body, without 100 Continue.
+            headers = [("Content-Length", "9"), ("Expect", "100-continue")]
+            client.send(build_request("POST", "/", b"", headers))
+            response = client.read_response()
+            assert response.status == 413
+            assert response.closes
+            assert client.is_closed_by_server()
+        with RawClient(thread.address) as client:
+            chunked = [("Transfer-Encoding", "chunked")]
+            client.send(build_request("POST", "/", b"", chunked) + b"5\r\n12345\r\n")
+            client.send(b"5\r\n67890\r\n0\r\n\r\n")
+            response = client.read_response()
+            assert response.status == 413
+            assert client.is_closed_by_server()
+            assert errored.wait(10), "the chunked request got no error event"
+        with RawClient(thread.address) as client:
+            assert client.request("POST", "/", b"ok").body == b"got ok"
+    # The request refused on its Content-Length never reached the listeners.
+    assert len(errors) == 1
+    assert isinstance(errors[0], vestespy.BadRequest)
+    assert errors[0].status == 413

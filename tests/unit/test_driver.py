@@ -207,3 +207,35 @@ def test_allow_obs_fold_reaches_trailers() -> None:
     relaxed = events_of(Driver(relaxed=frozenset({"allow_obs_fold"})), head + body)
     assert isinstance(relaxed[1], RequestEnded)
     assert relaxed[1].trailers == [("x-t", "X-T", "a b")]
+
+
+def test_max_body_size_refuses_a_large_content_length_before_its_body() -> None:
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+    assert isinstance(events_of(Driver(max_body_size=5), head % 5)[0], RequestStarted)
+    events = events_of(Driver(max_body_size=5), head % 6)
+    assert len(events) == 1
+    rejected = events[0]
+    assert isinstance(rejected, RequestRejected)
+    assert rejected.status == 413
+    assert rejected.response.startswith(b"HTTP/1.1 413 ")
+    assert b"\r\nConnection: close\r\n" in rejected.response
+
+
+def test_max_body_size_counts_a_chunked_body_as_it_arrives() -> None:
+    driver = Driver(max_body_size=6)
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    events = events_of(driver, head + b"3\r\nabc\r\n3\r\ndef\r\n")
+    assert [type(e) for e in events] == [RequestStarted, BodyReceived, BodyReceived, Wait]
+    events = events_of(driver, b"1\r\ng\r\n0\r\n\r\n")
+    assert isinstance(events[0], RequestRejected)
+    assert events[0].status == 413
+
+
+def test_max_body_size_applies_to_each_request_of_a_connection() -> None:
+    driver = Driver(max_body_size=4)
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for _ in range(2):
+        events = events_of(driver, head + b"4\r\nabcd\r\n0\r\n\r\n")
+        assert [type(e) for e in events] == [RequestStarted, BodyReceived, RequestEnded, Wait]
+        driver.start_response(200, [(b"Content-Length", b"0")])
+        driver.end_response()
