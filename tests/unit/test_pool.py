@@ -83,3 +83,66 @@ def test_post_after_shutdown_is_dropped_quietly() -> None:
     strand = pool.strand()
     pool.shutdown()
     strand.post(lambda: None)  # must not raise
+
+
+def test_pool_starts_a_thread_only_when_no_worker_is_free() -> None:
+    pool = WorkerPool(8)
+    try:
+        done = threading.Event()
+        pool.submit(done.set)
+        assert done.wait(5)
+        # Three tasks that can only finish together need three threads at once.
+        barrier = threading.Barrier(3, timeout=5)
+        finished = threading.Semaphore(0)
+
+        def meet() -> None:
+            barrier.wait()
+            finished.release()
+
+        for _ in range(3):
+            pool.submit(meet)
+        for _ in range(3):
+            assert finished.acquire(timeout=5)
+        assert 3 <= len(pool._threads) <= 4
+    finally:
+        pool.shutdown()
+
+
+def test_a_task_that_raises_is_logged_and_its_worker_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool = WorkerPool(1)
+    try:
+        done = threading.Event()
+
+        def broken() -> None:
+            raise RuntimeError("bug")
+
+        pool.submit(broken)
+        pool.submit(done.set)
+        assert done.wait(5)
+        assert len(pool._threads) == 1
+        assert "worker task" in caplog.text
+    finally:
+        pool.shutdown()
+
+
+def test_shutdown_drops_tasks_not_started() -> None:
+    pool = WorkerPool(1)
+    started = threading.Event()
+    release = threading.Event()
+    ran: list[int] = []
+
+    def blocker() -> None:
+        started.set()
+        release.wait(5)
+
+    pool.submit(blocker)
+    assert started.wait(5)
+    pool.submit(ran.append, 1)
+    pool.shutdown(wait=False)  # while the only worker is busy: the queued task is dropped
+    release.set()
+    pool.shutdown()  # waits for the worker
+    assert ran == []
+    with pytest.raises(RuntimeError, match="shut down"):
+        pool.submit(ran.append, 2)
