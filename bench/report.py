@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from workloads import BARE, Column, Workload
+from workloads import BARE, H11_MINIMAL, Column, Workload
 
 REFERENCE = "waitress"
 Results = dict[str, dict[tuple[str, str], float | None]]  # server -> (workload, column) -> value
@@ -93,25 +93,30 @@ def table(
     return header, rows
 
 
-def bare_ratios(
+def reference_ratios(
     servers: Sequence[str], workloads: Sequence[Workload], results: Results
 ) -> list[str]:
-    """One line per transfer workload: each server's MB/s as a fraction of the bare loop's."""
+    """One line per workload that has a reference server: each figure as a fraction of it.
+
+    The transfers compare with the bare socket loop (the pure-Python I/O limit), hello world
+    with h11-minimal (the most a server on h11 can do).
+    """
     lines = []
-    bare = results.get(BARE, {})
-    for workload in workloads:
-        key = (workload.name, "rate")
-        reference = bare.get(key)
-        if BARE not in workload.servers or not reference:
-            continue
-        parts = []
-        for server in servers:
-            value = results.get(server, {}).get(key)
-            if server != BARE and value:
-                parts.append(f"{server} {value / reference:.2f}x")
-        if parts:
-            title = workload.columns[0].title
-            lines.append(f"{title} vs the bare socket loop: " + ", ".join(parts))
+    for reference_name, label in ((BARE, "the bare socket loop"), (H11_MINIMAL, "h11-minimal")):
+        measured = results.get(reference_name, {})
+        for workload in workloads:
+            key = (workload.name, "rate")
+            reference = measured.get(key)
+            if reference_name not in workload.servers or not reference:
+                continue
+            parts = []
+            for server in servers:
+                value = results.get(server, {}).get(key)
+                if server not in (BARE, H11_MINIMAL) and value:
+                    parts.append(f"{server} {value / reference:.2f}x")
+            if parts:
+                title = workload.columns[0].title
+                lines.append(f"{title} vs {label}: " + ", ".join(parts))
     return lines
 
 

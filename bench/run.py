@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(f"- {line}" for line in head) if args.markdown else "\n".join(head))
     print()
     print(report.render(header, rows, args.markdown))
-    extra = report.bare_ratios(servers, workloads, results)
+    extra = report.reference_ratios(servers, workloads, results)
     for line in [*extra, *notes]:
         print(f"- {line}" if args.markdown else line)
     print(f"{'- ' if args.markdown else ''}harness time: {elapsed:.0f} s")

@@ -21,6 +21,8 @@ BARE = "bare-socket"
 H11_MINIMAL = "h11-minimal"
 SERVERS = [*PEERS, *VESTESPY, BARE, H11_MINIMAL]
 HTTP_SERVERS = [*PEERS, *VESTESPY]
+# The two transfers, with the bare socket loop as their reference.
+TRANSFER_SERVERS = (*HTTP_SERVERS, BARE)
 
 
 @dataclass(frozen=True)
@@ -184,14 +186,14 @@ WORKLOADS: dict[str, Workload] = {
             "stream",
             "one response body streamed in 64 KiB pieces (send_stream)",
             (Column("rate", "stream out MB/s", True),),
-            tuple(SERVERS),
+            TRANSFER_SERVERS,
             _transfer("stream"),
         ),
         Workload(
             "upload",
             "one chunked request body in 64 KiB chunks, counted by the app",
             (Column("rate", "chunked in MB/s", True),),
-            tuple(SERVERS),
+            TRANSFER_SERVERS,
             _transfer("upload"),
         ),
         Workload(
