@@ -40,9 +40,10 @@ class Headers:
         Args:
             fields: ``(name, value)`` pairs, kept in order.
         """
-        self._fields: list[tuple[str, str, str]] = [
-            (name.lower(), name, value) for name, value in fields
-        ]
+        # Every request and response makes empty ones: skip the comprehension for those.
+        self._fields: list[tuple[str, str, str]] = (
+            [(name.lower(), name, value) for name, value in fields] if fields else []
+        )
 
     @classmethod
     def _from_triples(cls, triples: list[tuple[str, str, str]]) -> Headers:
