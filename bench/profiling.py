@@ -32,7 +32,7 @@ _GROUPS = [
     ("bench app", re.compile(r"apps\.py")),
 ]
 # Leaf frames where a thread waits rather than works (py-spy --idle keeps them).
-_WAITING = re.compile(r"^(select|poll|wait|_worker|acquire) \(|selectors\.py|threading\.py")
+_WAITING = re.compile(r"^(select|poll|wait|_worker|_work|acquire) \(|selectors\.py|threading\.py")
 
 
 def _group(frame: str) -> str:
