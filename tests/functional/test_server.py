@@ -44,6 +44,9 @@ def test_unknown_option_is_a_type_error_and_bad_value_a_value_error() -> None:
         vestespy.Server(("127.0.0.1", 0), keepalive=5)
     with pytest.raises(ValueError, match="write_buffer_size"):
         vestespy.Server(("127.0.0.1", 0), write_buffer_size=-1)
+    with pytest.raises(ValueError, match="max_body_size"):
+        vestespy.ServerOptions(max_body_size=-1)
+    assert vestespy.ServerOptions().max_body_size is None  # no limit unless asked
 
 
 def test_options_are_applied() -> None:
