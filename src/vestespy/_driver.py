@@ -118,6 +118,17 @@ def _triples(headers: h11._headers.Headers) -> list[tuple[str, str, str]]:
     return triples
 
 
+def _skip_empty_lines(data: bytes) -> bytes:
+    """Return ``data`` without the empty lines (CRLF) it starts with.
+
+    One slice, not one per line, so that the cost stays linear in the number of lines.
+    """
+    start = 0
+    while data.startswith(b"\r\n", start):
+        start += 2
+    return data[start:] if start else data
+
+
 class Driver:
     """Drives one HTTP/1.1 server connection through h11 (sans-IO).
 
@@ -193,8 +204,7 @@ class Driver:
             if self._held_cr:
                 self._held_cr = False
                 data = b"\r" + data
-            while data.startswith(b"\r\n"):
-                data = data[2:]
+            data = _skip_empty_lines(data)
             if data == b"\r":
                 self._held_cr = True
                 return
@@ -270,8 +280,7 @@ class Driver:
         if not data.startswith(b"\r"):
             conn.start_next_cycle()
             return
-        while data.startswith(b"\r\n"):
-            data = data[2:]
+        data = _skip_empty_lines(data)
         if data == b"\r" and not closed:
             self._held_cr = True  # its LF may come in the next read
             data = b""
