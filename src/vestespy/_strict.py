@@ -169,9 +169,7 @@ def check_head(head: bytes, relaxed: frozenset[str]) -> Rule | None:
         return CONTROL
     if b"," in head and _CL_LIST_RE.search(head):
         return CL_LIST
-    if _TE_RE.search(head) is not None:  # one pass, cheaper than any pre-filter
-        return _check_transfer_encoding(head, relaxed)
-    return None
+    return _check_transfer_encoding(head, relaxed)
 
 
 def _check_transfer_encoding(head: bytes, relaxed: frozenset[str]) -> Rule | None:
@@ -181,11 +179,11 @@ def _check_transfer_encoding(head: bytes, relaxed: frozenset[str]) -> Rule | Non
     not the final coding, since the body's length cannot then be determined. A final
     ``chunked`` behind codings VestesPy does not implement is left to h11 (501, RFC 9112 6.1).
     """
-    if OBS_FOLD.option in relaxed:
-        head = _FOLD_RE.sub(b" ", head)
-    values = _TE_RE.findall(head)
+    values = _TE_RE.findall(head)  # one pass, cheaper than any pre-filter
     if not values:
         return None
+    if OBS_FOLD.option in relaxed:
+        values = _TE_RE.findall(_FOLD_RE.sub(b" ", head))
     codings = [c.strip(b" \t") for value in values for c in value.split(b",")]
     codings = [c for c in codings if c]  # RFC 9110 5.6.1: empty list elements do not count
     if not codings or codings[-1].partition(b";")[0].rstrip(b" \t").lower() != b"chunked":
@@ -333,7 +331,10 @@ class ChunkScanner:
             extension = line[len(size_text) :]  # from the whitespace or ";" after the size
             if not size_text or not _HEX_DIGITS.issuperset(size_text):
                 self._state = _DONE  # h11 refuses it
-            elif len(size_text.lstrip(b"0")) > 16 or int(size_text, 16) > MAX_CONTENT_LENGTH:
+            elif (
+                len(size_text.lstrip(b"0")) > 16
+                or (size := int(size_text, 16)) > MAX_CONTENT_LENGTH
+            ):
                 self._fail(CHUNK_SIZE)
             elif semicolon and _EXT_CONTROL_RE.search(extension):
                 self._fail(CHUNK_EXT)
@@ -344,7 +345,7 @@ class ChunkScanner:
             elif semicolon and not _CHUNK_EXT_RE.fullmatch(extension):
                 self._fail(CHUNK_SYNTAX)
             else:
-                self._remaining = int(size_text, 16)
+                self._remaining = size
                 self._state = _DATA if self._remaining else _TRAILER
         elif state == _DATA_END:
             # Anything but an empty line after the data is refused by h11.
