@@ -80,6 +80,7 @@ class EventEmitter(Generic[EventName]):
         if not callable(listener):
             raise TypeError(f"listener for {event!r} must be callable, not {listener!r}")
         self._listeners.setdefault(event, []).append(listener)
+        self._listener_added(event)
         return self
 
     def once(self, event: EventName, listener: Listener) -> Self:
@@ -91,10 +92,21 @@ class EventEmitter(Generic[EventName]):
 
         Returns:
             The emitter, so that calls can be chained.
+
+        Raises:
+            TypeError: ``listener`` is not callable.
         """
         if not callable(listener):
             raise TypeError(f"listener for {event!r} must be callable, not {listener!r}")
+        # EventEmitter.on, not self.on: a subclass may narrow on()'s signature for typing.
         return EventEmitter.on(self, event, _Once(self, event, listener))
+
+    def _listener_added(self, event: str) -> None:
+        """Hook run after each listener is added (by :meth:`on` or :meth:`once`).
+
+        Subclasses override it to act on new listeners (a request sends ``100 Continue``
+        once its body has a reader); the default does nothing.
+        """
 
     def off(self, event: str, listener: Listener) -> Self:
         """Remove a listener added with :meth:`on` or :meth:`once`.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import unquote, urlsplit
 
 from ._emitter import EventEmitter, Listener
@@ -12,19 +12,13 @@ from .headers import Headers
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from ._channel import ContinueSender
     from .response import Response
 
-__all__ = ["ContinueSender", "Request", "RequestEvent"]
+__all__ = ["Request", "RequestEvent"]
 
 #: The events a :class:`Request` emits.
 RequestEvent = Literal["data", "end", "error", "close"]
-
-
-class ContinueSender(Protocol):
-    """What a request needs from its connection: a way to answer ``Expect: 100-continue``."""
-
-    def send_continue(self) -> None:
-        """Send ``100 Continue`` if the client is waiting for it (thread-safe)."""
 
 
 def _split_target(target: str) -> tuple[str, str]:
@@ -113,67 +107,46 @@ class Request(EventEmitter[RequestEvent]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.target} HTTP/{self.http_version}>"
 
-    @overload
-    def on(
-        self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
-    ) -> Self: ...
-    @overload
-    def on(
-        self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
-    ) -> Self: ...
-    @overload
-    def on(
-        self,
-        event: Literal["error"],
-        listener: Callable[[Self, Self, Response, Exception], object],
-    ) -> Self: ...
+    if TYPE_CHECKING:
+        # Typing only: each event's listener signature. At run time on() and once() are
+        # EventEmitter's; _listener_added() below does the request's own bookkeeping.
+        @overload
+        def on(
+            self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
+        ) -> Self: ...
+        @overload
+        def on(
+            self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
+        ) -> Self: ...
+        @overload
+        def on(
+            self,
+            event: Literal["error"],
+            listener: Callable[[Self, Self, Response, Exception], object],
+        ) -> Self: ...
+        def on(self, event: RequestEvent, listener: Listener) -> Self:
+            """Call ``listener`` each time ``event`` is emitted (see the class for events)."""
 
-    def on(self, event: RequestEvent, listener: Listener) -> Self:
-        """Call ``listener`` each time ``event`` is emitted (see the class for events).
+        @overload
+        def once(
+            self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
+        ) -> Self: ...
+        @overload
+        def once(
+            self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
+        ) -> Self: ...
+        @overload
+        def once(
+            self,
+            event: Literal["error"],
+            listener: Callable[[Self, Self, Response, Exception], object],
+        ) -> Self: ...
+        def once(self, event: RequestEvent, listener: Listener) -> Self:
+            """Like :meth:`on`, but the listener is removed after its first call."""
 
-        Args:
-            event: ``"data"``, ``"end"``, ``"error"`` or ``"close"``.
-            listener: The listener; its signature depends on the event.
-
-        Returns:
-            The request, so that calls can be chained.
-        """
-        super().on(event, listener)
-        if self._expects_continue and event in ("data", "end"):
-            self._send_continue()
-        return self
-
-    @overload
-    def once(
-        self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
-    ) -> Self: ...
-    @overload
-    def once(
-        self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
-    ) -> Self: ...
-    @overload
-    def once(
-        self,
-        event: Literal["error"],
-        listener: Callable[[Self, Self, Response, Exception], object],
-    ) -> Self: ...
-
-    def once(self, event: RequestEvent, listener: Listener) -> Self:
-        """Like :meth:`on`, but the listener is removed after its first call.
-
-        Args:
-            event: ``"data"``, ``"end"``, ``"error"`` or ``"close"``.
-            listener: The listener; its signature depends on the event.
-
-        Returns:
-            The request, so that calls can be chained.
-        """
-        super().once(event, listener)
-        if self._expects_continue and event in ("data", "end"):
-            self._send_continue()
-        return self
-
-    def _send_continue(self) -> None:
-        self._expects_continue = False
-        if self._connection is not None:
-            self._connection.send_continue()
+    def _listener_added(self, event: str) -> None:
+        # A client waiting for "100 Continue" gets it once the body has a reader.
+        if self._expects_continue and (event == "data" or event == "end"):
+            self._expects_continue = False
+            if self._connection is not None:
+                self._connection.send_continue()

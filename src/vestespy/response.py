@@ -15,12 +15,15 @@ import email.utils
 import re
 import time
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from .errors import ResponseAlreadyStarted, StreamLengthError
-from .headers import Headers
+from .headers import Headers, header_triples
 
-__all__ = ["Body", "Response", "ResponseChannel", "StreamChunk"]
+if TYPE_CHECKING:
+    from ._channel import ResponseChannel
+
+__all__ = ["Body", "Response", "StreamChunk"]
 
 #: What a stream may yield: ``str`` is encoded as UTF-8.
 StreamChunk = bytes | bytearray | memoryview | str
@@ -43,38 +46,6 @@ def http_date() -> bytes:
     if _date_cache[0] != now:
         _date_cache = (now, email.utils.formatdate(now, usegmt=True).encode("ascii"))
     return _date_cache[1]
-
-
-class ResponseChannel(Protocol):
-    """What a response needs from its connection (implemented by the server)."""
-
-    def in_loop_thread(self) -> bool:
-        """Whether the caller is the loop thread."""
-
-    def start(
-        self,
-        status: int,
-        reason: bytes | None,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        end: bool,
-    ) -> None:
-        """Queue the head, ``body`` and, if ``end``, the end of the message (never blocks)."""
-
-    def write(self, data: bytes) -> None:
-        """Queue body bytes; off the loop thread, wait while the output buffer is full."""
-
-    def finish(self) -> None:
-        """Queue the end of the message."""
-
-    def stream_from_loop(self, chunks: Iterator[bytes]) -> None:
-        """Let the loop pull ``chunks`` as the client reads, then end the message."""
-
-    def abort(self) -> None:
-        """Close the connection without completing the message."""
-
-    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        """Queue an interim (1xx) response."""
 
 
 def _encode(chunk: StreamChunk) -> bytes:
@@ -122,10 +93,6 @@ class Response:
         "request_method",
         "status",
     )
-
-    #: Bytes a connection buffers for the client before a streaming writer waits (256 KiB,
-    #: the default of the server's ``write_buffer_size`` option).
-    DEFAULT_WRITE_BUFFER_SIZE = 256 * 1024
 
     def __init__(self, channel: ResponseChannel, request_method: str = "GET") -> None:
         """Create a response (the server does this).
@@ -199,7 +166,7 @@ class Response:
         """Send a body of exactly ``length`` bytes read from ``stream`` (``Content-Length``).
 
         The stream is consumed on the calling thread with backpressure: above the
-        connection's write buffer (:attr:`DEFAULT_WRITE_BUFFER_SIZE` unless configured) the
+        connection's write buffer (the server's ``write_buffer_size``, 256 KiB by default) the
         call waits for the client. On the loop thread (``max_workers=0``) it returns at once
         and the loop pulls the stream as the client reads.
 
@@ -254,7 +221,7 @@ class Response:
         fields = []
         has_date = has_server = False
         # One pass: this runs for every response.
-        for lower, name, value in headers._triples():
+        for lower, name, value in header_triples(headers):
             fields.append(_checked_field(name, value))
             if lower == "date":
                 has_date = True
@@ -323,15 +290,20 @@ class Response:
         if length is not None and sent != length:
             raise StreamLengthError(f"stream ended after {sent} of its declared {length} bytes")
 
-    def _send_error(self, status: int, body: str) -> bool:
-        """Answer with an error if no head was sent yet (the server's listener guard)."""
-        if self._head_sent:
-            return False
-        self._state = _NEW
-        self.status = status
-        self.reason = None
-        self.headers = Headers(
-            [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]
-        )
-        self.send_all(body)
-        return True
+
+def answer_with_error(response: Response, status: int, body: str) -> bool:
+    """Answer with an error page if no head was sent yet (the server's listener guard).
+
+    Returns:
+        Whether the error page was sent; False if the response had already started.
+    """
+    if response._head_sent:
+        return False
+    response._state = _NEW
+    response.status = status
+    response.reason = None
+    response.headers = Headers(
+        [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]
+    )
+    response.send_all(body)
+    return True

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._connection import Connection
+from ._connection import Connection, ConnectionContext
 from ._emitter import EventEmitter
 from ._loop import EventLoop
 from ._pool import WorkerPool
@@ -118,6 +118,16 @@ class Server(EventEmitter[Literal["request"]]):
             self.options.linger_timeout,
         )
         self._sweep_interval = min(_SWEEP_MAX_INTERVAL, max(_SWEEP_MIN_INTERVAL, shortest / 2))
+        self._context = ConnectionContext(
+            loop=self._loop,
+            options=self.options,
+            handler=handler,
+            debug=debug,
+            inline=max_workers == 0,
+            new_strand=self._pool.strand,
+            emit_request=self.emit,
+            forget=self._connections.discard,
+        )
         backend.register(self._sock.fileno(), EVENT_READ, self._on_acceptable)
 
     # -- public API ----------------------------------------------------------------------------
@@ -252,17 +262,13 @@ class Server(EventEmitter[Literal["request"]]):
             sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._connections.add(Connection(self, sock, client_address))
-
-    def _forget(self, connection: Connection) -> None:
-        self._connections.discard(connection)
+            self._connections.add(Connection(self._context, sock, client_address))
 
     def _sweep(self) -> None:
         """Close connections whose client stayed silent past the timeout that applies."""
         now = time.monotonic()
-        options = self.options
         for connection in list(self._connections):
-            limit = connection.silence_limit(options)
+            limit = connection.silence_limit()
             if limit is not None and now - connection.last_active > limit:
                 connection.close()
         self._loop.call_later(self._sweep_interval, self._sweep)

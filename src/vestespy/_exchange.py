@@ -1,0 +1,308 @@
+"""One request and its response: the order of their events, whatever the threads.
+
+Theory of operation: the loop thread parses a request and *posts* its events to the
+connection's strand (a serial queue on the worker pool, or inline on the loop), where an
+:class:`Exchange` delivers them to listeners: ``"request"``, then ``"data"`` for each piece of
+body, then ``"end"`` or ``"error"``. The response is written from any thread (the listener's,
+or one the application started) through the exchange, which is the response's channel.
+
+``"close"`` comes last and once, after both sides are over:
+
+* the *request side* is over when ``"end"`` or ``"error"`` has been **delivered** (on the
+  strand), not when the loop parsed the end: a listener that answers while ``"end"`` is still
+  queued must not see ``"close"`` before it;
+* the *response side* is over when the response ended, or can no longer be sent because the
+  connection closed or failed.
+
+Whichever side finishes second claims ``"close"`` under the exchange's lock, so exactly one
+claim succeeds: on the strand it is delivered at once (after the ``"end"`` just delivered),
+from any other thread it is posted to the strand (behind everything already queued there).
+
+A listener that raises is logged; the client gets a 500 if no response head was sent, else the
+connection closes. Later events of that request, but ``"close"``, are not delivered.
+
+Fields are labelled with the thread that may touch them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import ClientDisconnected
+from .headers import headers_from_triples
+from .response import answer_with_error
+
+if TYPE_CHECKING:
+    from ._pool import InlineStrand, Strand
+    from .request import Request
+    from .response import Response
+
+__all__ = ["Exchange", "ExchangeHost"]
+
+logger: logging.Logger = logging.getLogger("vestespy")
+
+
+class ExchangeHost(Protocol):
+    """What an exchange needs from its connection (every method: any thread)."""
+
+    #: The connection's serial queue of listener calls.
+    strand: Strand | InlineStrand
+    #: Calls the server's ``"request"`` listeners: ``emit("request", req, res)``.
+    emit_request: Callable[..., object]
+    #: Whether a 500 page carries the traceback.
+    debug: bool
+
+    def in_loop_thread(self) -> bool:
+        """Whether the caller is the loop thread."""
+
+    def send_continue(self) -> None:
+        """Send ``100 Continue`` if the client waits for it."""
+
+    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """Queue an interim response."""
+
+    def start_response(
+        self,
+        exchange: Exchange,
+        status: int,
+        reason: bytes | None,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        end: bool,
+    ) -> None:
+        """Queue a response head, its first body bytes and maybe its end."""
+
+    def write_body(self, data: bytes) -> None:
+        """Queue body bytes, waiting for room off the loop thread."""
+
+    def end_response(self, exchange: Exchange) -> None:
+        """Queue the end of the response."""
+
+    def stream_from_loop(self, exchange: Exchange, chunks: Iterator[bytes]) -> None:
+        """Let the loop pull ``chunks`` as the client reads, then end the response.
+
+        Calls ``exchange.response_over()`` once the stream ended and its response with it.
+        """
+
+    def abort(self) -> None:
+        """Close the connection without completing the response."""
+
+    def resume_body(self) -> None:
+        """Tell the loop that the listeners caught up with the request body."""
+
+
+class Exchange:
+    """One request and its response on a connection.
+
+    The exchange is the request's :class:`~vestespy._channel.ContinueSender` and the
+    response's :class:`~vestespy._channel.ResponseChannel`.
+
+    Args:
+        host: The connection.
+        max_body_buffer: Body bytes posted but not yet delivered above which the loop stops
+            reading (0: no accounting, for inline listeners, which cannot fall behind).
+    """
+
+    __slots__ = (
+        "_close_claimed",
+        "_host",
+        "_lock",
+        "_max_body_buffer",
+        "_pending_body",
+        "_request_over",
+        "_response_over",
+        "failed",
+        "received",
+        "request",
+        "response",
+        "response_sent",
+    )
+
+    request: Request
+    response: Response
+
+    def __init__(self, host: ExchangeHost, max_body_buffer: int) -> None:
+        self._host = host
+        # Guards the four fields below it. Never held while another lock is taken.
+        self._lock = threading.Lock()
+        self._request_over = False  # "end" or "error" delivered
+        self._response_over = False  # the response ended, or never will
+        self._close_claimed = False
+        self._pending_body = 0  # body bytes posted, not yet delivered
+        self._max_body_buffer = max_body_buffer
+        # Loop thread only:
+        self.received = False  # the request is parsed to its end (or rejected)
+        self.response_sent = False  # the response's end was handed to the transport
+        # Strand only: a listener raised, so later events (but "close") are dropped.
+        self.failed = False
+
+    # == loop thread: posting the request's events ================================================
+
+    def post_request(self) -> None:
+        """Queue ``"request"`` for the listeners."""
+        self._host.strand.post(self._deliver_request)
+
+    def post_data(self, data: bytes) -> bool:
+        """Queue a piece of body; return whether the loop should stop reading for now."""
+        pause = False
+        if self._max_body_buffer:
+            with self._lock:
+                self._pending_body += len(data)
+                pause = self._pending_body > self._max_body_buffer
+        self._host.strand.post(self._deliver_data, data)
+        return pause
+
+    def post_end(self, trailers: list[tuple[str, str, str]]) -> None:
+        """Queue ``"end"``: the request is complete."""
+        self.received = True
+        self._host.strand.post(self._deliver_end, trailers)
+
+    def post_error(self, error: Exception) -> None:
+        """Queue ``"error"``: the request cannot complete; no more of its events follow."""
+        self.received = True
+        self._host.strand.post(self._deliver_error, error)
+
+    def connection_closed(self) -> None:
+        """The connection closed: end the request with an error if it was not over."""
+        if not self.received:
+            self.post_error(ClientDisconnected("the connection closed mid-request"))
+        self.response_over()
+
+    # == any thread: the response side ========================================================
+
+    def response_over(self) -> None:
+        """Record that the response ended, or never will; post ``"close"`` if it is due."""
+        with self._lock:
+            if self._response_over:
+                return
+            self._response_over = True
+            due = self._request_over and not self._close_claimed
+            if due:
+                self._close_claimed = True
+        if due:
+            self._host.strand.post(self._deliver_close)
+
+    # -- the request's ContinueSender and the response's ResponseChannel --------------------
+
+    def in_loop_thread(self) -> bool:
+        """Whether the caller is the loop thread."""
+        return self._host.in_loop_thread()
+
+    def send_continue(self) -> None:
+        """Send ``100 Continue`` if the client waits for it."""
+        self._host.send_continue()
+
+    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """Queue an interim response."""
+        self._host.send_informational(status, headers)
+
+    def start(
+        self,
+        status: int,
+        reason: bytes | None,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        end: bool,
+    ) -> None:
+        """Queue the head, ``body`` and, if ``end``, the end of the response."""
+        self._host.start_response(self, status, reason, headers, body, end)
+        if end:
+            self.response_over()
+
+    def write(self, data: bytes) -> None:
+        """Queue body bytes; off the loop thread, wait while the output buffer is full.
+
+        Raises:
+            ClientDisconnected: The connection closed.
+        """
+        self._host.write_body(data)
+
+    def finish(self) -> None:
+        """Queue the end of the response.
+
+        Raises:
+            ClientDisconnected: The connection closed.
+        """
+        self._host.end_response(self)
+        self.response_over()
+
+    def stream_from_loop(self, chunks: Iterator[bytes]) -> None:
+        """Let the loop pull ``chunks`` as the client reads, then end the response."""
+        self._host.stream_from_loop(self, chunks)
+
+    def abort(self) -> None:
+        """Close the connection without completing the response."""
+        self._host.abort()
+        self.response_over()
+
+    # == strand: delivering events to listeners ===============================================
+
+    def _deliver_request(self) -> None:
+        self._guard(self._host.emit_request, "request", self.request, self.response)
+
+    def _deliver_data(self, data: bytes) -> None:
+        if self._max_body_buffer:
+            with self._lock:
+                before = self._pending_body
+                self._pending_body = before - len(data)
+                resume = before > self._max_body_buffer >= self._pending_body
+            if resume:
+                self._host.resume_body()
+        request = self.request
+        self._guard(request.emit, "data", request, self.response, data)
+
+    def _deliver_end(self, trailers: list[tuple[str, str, str]]) -> None:
+        request = self.request
+        if trailers:
+            request.trailers = headers_from_triples(trailers)
+        # Most requests have no "end" or "close" listener: skip the guard's frames for them.
+        if request.has_listeners("end"):
+            self._guard(request.emit, "end", request, self.response)
+        self._request_done()
+
+    def _deliver_error(self, error: Exception) -> None:
+        request = self.request
+        self._guard(request.emit, "error", request, self.response, error)
+        self._request_done()
+
+    def _request_done(self) -> None:
+        with self._lock:
+            self._request_over = True
+            due = self._response_over and not self._close_claimed
+            if due:
+                self._close_claimed = True
+        if due:
+            self._deliver_close()
+
+    def _deliver_close(self) -> None:
+        request = self.request
+        self.failed = False  # "close" is always delivered
+        if request.has_listeners("close"):
+            self._guard(request.emit, "close", request, self.response)
+
+    def _guard(self, emit: Callable[..., object], *args: Any) -> None:
+        """Call listeners; one that raises must not take the server down."""
+        if self.failed:
+            return
+        try:
+            emit(*args)
+        except ClientDisconnected:
+            self.failed = True
+        except Exception as exc:
+            self.failed = True
+            request = self.request
+            logger.error("listener for %s %s raised", request.method, request.target, exc_info=exc)
+            if self._host.debug:
+                body = "".join(traceback.format_exception(exc))
+            else:
+                body = "500 Internal Server Error\n"
+            try:
+                answered = answer_with_error(self.response, 500, body)
+            except Exception:
+                answered = False
+            if not answered:
+                self.abort()
