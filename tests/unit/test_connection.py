@@ -1,0 +1,410 @@
+"""The connection, its exchange and its output buffer on fakes: no sockets, forced interleavings.
+
+The test's thread plays the loop thread; a :class:`ListenerThread` plays a pool worker, and a
+:class:`ManualStrand` holds listener calls until the test runs them, so that every ordering of
+the loop's work and the listeners' can be forced, one step at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from support.fakes import EVENT_READ, EVENT_WRITE, Harness, ListenerThread
+from vestespy import ClientDisconnected, Request, Response
+
+HEAD = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\n"
+PIECES = [b"aaa", b"bbb", b"ccc"]
+OK = b"HTTP/1.1 200 "
+
+
+@pytest.fixture
+def worker() -> Iterator[ListenerThread]:
+    thread = ListenerThread()
+    yield thread
+    thread.stop()
+
+
+class Recorder:
+    """Records a request's events; answers at the point it is told to."""
+
+    def __init__(self, answer_at: str, answer: Callable[[Response], None] | None = None) -> None:
+        self.answer_at = answer_at
+        self.answer = answer or (lambda res: res.send_all("ok"))
+        self.events: list[str] = []
+        self.errors: list[Exception] = []
+        self.response: Response | None = None
+        self.pieces = 0
+
+    def on_request(self, server: object, req: Request, res: Response) -> None:
+        self.events.append("request")
+        self.response = res
+        req.on("data", self.on_data)
+        req.on("end", self.on_end)
+        req.on("error", self.on_error)
+        req.on("close", self.on_close)
+        if self.answer_at == "head":
+            self.answer(res)
+
+    def on_data(self, req: Request, _: Request, res: Response, chunk: bytes) -> None:
+        self.events.append("data")
+        self.pieces += 1
+        if self.answer_at == f"data{self.pieces}":
+            self.answer(res)
+
+    def on_end(self, req: Request, _: Request, res: Response) -> None:
+        self.events.append("end")
+        if self.answer_at == "end":
+            self.answer(res)
+
+    def on_error(self, req: Request, _: Request, res: Response, exc: Exception) -> None:
+        self.events.append("error")
+        self.errors.append(exc)
+
+    def on_close(self, req: Request, _: Request, res: Response) -> None:
+        self.events.append("close")
+
+    def assert_ordered(self) -> None:
+        """ "close" once and last, after "end"; nothing after it; no "error"."""
+        events = self.events
+        assert events[0] == "request", events
+        assert events.count("close") == 1, events
+        assert events[-1] == "close", events
+        assert events.count("end") == 1, events
+        assert "error" not in events, events
+
+
+def run_strand(h: Harness, worker: ListenerThread) -> None:
+    """Run the listener calls queued so far on the worker, then the loop's share."""
+    assert h.strand is not None
+    worker.run(h.strand.run_all)
+    h.loop.run()
+
+
+# == "close" after "end", whenever the listener answers ====================================
+
+ANSWER_POINTS = ["head", "data1", "data2", "data3", "end"]
+
+
+@pytest.mark.parametrize("answer_at", ANSWER_POINTS)
+@pytest.mark.parametrize("lagging", [False, True], ids=["in-step", "lagging"])
+def test_pool_close_comes_after_end(answer_at: str, lagging: bool, worker: ListenerThread) -> None:
+    """On a pool, in step with the loop or behind it, "close" is last and follows "end"."""
+    h = Harness()
+    recorder = Recorder(answer_at)
+    h.server.on("request", recorder.on_request)
+    h.receive(HEAD)
+    for piece in PIECES:
+        if not lagging:
+            run_strand(h, worker)
+        h.receive(piece)
+    run_strand(h, worker)
+    recorder.assert_ordered()
+    assert h.sock.take_sent().startswith(OK)
+
+
+@pytest.mark.parametrize("answer_at", ANSWER_POINTS)
+def test_inline_close_comes_after_end(answer_at: str) -> None:
+    h = Harness(inline=True)
+    recorder = Recorder(answer_at)
+    h.server.on("request", recorder.on_request)
+    h.receive(HEAD)
+    for piece in PIECES:
+        h.receive(piece)
+    recorder.assert_ordered()
+    assert h.sock.take_sent().startswith(OK)
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["pool", "inline"])
+def test_answer_from_another_thread_while_end_is_posted(
+    inline: bool, worker: ListenerThread
+) -> None:
+    """The race of issue 9: a response that ends as the loop posts "end".
+
+    The old connection marked the request ended, then posted "end": a response finished in
+    between posted "close" first. Here the response ends (on another thread) at the very
+    moment "end" is posted, before it is queued.
+    """
+    h = Harness(inline=inline)
+    # Inline listeners run as they are posted: the last "data" listener, which runs just
+    # before "end" is posted, has another thread answer.
+    recorder = Recorder("data3", lambda res: worker.run(lambda: res.send_all("ok")))
+    if not inline:
+        recorder.answer_at = "never"
+    h.server.on("request", recorder.on_request)
+    h.receive(HEAD + PIECES[0])
+    if not inline:
+        run_strand(h, worker)
+    response = recorder.response
+    assert response is not None
+
+    def answer_when_end_is_posted(fn: Callable[..., object]) -> None:
+        if getattr(fn, "__name__", "") == "_deliver_end":
+            worker.run(lambda: response.send_all("ok"))
+
+    if inline:
+        h.receive(PIECES[1])
+        h.receive(PIECES[2])
+    else:
+        assert h.strand is not None
+        h.strand.on_post = answer_when_end_is_posted
+        h.receive(PIECES[1] + PIECES[2])
+        run_strand(h, worker)
+    h.loop.run()
+    recorder.assert_ordered()
+    assert h.sock.take_sent().startswith(OK)
+
+
+def test_answer_from_another_thread_after_end(worker: ListenerThread) -> None:
+    h = Harness()
+    recorder = Recorder("never")
+    h.server.on("request", recorder.on_request)
+    h.receive(HEAD + b"".join(PIECES))
+    run_strand(h, worker)
+    assert recorder.events == ["request", "data", "end"]
+    assert recorder.response is not None
+    response = recorder.response
+    other = ListenerThread()
+    try:
+        other.run(lambda: response.send_all("late"))
+    finally:
+        other.stop()
+    run_strand(h, worker)
+    recorder.assert_ordered()
+    assert h.sock.take_sent().endswith(b"late")
+
+
+# == output backpressure ========================================================================
+
+
+def test_writer_waits_above_high_water_until_the_client_reads(worker: ListenerThread) -> None:
+    h = Harness(write_buffer_size=1000)
+    produced = []
+    release = threading.Event()
+
+    def pieces() -> Iterator[bytes]:
+        for index in range(10):
+            produced.append(index)
+            yield bytes([65 + index]) * 600
+
+    def on_request(server: object, req: Request, res: Response) -> None:
+        res.send_stream(pieces(), 6000)
+        release.set()
+
+    h.server.on("request", on_request)
+    h.sock.window = 0  # the client reads nothing
+    h.receive(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert h.strand is not None
+    worker.start(h.strand.run_all)
+    # The writer fills the buffer to its mark, then waits for the loop, which cannot send.
+    deadline = time.monotonic() + 10
+    while h.connection.output._waiting == 0:
+        h.loop.run()
+        assert time.monotonic() < deadline, "the writer never waited"
+    h.loop.run()
+    assert len(produced) <= 3, produced
+    assert h.interest & EVENT_WRITE  # the loop waits to send the backlog
+    assert not release.is_set()
+    # The client reads: the loop sends, the writer goes on, until the stream is done.
+    h.sock.window = None
+    while not release.is_set():
+        h.writable()
+        assert time.monotonic() < deadline, "the writer never finished"
+    worker.wait()
+    h.loop.run()
+    data = h.sock.take_sent()
+    assert data.startswith(OK)
+    body = data.split(b"\r\n\r\n", 1)[1]
+    assert body == b"".join(bytes([65 + i]) * 600 for i in range(10))
+    assert not h.interest & EVENT_WRITE
+
+
+def test_inline_stream_is_pulled_as_the_client_reads() -> None:
+    h = Harness(inline=True, write_buffer_size=1000)
+    produced = []
+
+    def pieces() -> Iterator[bytes]:
+        for index in range(10):
+            produced.append(index)
+            yield b"x" * 600
+
+    h.server.on("request", lambda server, req, res: res.send_stream(pieces(), 6000))
+    h.sock.window = 700
+    h.receive(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert len(produced) <= 3, produced
+    assert h.interest & EVENT_WRITE
+    h.sock.window = None
+    while h.interest & EVENT_WRITE:
+        h.writable()
+    assert len(produced) == 10
+    assert h.sock.take_sent().endswith(b"x" * 600)
+
+
+# == lingering close ==============================================================================
+
+
+def test_lingering_close_after_a_closing_response() -> None:
+    h = Harness(inline=True)
+    h.server.on("request", lambda server, req, res: res.send_all("bye"))
+    h.receive(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    assert h.sock.take_sent().endswith(b"bye")
+    # FIN sent, the socket still read (and what comes discarded) until the client closes.
+    assert h.sock.shut_down_write
+    assert not h.sock.closed
+    assert h.interest == EVENT_READ
+    assert h.connection.silence_limit() == h.context.options.linger_timeout
+    h.receive(b"GET /ignored HTTP/1.1\r\n\r\n")
+    assert h.sock.take_sent() == b""
+    assert not h.sock.closed
+    h.receive(b"")
+    assert h.sock.closed
+    assert h.forgotten == [h.connection]
+    assert h.interest == 0
+
+
+def test_rejected_request_is_answered_then_lingers() -> None:
+    h = Harness(inline=True)
+    h.receive(b"GET / HTTP/1.1\r\nHost: h\r\nBad Header: x\r\n\r\n")
+    assert h.sock.take_sent().startswith(b"HTTP/1.1 400 ")
+    assert h.sock.shut_down_write
+    h.receive(b"")
+    assert h.sock.closed
+
+
+# == peer reset at each stage =====================================================================
+
+RESET = ConnectionResetError(104, "Connection reset by peer")
+
+
+def test_reset_before_the_head_is_complete() -> None:
+    h = Harness(inline=True)
+    calls: list[object] = []
+    h.server.on("request", lambda *args: calls.append(args))
+    h.receive(b"GET / HTTP/1.1\r\nHo")
+    h.receive(RESET)
+    assert h.sock.closed
+    assert h.forgotten == [h.connection]
+    assert calls == []
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["pool", "inline"])
+def test_reset_mid_body(inline: bool, worker: ListenerThread) -> None:
+    h = Harness(inline=inline)
+    recorder = Recorder("never")
+    h.server.on("request", recorder.on_request)
+    h.receive(HEAD + PIECES[0])
+    h.receive(RESET)
+    if not inline:
+        run_strand(h, worker)
+    assert recorder.events == ["request", "data", "error", "close"]
+    assert isinstance(recorder.errors[0], ClientDisconnected)
+    assert h.sock.closed
+
+
+def test_reset_while_the_listener_prepares_the_response(worker: ListenerThread) -> None:
+    h = Harness()
+    recorder = Recorder("never")
+    h.server.on("request", recorder.on_request)
+    h.receive(HEAD + b"".join(PIECES))
+    h.receive(RESET)
+    run_strand(h, worker)
+    # The request was whole: "end", then "close" (the response can no longer be sent).
+    assert recorder.events == ["request", "data", "end", "close"]
+    response = recorder.response
+    assert response is not None
+    worker.run(lambda: response.send_all("too late"))  # dropped, not an error
+    run_strand(h, worker)
+    assert recorder.events.count("close") == 1
+    assert h.sock.take_sent() == b""
+
+
+def test_reset_while_the_response_is_sent(worker: ListenerThread) -> None:
+    h = Harness(write_buffer_size=1000)
+    recorder = Recorder("never")
+    outcome: list[BaseException] = []
+
+    def on_request(server: object, req: Request, res: Response) -> None:
+        recorder.on_request(server, req, res)
+        try:
+            res.send_chunked(b"y" * 500 for _ in range(100))
+        except ClientDisconnected as exc:
+            outcome.append(exc)
+            raise
+
+    h.server.on("request", on_request)
+    h.sock.window = 600
+    h.receive(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert h.strand is not None
+    worker.start(h.strand.run_all)
+    deadline = time.monotonic() + 10
+    while h.connection.output._waiting == 0:
+        h.loop.run()
+        assert time.monotonic() < deadline
+    h.sock.send_error = RESET
+    h.sock.window = None
+    h.writable()
+    worker.wait()
+    run_strand(h, worker)
+    assert isinstance(outcome[0], ClientDisconnected)
+    assert h.sock.closed
+    # The listener let ClientDisconnected out: the request's later events are dropped, but
+    # "close" is delivered.
+    assert recorder.events == ["request", "close"]
+
+
+def test_reset_while_lingering() -> None:
+    h = Harness(inline=True)
+    h.server.on("request", lambda server, req, res: res.send_all("bye"))
+    h.receive(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    assert h.sock.shut_down_write
+    h.receive(RESET)
+    assert h.sock.closed
+    assert h.forgotten == [h.connection]
+
+
+# == listener errors ==============================================================================
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["pool", "inline"])
+def test_listener_error_is_a_500_and_close_still_comes_once(
+    inline: bool, worker: ListenerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = Harness(inline=inline)
+    recorder = Recorder("never")
+
+    def on_request(server: object, req: Request, res: Response) -> None:
+        recorder.on_request(server, req, res)
+        raise RuntimeError("boom")
+
+    h.server.on("request", on_request)
+    h.receive(HEAD + b"".join(PIECES))
+    if not inline:
+        run_strand(h, worker)
+    h.loop.run()
+    assert h.sock.take_sent().startswith(b"HTTP/1.1 500 ")
+    # Later events of the failed request are dropped, but "close".
+    assert recorder.events == ["request", "close"]
+    assert "boom" in caplog.text
+
+
+# == keep-alive accounting =====================================================================
+
+
+def test_keep_alive_counts_from_the_end_of_the_response(worker: ListenerThread) -> None:
+    h = Harness(keep_alive_timeout=5, client_timeout=7)
+    recorder = Recorder("never")
+    h.server.on("request", recorder.on_request)
+    h.receive(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    run_strand(h, worker)
+    # The application owes the next move: no timeout runs.
+    assert h.connection.silence_limit() is None
+    before = h.connection.last_active
+    response = recorder.response
+    assert response is not None
+    worker.run(lambda: response.send_all("ok"))
+    h.loop.run()
+    assert h.connection.silence_limit() == 5
+    assert h.connection.last_active > before
