@@ -1,28 +1,17 @@
-"""Routing with vestespy.tools.Dispatcher: path patterns and a regular expression."""
-
-import re
-
 import vestespy
-from vestespy.tools import Dispatcher
 
+server = vestespy.Server(("localhost", 8080), debug=True)
 
-def index(ev, req, res):
-    res.send_all("test")
+dispatcher = vestespy.tools.Dispatcher()
 
+def home(ev, req, res):
+  res.send_all("test")
+dispatcher.register("/", home)
 
 def test(ev, req, res, id=None):
-    res.send_all(f"ID: {id}")
-
-
-def archive(ev, req, res, year=None, month=None):
-    res.send_all(f"ARCHIVE: {year}-{month}")
-
-
-dispatcher = Dispatcher()
-dispatcher.register("/", index)
+  res.send_all("ID: %s" % id)
 dispatcher.register("/test/:id", test)
-dispatcher.register(re.compile(r"^/archive/(?P<year>\d{4})/(?P<month>\d{2})$"), archive)
 
-server = vestespy.Server(("localhost", 8080))
 server.on("request", dispatcher.as_handler())
+
 server.serve_forever()

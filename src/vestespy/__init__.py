@@ -16,16 +16,20 @@ Example:
         server.serve_forever()
 """
 
+from ._backends import available_backends
 from ._emitter import EventEmitter
-from .backends import available_backends
 from .errors import BadRequest, ClientDisconnected, ResponseAlreadyStarted, StreamLengthError
 from .headers import Headers
-from .options import ServerOptions
+from .options import ServerOptions, ServerOptionsKwargs
 from .request import Request
 from .response import Response
 from .server import Server
 
 __version__ = "0.1.0.dev0"
+
+# After the names above: the tools are built on them. Imported so that ``import vestespy``
+# alone makes ``vestespy.tools.Dispatcher`` reachable, as the seed's example expects.
+from . import tools as tools
 
 __all__ = [
     "BadRequest",
@@ -37,6 +41,7 @@ __all__ = [
     "ResponseAlreadyStarted",
     "Server",
     "ServerOptions",
+    "ServerOptionsKwargs",
     "StreamLengthError",
     "__version__",
     "available_backends",

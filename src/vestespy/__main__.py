@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from .backends import available_backends
+from ._backends import available_backends
 from .server import RequestListener, Server
 
 __all__ = ["main"]

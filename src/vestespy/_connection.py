@@ -24,8 +24,9 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._backends import EVENT_READ, EVENT_WRITE
 from ._driver import (
     BodyReceived,
     Driver,
@@ -38,7 +39,6 @@ from ._driver import (
 from ._exchange import Exchange
 from ._output import OutputBuffer
 from ._transport import Transport
-from .backends import EVENT_READ, EVENT_WRITE
 from .errors import BadRequest, ClientDisconnected
 from .headers import headers_from_triples
 from .response import Response
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from ._loop import EventLoop
     from ._pool import InlineStrand, Strand
     from .options import ServerOptions
-    from .request import Request
+    from .request import Request, SocketAddress
 
 __all__ = ["Connection", "ConnectionContext"]
 
@@ -81,7 +81,7 @@ class Connection:
     """A client connection of a server."""
 
     def __init__(
-        self, context: ConnectionContext, sock: socket.socket, client_address: Any
+        self, context: ConnectionContext, sock: socket.socket, client_address: SocketAddress
     ) -> None:
         options = context.options
         self.context = context

@@ -14,8 +14,11 @@ Invariants:
 * Every protocol error the client causes becomes one :class:`RequestRejected` carrying the
   bytes of a complete error response (``Connection: close``), or no bytes when a response had
   already started; after it the connection must be closed.
-* Checks that h11 does not make are applied to each request head in ``_request_started``,
-  before the head is handed on.
+* Checks that h11 does not make (see ``_strict``) are applied to the raw bytes of each head
+  before h11 parses it (``_check_raw_head``: line endings, obs-fold, field syntax h11
+  normalises away), to the parsed head before it is handed on (``_request_started``: target
+  form, Host, framing headers, body size), and to a chunked body's framing as it arrives
+  (``_strict.ChunkScanner``).
 """
 
 from __future__ import annotations
@@ -92,10 +95,8 @@ class RequestRejected:
 
 @dataclass(slots=True)
 class PeerClosed:
-    """The client closed its side of the connection."""
-
-    #: True if it closed between requests, False if in the middle of one.
-    clean: bool
+    """The client closed its side of the connection (between requests, or after one whose
+    response it still waits for: a truncated request is a :class:`RequestRejected`)."""
 
 
 DriverEvent = RequestStarted | BodyReceived | RequestEnded | RequestRejected | PeerClosed
@@ -237,7 +238,7 @@ class Driver:
         elif state is h11.MUST_CLOSE:
             # RFC 9112 9.6: bytes after a closing request are not read; h11 would reject
             # them with a 400 in place of the response the request is owed.
-            return PeerClosed(clean=True) if self._eof else Wait.NEED_DATA
+            return PeerClosed() if self._eof else Wait.NEED_DATA
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as exc:
@@ -262,7 +263,7 @@ class Driver:
                 self._start_next_cycle()
             return RequestEnded(trailers)
         if kind is h11.ConnectionClosed:
-            return PeerClosed(clean=conn.their_state is not h11.SEND_BODY)
+            return PeerClosed()
         if event is h11.PAUSED:
             return Wait.PAUSED
         return Wait.NEED_DATA
@@ -388,19 +389,9 @@ class Driver:
     # -- sending ---------------------------------------------------------------------------
 
     @property
-    def response_started(self) -> bool:
-        """Whether the current response's head has been sent."""
-        return self._h11.our_state is not h11.SEND_RESPONSE and self._h11.our_state is not h11.IDLE
-
-    @property
     def must_close(self) -> bool:
         """Whether the connection must close once the bytes already returned are sent."""
         return self._rejected or self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
-
-    @property
-    def request_in_progress(self) -> bool:
-        """Whether a request has been received whose response is not finished."""
-        return self._h11.our_state in (h11.SEND_RESPONSE, h11.SEND_BODY)
 
     def send_continue(self) -> bytes:
         """Return ``100 Continue`` if the client waits for it, else ``b""``."""

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .backends import EVENT_READ, Backend
+from ._backends import EVENT_READ, Backend
 
 __all__ = ["EventLoop", "Timer"]
 
@@ -47,7 +47,7 @@ class Timer:
 
 
 class EventLoop:
-    """A single-threaded reactor over a :class:`~vestespy.backends.Backend`."""
+    """A single-threaded reactor over a :class:`~vestespy._backends.Backend`."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend

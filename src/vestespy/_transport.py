@@ -23,7 +23,7 @@ import logging
 import socket
 from collections.abc import Callable
 
-from .backends import EVENT_READ, EVENT_WRITE, Backend
+from ._backends import EVENT_READ, EVENT_WRITE, Backend
 
 __all__ = ["RECV_SIZE", "Transport"]
 

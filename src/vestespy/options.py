@@ -1,12 +1,18 @@
-"""``ServerOptions``: every tunable of a server, in one typed table."""
+"""``ServerOptions``: every tunable of a server, in one typed table.
+
+:class:`ServerOptions` is the table: each field with its type, default and meaning.
+:class:`ServerOptionsKwargs` spells the same fields as a ``TypedDict`` so that a type checker
+checks ``Server(addr, **options)`` (PEP 692); a test keeps the two in step.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
-__all__ = ["ServerOptions"]
+__all__ = ["ServerOptions", "ServerOptionsKwargs"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,7 +72,7 @@ class ServerOptions:
                 raise ValueError(f"option {field.name} must be a number >= 0, not {value!r}")
 
     @classmethod
-    def from_kwargs(cls, options: dict[str, Any]) -> ServerOptions:
+    def from_kwargs(cls, options: Mapping[str, object]) -> ServerOptions:
         """Build options from keyword arguments, naming any unknown one.
 
         Raises:
@@ -78,4 +84,33 @@ class ServerOptions:
             raise TypeError(
                 f"unknown server option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        return cls(**options)
+        return cls(**options)  # type: ignore[arg-type]  # checked by __post_init__
+
+
+class ServerOptionsKwargs(TypedDict, total=False):
+    """The keyword arguments :class:`~vestespy.Server` accepts as options.
+
+    The fields of :class:`ServerOptions`, all optional, for typing ``**options`` (see that
+    class for what each does). Useful to type a function that passes options on:
+
+    .. code-block:: python
+
+        from typing_extensions import Unpack
+
+        def start(port: int, **options: Unpack[vestespy.ServerOptionsKwargs]) -> None:
+            vestespy.Server(("127.0.0.1", port), **options).serve_forever()
+    """
+
+    backlog: int
+    reuse_port: bool
+    max_header_size: int
+    keep_alive_timeout: float
+    client_timeout: float
+    write_buffer_size: int
+    max_body_size: int | None
+    max_body_buffer: int
+    max_drain: int
+    max_request_line: int
+    allow_bare_lf: bool
+    allow_obs_fold: bool
+    linger_timeout: float

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import unquote, urlsplit
 
 from ._emitter import EventEmitter, Listener
@@ -15,10 +15,14 @@ if TYPE_CHECKING:
     from ._channel import ContinueSender
     from .response import Response
 
-__all__ = ["Request", "RequestEvent"]
+__all__ = ["Request", "RequestEvent", "SocketAddress"]
 
 #: The events a :class:`Request` emits.
 RequestEvent = Literal["data", "end", "error", "close"]
+
+#: A peer's address as ``socket.accept()`` gives it: ``(host, port)`` over IPv4,
+#: ``(host, port, flowinfo, scope_id)`` over IPv6, a path (often ``""``) over a UNIX socket.
+SocketAddress = tuple[str, int] | tuple[str, int, int, int] | str
 
 
 def _split_target(target: str) -> tuple[str, str]:
@@ -74,7 +78,7 @@ class Request(EventEmitter[RequestEvent]):
         target: str,
         http_version: str,
         headers: Headers,
-        client_address: Any,
+        client_address: SocketAddress,
         connection: ContinueSender | None = None,
         expects_continue: bool = False,
     ) -> None:
@@ -99,7 +103,7 @@ class Request(EventEmitter[RequestEvent]):
         self.http_version: str = http_version
         self.headers: Headers = headers
         self.trailers: Headers = Headers()
-        self.client_address = client_address
+        self.client_address: SocketAddress = client_address
         self.params: dict[str, str] = {}
         self._connection = connection
         self._expects_continue = expects_continue

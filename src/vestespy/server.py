@@ -7,21 +7,22 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from ._backends import EVENT_READ, create_backend
 from ._connection import Connection, ConnectionContext
 from ._emitter import EventEmitter
 from ._loop import EventLoop
 from ._pool import WorkerPool
-from .backends import EVENT_READ, create_backend
 from .options import ServerOptions
 from .request import Request
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from typing_extensions import Self
+    from typing_extensions import Self, Unpack
 
+    from .options import ServerOptionsKwargs
     from .response import Response
 
 __all__ = ["RequestListener", "Server"]
@@ -89,7 +90,7 @@ class Server(EventEmitter[Literal["request"]]):
         select: str = "auto",
         handler: type[Request] = Request,
         max_workers: int = 50,
-        **options: Any,
+        **options: Unpack[ServerOptionsKwargs],
     ) -> None:
         super().__init__()
         self.options: ServerOptions = ServerOptions.from_kwargs(options)

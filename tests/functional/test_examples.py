@@ -63,10 +63,17 @@ def seed(backend: str, workers: int, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 @pytest.fixture
-def routed(
+def seed_dispatcher(
     backend: str, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[vestespy.Server]:
     yield from run_example("dispatcher.py", backend, workers, monkeypatch)
+
+
+@pytest.fixture
+def routed(
+    backend: str, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[vestespy.Server]:
+    yield from run_example("routing.py", backend, workers, monkeypatch)
 
 
 def test_seed_example_answers_test(seed: vestespy.Server) -> None:
@@ -79,7 +86,15 @@ def test_seed_example_answers_test(seed: vestespy.Server) -> None:
         assert (response.status, response.body) == (200, b"TEST")
 
 
-def test_dispatcher_example_routes(routed: vestespy.Server) -> None:
+def test_seed_dispatcher_example_routes(seed_dispatcher: vestespy.Server) -> None:
+    """The seed's Dispatcher example: ``import vestespy`` alone, then vestespy.tools."""
+    with RawClient(seed_dispatcher.address) as client:
+        assert client.request("GET", "/").body == b"test"
+        assert client.request("GET", "/test/42").body == b"ID: 42"
+        assert client.request("GET", "/nothing/here").status == 404
+
+
+def test_routing_example_routes(routed: vestespy.Server) -> None:
     with RawClient(routed.address) as client:
         assert client.request("GET", "/").body == b"test"
         assert client.request("GET", "/test/42").body == b"ID: 42"

@@ -6,6 +6,7 @@ import logging
 import select as select_module
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -188,6 +189,30 @@ def test_idle_keep_alive_connection_is_closed_after_the_timeout(served: Serve) -
         assert client.request().status == 200
         # The sweep runs every second: the server closes within a couple of seconds.
         assert client.is_closed_by_server()
+
+
+@pytest.mark.parametrize(
+    "backend", ["epoll", "select"] if hasattr(select_module, "epoll") else ["select"]
+)
+def test_keep_alive_timeout_counts_from_the_end_of_the_response(backend: str) -> None:
+    """A listener that takes most of the timeout does not shorten the idle time after it."""
+    timeout, work = 1.0, 0.8
+
+    def slow(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        time.sleep(work)  # the application's own slowness, under test
+        res.send_all("done")
+
+    with (
+        serve(slow, select=backend, keep_alive_timeout=timeout) as thread,
+        RawClient(thread.address) as client,
+    ):
+        assert client.request().body == b"done"
+        answered = time.monotonic()
+        assert client.is_closed_by_server()
+        idle = time.monotonic() - answered
+    # Counted from the request (as before), the connection closed ~0.2 s after the answer.
+    assert idle >= timeout - 0.1, idle
+    assert idle < timeout + 2.0, idle  # the sweep runs every timeout / 2
 
 
 def test_many_concurrent_clients(served: Serve) -> None:

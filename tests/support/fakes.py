@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vestespy import EventEmitter, Request, ServerOptions
+from vestespy._backends import EVENT_READ, EVENT_WRITE
 from vestespy._connection import Connection, ConnectionContext
-from vestespy.backends import EVENT_READ, EVENT_WRITE
 
 _fds = itertools.count(1000)
 

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from typing_extensions import Unpack
+
 import vestespy
 from vestespy.tools import Dispatcher
+
+
+def start(port: int, **options: Unpack[vestespy.ServerOptionsKwargs]) -> vestespy.Server:
+    return vestespy.Server(("127.0.0.1", port), **options)
+
+
+def routed() -> vestespy.tools.Dispatcher:
+    return vestespy.tools.Dispatcher()
 
 
 def on_data(
@@ -22,7 +32,9 @@ def on_request(ev: vestespy.Server, req: vestespy.Request, res: vestespy.Respons
 
 
 def build() -> vestespy.Server:
-    server = vestespy.Server(("127.0.0.1", 0), max_workers=0)
+    server = vestespy.Server(
+        ("127.0.0.1", 0), max_workers=0, keep_alive_timeout=5, max_body_size=None
+    )
     server.on("request", on_request)
     dispatcher = Dispatcher()
     server.on("request", dispatcher.as_handler())

@@ -30,10 +30,19 @@ def test_good_program_type_checks() -> None:
     assert status == 0, out
 
 
+def _errors(name: str) -> tuple[set[tuple[int, str]], str]:
+    out, _ = _run(HERE / name)
+    pattern = re.escape(name) + r":(\d+): error: .*\[([a-z-]+)\]$"
+    found = {(int(m.group(1)), m.group(2)) for m in re.finditer(pattern, out, re.MULTILINE)}
+    return found, out
+
+
 def test_bad_program_reports_expected_errors() -> None:
-    out, _ = _run(HERE / "bad.py")
-    found = {
-        (int(m.group(1)), m.group(2))
-        for m in re.finditer(r"bad\.py:(\d+): error: .*\[([a-z-]+)\]$", out, re.MULTILINE)
-    }
+    found, out = _errors("bad.py")
     assert found == EXPECTED_BAD, out
+
+
+def test_server_options_are_type_checked() -> None:
+    """``**options`` is typed (PEP 692): a wrong type and an unknown name are errors."""
+    found, out = _errors("bad_options.py")
+    assert found == {(7, "arg-type"), (8, "call-arg")}, out

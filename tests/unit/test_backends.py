@@ -8,7 +8,7 @@ import socket
 import pytest
 
 import vestespy
-from vestespy.backends import (
+from vestespy._backends import (
     BACKEND_NAMES,
     EVENT_READ,
     EVENT_WRITE,

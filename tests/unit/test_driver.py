@@ -110,7 +110,7 @@ def test_eof_between_requests_is_a_clean_close() -> None:
     events_of(driver, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     driver.start_response(204, [])
     driver.end_response()
-    assert events_of(driver, b"") == [PeerClosed(clean=True)]
+    assert events_of(driver, b"") == [PeerClosed()]
 
 
 def test_eof_mid_body_is_rejected_without_a_response() -> None:

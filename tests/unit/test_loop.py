@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from vestespy._backends import create_backend
 from vestespy._loop import EventLoop
-from vestespy.backends import create_backend
 
 
 def run_loop(loop: EventLoop) -> threading.Thread:

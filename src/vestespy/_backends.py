@@ -1,5 +1,8 @@
 """Selector backends: one typed interface over the standard library's ``selectors`` classes.
 
+Private: the public face of this module is :func:`vestespy.available_backends` and the
+``select=`` argument of :class:`~vestespy.Server`.
+
 A backend is chosen once, by name, when a :class:`~vestespy.Server` is created. The registry
 maps each name to the ``selectors`` class that implements it; a name is *available* when this
 platform's ``selectors`` module has the class and an instance can be created.
