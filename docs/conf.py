@@ -48,6 +48,7 @@ nitpick_ignore = [
     ("py:class", "EventName"),
     ("py:class", "Listener"),
     ("py:class", "RequestEvent"),
+    ("py:class", "SocketAddress"),
     ("py:class", "ContinueSender"),
     ("py:class", "ResponseChannel"),
 ]
