@@ -1,0 +1,166 @@
+"""Instructions per request, counted by callgrind: a speed figure that other load cannot blur.
+
+Usage::
+
+    bench/.venv/bin/python bench/instructions.py REF [REF ...] [--requests 2000]
+        [--servers vestespy-pool-epoll,vestespy-inline-epoll] [--workloads hello,pipelined]
+
+Each commit is checked out (``git worktree``) into a temporary folder and its ``bench/apps.py``
+served under ``valgrind --tool=callgrind`` with instrumentation off; after a warm-up the count
+is switched on (``callgrind_control -i on``) for exactly ``--requests`` requests from a small
+blocking client (4 keep-alive connections; pipelined: 16 requests per write), then off. The
+server's instructions (every thread) divided by the requests is the figure: on a shared or
+noisy machine, where wall-clock rates wander by tens of percent, it repeats to a fraction of a
+percent. It does not see what costs time without costing instructions (cache misses, lock
+hand-offs between threads), so read it beside ``ab.py``'s wall-clock ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from procs import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+HELLO = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+CONNECTIONS = 4
+
+
+def read_responses(sock: socket.socket, count: int, buffer: bytearray) -> None:
+    """Read ``count`` responses with a Content-Length body (the hello app's)."""
+    while count:
+        end = buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            head = bytes(buffer[:end]).lower()
+            length = int(re.search(rb"content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            if len(buffer) >= end + 4 + length:
+                del buffer[: end + 4 + length]
+                count -= 1
+                continue
+        data = sock.recv(65536)
+        if not data:
+            raise RuntimeError("server closed the connection")
+        buffer += data
+
+
+def drive(port: int, requests: int, depth: int) -> None:
+    """``requests`` requests over CONNECTIONS connections, ``depth`` per write."""
+
+    def one(share: int) -> None:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            buffer = bytearray()
+            while share > 0:
+                batch = min(depth, share)
+                sock.sendall(HELLO * batch)
+                read_responses(sock, batch, buffer)
+                share -= batch
+
+    threads = [
+        threading.Thread(target=one, args=(requests // CONNECTIONS,)) for _ in range(CONNECTIONS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def count(tree: Path, server: str, depth: int, requests: int, out: Path) -> float:
+    port = free_port()
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out}",
+        sys.executable,
+        str(tree / "bench" / "apps.py"),
+        server,
+        str(port),
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{server} did not start under valgrind") from None
+                time.sleep(0.2)
+        drive(port, 200, depth)  # warm-up: imports, caches, pool threads started
+        control = ["callgrind_control", str(proc.pid)]
+        subprocess.run([*control, "-i", "on"], check=True, capture_output=True)
+        drive(port, requests, depth)
+        subprocess.run([*control, "-i", "off"], check=True, capture_output=True)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    total = 0
+    for path in out.parent.glob(out.name + "*"):
+        for found in re.findall(r"^(?:summary|totals): (\d+)", path.read_text(), re.MULTILINE):
+            total = max(total, int(found))
+        path.unlink()
+    return total / requests
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("refs", nargs="+")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--servers", default="vestespy-pool-epoll,vestespy-inline-epoll")
+    parser.add_argument("--workloads", default="hello,pipelined")
+    args = parser.parse_args()
+    depths = {"hello": 1, "pipelined": 16}
+    results: dict[tuple[str, str, str], float] = {}
+    with tempfile.TemporaryDirectory(prefix="vestespy-instr-") as tmp:
+        base = Path(tmp)
+        trees: dict[str, Path] = {}
+        try:
+            for index, ref in enumerate(args.refs):
+                trees[ref] = base / f"tree{index}"
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(trees[ref]), ref],
+                    check=True,
+                    capture_output=True,
+                )
+            for server in args.servers.split(","):
+                for workload in args.workloads.split(","):
+                    for ref, tree in trees.items():
+                        per_request = count(
+                            tree, server, depths[workload], args.requests, base / "callgrind.out"
+                        )
+                        results[(server, workload, ref)] = per_request
+                        print(
+                            f"{server} {workload} {ref}: {per_request:,.0f} instr/req", flush=True
+                        )
+        finally:
+            for tree in trees.values():
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                    check=False,
+                    capture_output=True,
+                )
+    first = args.refs[0]
+    print(f"\ninstructions per request ({args.requests} requests), speed against {first}:")
+    for server in args.servers.split(","):
+        for workload in args.workloads.split(","):
+            base_count = results[(server, workload, first)]
+            cells = [
+                f"{ref}: {results[(server, workload, ref)]:,.0f} "
+                f"({base_count / results[(server, workload, ref)]:.3f}x)"
+                for ref in args.refs
+            ]
+            print(f"{server:24} {workload:10} " + "  ".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
