@@ -26,18 +26,8 @@ import time
 from pathlib import Path
 
 from procs import Pinning, free_port
+from trees import checked_out
 from wrk import parse_report, write_scripts, wrk_command, wrk_path
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def checkout(ref: str, folder: Path) -> Path:
-    subprocess.run(
-        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), ref],
-        check=True,
-        capture_output=True,
-    )
-    return folder
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -97,10 +87,7 @@ def main() -> int:
         base = Path(tmp)
         scripts = write_scripts(base, depth=16, body_size=1024)
         workloads = {"hello": None, "pipelined": scripts["pipeline"]}
-        trees = {
-            ref: checkout(ref, base / f"tree{i}") for i, ref in enumerate((args.before, args.after))
-        }
-        try:
+        with checked_out([args.before, args.after], base) as trees:
             results: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
             for round_ in range(args.rounds):
                 refs = list(trees) if round_ % 2 == 0 else list(reversed(trees))
@@ -116,13 +103,6 @@ def main() -> int:
                                 f"{rate:,.0f} req/s, {cpu:.1f} us CPU/req",
                                 flush=True,
                             )
-        finally:
-            for tree in trees.values():
-                subprocess.run(
-                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                    check=False,
-                    capture_output=True,
-                )
     before, after = (args.before, args.after)
     print(f"\nmedians over {args.rounds} rounds ({pinning.description}); ratios AFTER/BEFORE:")
     for server in args.servers.split(","):

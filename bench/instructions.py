@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 from procs import free_port
+from trees import checked_out
 
-ROOT = Path(__file__).resolve().parents[1]
 HELLO = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
 CONNECTIONS = 4
 
@@ -122,15 +122,7 @@ def main() -> int:
     results: dict[tuple[str, str, str], float] = {}
     with tempfile.TemporaryDirectory(prefix="vestespy-instr-") as tmp:
         base = Path(tmp)
-        trees: dict[str, Path] = {}
-        try:
-            for index, ref in enumerate(args.refs):
-                trees[ref] = base / f"tree{index}"
-                subprocess.run(
-                    ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(trees[ref]), ref],
-                    check=True,
-                    capture_output=True,
-                )
+        with checked_out(args.refs, base) as trees:
             for server in args.servers.split(","):
                 for workload in args.workloads.split(","):
                     for ref, tree in trees.items():
@@ -141,13 +133,6 @@ def main() -> int:
                         print(
                             f"{server} {workload} {ref}: {per_request:,.0f} instr/req", flush=True
                         )
-        finally:
-            for tree in trees.values():
-                subprocess.run(
-                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                    check=False,
-                    capture_output=True,
-                )
     first = args.refs[0]
     print(f"\ninstructions per request ({args.requests} requests), speed against {first}:")
     for server in args.servers.split(","):
