@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -100,6 +101,8 @@ class Connection:
         self.output: OutputBuffer[Exchange] = OutputBuffer(
             options.write_buffer_size, self._request_flush
         )
+        # Shared by this connection's exchanges, one after the other (see Exchange).
+        self._exchange_lock = threading.Lock()
         # Read-only after construction (the exchange's host interface).
         self.strand = context.new_strand()
         self.emit_request = context.emit_request
@@ -178,7 +181,7 @@ class Connection:
 
     def _on_request_started(self, event: RequestStarted) -> None:
         context = self.context
-        exchange = Exchange(self, self._max_body_buffer)
+        exchange = Exchange(self, self._exchange_lock, self._max_body_buffer)
         exchange.request = context.handler(
             method=event.method,
             target=event.target,

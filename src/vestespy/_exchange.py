@@ -103,6 +103,8 @@ class Exchange:
 
     Args:
         host: The connection.
+        lock: Guards the exchange's shared fields. The connection's exchanges share one (they
+            follow each other), which saves making a lock per request.
         max_body_buffer: Body bytes posted but not yet delivered above which the loop stops
             reading (0: no accounting, for inline listeners, which cannot fall behind).
     """
@@ -125,10 +127,10 @@ class Exchange:
     request: Request
     response: Response
 
-    def __init__(self, host: ExchangeHost, max_body_buffer: int) -> None:
+    def __init__(self, host: ExchangeHost, lock: threading.Lock, max_body_buffer: int) -> None:
         self._host = host
         # Guards the four fields below it. Never held while another lock is taken.
-        self._lock = threading.Lock()
+        self._lock = lock
         self._request_over = False  # "end" or "error" delivered
         self._response_over = False  # the response ended, or never will
         self._close_claimed = False
