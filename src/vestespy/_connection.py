@@ -23,7 +23,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -382,15 +382,16 @@ class Connection:
                 return
             if sent:
                 self.output.sent(sent)
-        for exchange in finished:
-            self._on_response_sent(exchange)
+        if finished:
+            self._on_responses_sent(finished)
         if self._closing and not self.closed:
             self._close_when_sent()
 
-    def _on_response_sent(self, exchange: Exchange) -> None:
-        exchange.response_sent = True
-        if exchange is self._exchange and exchange.received:
-            self._exchange = None
+    def _on_responses_sent(self, finished: Sequence[Exchange]) -> None:
+        for exchange in finished:
+            exchange.response_sent = True
+            if exchange is self._exchange and exchange.received:
+                self._exchange = None
         # keep_alive_timeout counts from here, not from the request's last byte.
         self.last_active = time.monotonic()
         if self.driver.must_close or self._peer_closed:
