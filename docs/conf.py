@@ -5,12 +5,16 @@ from __future__ import annotations
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "src"))
+_DOCS = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(_DOCS.parent / "src"))
+# Local extensions: the options table generated from ServerOptions (so it cannot drift).
+sys.path.insert(0, str(_DOCS / "_ext"))
 
 import vestespy  # noqa: E402
 
 project = "VestesPy"
 author = "VestesPy contributors"
+copyright = "2026, VestesPy contributors"
 release = vestespy.__version__
 version = release
 
@@ -21,12 +25,19 @@ extensions = [
     "sphinx.ext.doctest",
     "sphinx.ext.viewcode",
     "myst_parser",
+    "vestespy_docs",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "_inventories", "conformance.md"]
+exclude_patterns = ["_build", "_inventories", "_ext", "diagrams/README.md", "conformance.md"]
 nitpicky = True
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# Types of documented parameters; a return type only when the function returns something.
+autodoc_typehints_description_target = "documented_params"
+# Show defaults as written (``handler=Request``), not as the repr of their value.
+autodoc_preserve_defaults = True
+# The class docstring, then the __init__ docstring (the constructor's parameters).
+autoclass_content = "both"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 # Each project's inventory is fetched from its site when there is network access; otherwise
@@ -40,6 +51,8 @@ intersphinx_mapping = {
 intersphinx_timeout = 10
 html_theme = "furo"
 html_title = f"VestesPy {release}"
+html_static_path = ["_static"]
+html_css_files = ["vestespy.css"]
 
 # Internal type aliases and protocols that appear in public signatures but are not
 # public names themselves; they are described in prose on the API page.

@@ -1,0 +1,160 @@
+"""Sphinx directives for the VestesPy site: tables written from the code, so they cannot drift.
+
+``.. vestespy-options::`` renders one row per field of :class:`vestespy.ServerOptions`: its name
+(linked to its entry in the reference), type and default are read from the dataclass, and its
+effect from the field's ``#:`` doc comment in ``src/vestespy/options.py``. The directive's
+content gives, one line per option, what a client gets when the limit or timeout applies::
+
+    .. vestespy-options::
+
+       max_header_size: 431 Request Header Fields Too Large, then the connection closes.
+
+Every option must have such a line and every line must name an option: a new option fails the
+build (the site builds with warnings as errors) until its row says what clients see.
+
+``.. vestespy-command-help::`` shows the command line's ``--help`` as the code prints it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+
+
+def _size(value: int) -> str:
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if value >= scale and value % scale == 0:
+            return f"{value // scale} {unit}"
+    return f"{value:,} bytes"
+
+
+def _default(value: Any, doc: str) -> str:
+    """Format a default for the table: sizes in KiB/MiB, seconds with a unit."""
+    if value is None:
+        return "``None``"
+    if isinstance(value, bool):
+        return f"``{value}``"
+    if isinstance(value, int) and "byte" in doc.lower():
+        return f"{_size(value)} (``{value}``)"
+    if isinstance(value, float) and "seconds" in doc.lower():
+        return f"``{value:g}`` s"
+    return f"``{value!r}``"
+
+
+class OptionsTable(SphinxDirective):
+    """The table of every server option, from ``vestespy.ServerOptions``."""
+
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        from vestespy import ServerOptions
+
+        module = ServerOptions.__module__
+        docs = ModuleAnalyzer.for_module(module).find_attr_docs()
+        client_sees: dict[str, str] = {}
+        for line in self.content:
+            if not line.strip():
+                continue
+            name, sep, text = line.partition(":")
+            if not sep:
+                raise self.error(f"vestespy-options: expected 'option: what clients see': {line!r}")
+            client_sees[name.strip()] = text.strip()
+
+        fields = dataclasses.fields(ServerOptions)
+        names = {field.name for field in fields}
+        for name in sorted(set(client_sees) - names):
+            logger.warning(
+                "vestespy-options: %r is not a field of ServerOptions", name, location=self.get_location()
+            )
+        rows: list[list[str]] = []
+        for field in fields:
+            doc = " ".join(line.strip() for line in docs.get(("ServerOptions", field.name), []))
+            if not doc:
+                logger.warning(
+                    "vestespy-options: ServerOptions.%s has no #: doc comment in %s",
+                    field.name,
+                    module,
+                    location=self.get_location(),
+                )
+            if field.name not in client_sees:
+                logger.warning(
+                    "vestespy-options: say what clients see for %r in the directive's content",
+                    field.name,
+                    location=self.get_location(),
+                )
+            type_name = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+            rows.append(
+                [
+                    f":attr:`~vestespy.ServerOptions.{field.name}`\n\n``{type_name}``",
+                    _default(field.default, doc),
+                    doc or "-",
+                    client_sees.get(field.name, "-"),
+                ]
+            )
+        return [self._table(["Option and type", "Default", "Effect", "What a client gets"], rows)]
+
+    def _table(self, header: list[str], rows: list[list[str]]) -> nodes.table:
+        table = nodes.table(classes=["vestespy-options"])
+        group = nodes.tgroup(cols=len(header))
+        table += group
+        for width in (18, 14, 40, 28):
+            group += nodes.colspec(colwidth=width)
+        thead = nodes.thead()
+        group += thead
+        thead += self._row(header)
+        tbody = nodes.tbody()
+        group += tbody
+        for row in rows:
+            tbody += self._row(row)
+        return table
+
+    def _row(self, cells: list[str]) -> nodes.row:
+        row = nodes.row()
+        for text in cells:
+            entry = nodes.entry()
+            container = nodes.container()
+            self.state.nested_parse(StringList(text.split("\n"), source=""), self.content_offset, container)
+            entry.extend(container.children)
+            row += entry
+        return row
+
+
+class CommandHelp(SphinxDirective):
+    """The ``--help`` text of ``python -m vestespy``, captured from the code itself."""
+
+    def run(self) -> list[nodes.Node]:
+        import contextlib
+        import io
+        import os
+        from unittest import mock
+
+        from vestespy.__main__ import main
+
+        out = io.StringIO()
+        # A fixed width, so the text does not depend on the terminal that builds the site.
+        with mock.patch.dict(os.environ, {"COLUMNS": "80"}), contextlib.redirect_stdout(out):
+            try:
+                main(["--help"])
+            except SystemExit:
+                pass
+        text = out.getvalue().rstrip()
+        if not text:
+            raise self.error("vestespy-command-help: python -m vestespy --help printed nothing")
+        block = nodes.literal_block(text, text)
+        block["language"] = "text"
+        return [block]
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("vestespy-options", OptionsTable)
+    app.add_directive("vestespy-command-help", CommandHelp)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
