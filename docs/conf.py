@@ -36,6 +36,8 @@ autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
 # Show defaults as written (``handler=Request``), not as the repr of their value.
 autodoc_preserve_defaults = True
+# "Request" rather than "vestespy.request.Request" in signatures and types (still linked).
+python_use_unqualified_type_names = True
 # The class docstring, then the __init__ docstring (the constructor's parameters).
 autoclass_content = "both"
 napoleon_google_docstring = True

@@ -27,14 +27,20 @@ class StreamLengthError(ValueError):
 
 
 class BadRequest(Exception):
-    """The client broke HTTP/1.1; passed to a request's ``"error"`` listeners.
+    """The client broke HTTP/1.1; passed to a request's ``"error"`` listeners."""
 
-    Attributes:
-        status: The status code the client was (or would have been) answered with.
-        reason: What was wrong.
-    """
+    #: The status code the client was (or would have been) answered with.
+    status: int
+    #: What was wrong.
+    reason: str
 
     def __init__(self, status: int, reason: str) -> None:
+        """Create the error.
+
+        Args:
+            status: The status code of the response.
+            reason: What was wrong, such as the name of the rule broken.
+        """
         super().__init__(f"{status}: {reason}")
         self.status = status
         self.reason = reason

@@ -57,19 +57,28 @@ class Request(EventEmitter[RequestEvent]):
 
     A subclass may be passed to :class:`~vestespy.Server` as ``handler=``; it must accept
     the same constructor arguments.
-
-    Attributes:
-        method: The request method, such as ``"GET"``.
-        target: The request-target exactly as received, such as ``"/a%20b?x=1"``.
-        path: The target's path, percent-decoded (UTF-8), such as ``"/a b"``.
-        raw_path: The target's path as received, still percent-encoded.
-        query: The raw query string, without the ``?``.
-        http_version: ``"1.0"`` or ``"1.1"``.
-        headers: The header fields in the order received.
-        trailers: The trailer fields of a chunked body, filled before ``"end"``.
-        client_address: The client's socket address.
-        params: Route parameters set by :class:`~vestespy.tools.Dispatcher`; ``{}`` otherwise.
     """
+
+    #: The request method, such as ``"GET"``.
+    method: str
+    #: The request-target exactly as received, such as ``"/a%20b?x=1"``.
+    target: str
+    #: The target's path, percent-decoded (UTF-8), such as ``"/a b"``.
+    path: str
+    #: The target's path as received, still percent-encoded.
+    raw_path: str
+    #: The raw query string, without the ``?``.
+    query: str
+    #: ``"1.0"`` or ``"1.1"``.
+    http_version: str
+    #: The header fields in the order received.
+    headers: Headers
+    #: The trailer fields of a chunked body, filled before ``"end"``.
+    trailers: Headers
+    #: The client's socket address.
+    client_address: Any
+    #: Route parameters set by :class:`~vestespy.tools.Dispatcher`; ``{}`` otherwise.
+    params: dict[str, str]
 
     def __init__(
         self,

@@ -76,11 +76,6 @@ class Response:
     :meth:`send_stream` or :meth:`send_chunked`. Every method may be called from any thread.
     For a ``HEAD`` request, or a 204 or 304 status, the head is sent as for ``GET`` and the body
     is not. ``Date`` and ``Server`` headers are added unless set.
-
-    Attributes:
-        status: The status code, 200 unless changed.
-        reason: The reason phrase; None picks the standard one.
-        headers: The header fields to send; also see :meth:`set_header`.
     """
 
     __slots__ = (
@@ -93,6 +88,15 @@ class Response:
         "request_method",
         "status",
     )
+
+    #: The status code, 200 unless changed.
+    status: int
+    #: The reason phrase; None picks the standard one.
+    reason: str | None
+    #: The header fields to send; also see :meth:`set_header`.
+    headers: Headers
+    #: The method of the request answered, such as ``"GET"``.
+    request_method: str
 
     def __init__(self, channel: ResponseChannel, request_method: str = "GET") -> None:
         """Create a response (the server does this).

@@ -74,14 +74,18 @@ class Server(EventEmitter[Literal["request"]]):
         ValueError: ``select`` names a backend this platform does not have.
         TypeError: An option is unknown.
         OSError: The address cannot be bound.
-
-    Attributes:
-        debug: Whether tracebacks are sent to clients.
-        handler: The request class.
-        options: The limits and timeouts in force.
-        backend: The name of the selector backend in use.
-        max_workers: The number of listener threads (0: inline).
     """
+
+    #: Whether tracebacks are sent to clients.
+    debug: bool
+    #: The request class.
+    handler: type[Request]
+    #: The limits and timeouts in force.
+    options: ServerOptions
+    #: The name of the selector backend in use.
+    backend: str
+    #: The number of listener threads; 0 runs listeners inline on the loop thread.
+    max_workers: int
 
     def __init__(
         self,
