@@ -74,8 +74,13 @@ class Response:
 
     Set :attr:`status` and headers, then send the body once with :meth:`send_all`,
     :meth:`send_stream` or :meth:`send_chunked`. Every method may be called from any thread.
-    For a ``HEAD`` request, or a 204 or 304 status, the head is sent as for ``GET`` and the body
-    is not. ``Date`` and ``Server`` headers are added unless set.
+    ``Date`` and ``Server`` headers are added unless set.
+
+    A response to ``HEAD`` gets the head a ``GET`` would (``Content-Length`` included) and no
+    body, so one listener serves both. A 204 (No Content) or 304 (Not Modified) response has
+    no body either (RFC 9110 6.4.1): it gets no ``Content-Length`` or ``Transfer-Encoding``
+    from VestesPy, and a body given to any of the three methods is not sent (a stream is
+    closed unread), as for ``HEAD``.
     """
 
     __slots__ = (
@@ -158,10 +163,10 @@ class Response:
 
         Raises:
             ResponseAlreadyStarted: A response was already sent for this request.
-            ValueError: A body was given with a status that cannot have one (1xx, 204, 304).
+            ValueError: :attr:`status` is not a final status (200-999).
         """
         body = _encode(data)
-        head = self._begin(len(body), chunked=False, has_body=bool(body))
+        head = self._begin(len(body), chunked=False)
         self._state = _DONE
         self._head_sent = True
         self._channel.start(self.status, head[0], head[1], b"" if self._head_only else body, True)
@@ -183,6 +188,7 @@ class Response:
                 closed (on the loop thread this is logged instead, as the caller has returned).
             ClientDisconnected: The client went away; stop producing.
             ResponseAlreadyStarted: A response was already sent for this request.
+            ValueError: ``length`` is negative, or :attr:`status` is not final (200-999).
         """
         if length < 0:
             raise ValueError(f"length must be >= 0, not {length}")
@@ -197,13 +203,14 @@ class Response:
         Raises:
             ClientDisconnected: The client went away; stop producing.
             ResponseAlreadyStarted: A response was already sent for this request.
+            ValueError: :attr:`status` is not a final status (200-999).
         """
         self._send_body(stream, None)
 
     # -- internals -------------------------------------------------------------------------
 
     def _begin(
-        self, length: int | None, *, chunked: bool, has_body: bool
+        self, length: int | None, *, chunked: bool
     ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
         """Check the state and build ``(reason, header list)`` for the head."""
         if self._state != _NEW:
@@ -211,9 +218,8 @@ class Response:
         status = self.status
         if not 200 <= status <= 999:
             raise ValueError(f"a final status must be 200-999, not {status}")
+        # RFC 9110 6.4.1: a 204 or 304 has no body; whatever body is given is not sent.
         no_body = status in (204, 304)
-        if no_body and has_body:
-            raise ValueError(f"a {status} response cannot have a body")
         headers = self.headers
         if not no_body:
             if length is not None:
@@ -239,7 +245,7 @@ class Response:
         return reason, fields
 
     def _send_body(self, stream: Iterable[StreamChunk], length: int | None) -> None:
-        reason, fields = self._begin(length, chunked=length is None, has_body=False)
+        reason, fields = self._begin(length, chunked=length is None)
         self._state = _STREAMING
         channel = self._channel
         if self._head_only:

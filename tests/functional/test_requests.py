@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import vestespy
@@ -206,6 +207,43 @@ def test_head_and_bodyless_statuses(served: Serve) -> None:
             assert response.header("Content-Length") is None
         # If any of the above had sent a body, this response would be misparsed.
         assert client.request("GET", "/").body == b"hello body"
+
+
+def test_bodyless_statuses_drop_a_given_body(served: Serve) -> None:
+    """A body given with 204 or 304 is not sent, whichever method sends it (as for HEAD)."""
+    streams_closed: list[str] = []
+
+    class Stream:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"a body"
+
+        def close(self) -> None:
+            streams_closed.append(self.name)
+
+    def onrequest(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        status, method = req.path.strip("/").split("/")
+        res.status = int(status)
+        if method == "all":
+            res.send_all("a body")
+        elif method == "stream":
+            res.send_stream(Stream(req.path), 6)
+        else:
+            res.send_chunked(Stream(req.path))
+
+    with served(onrequest) as thread, RawClient(thread.address) as client:
+        for status in (204, 304):
+            for method in ("all", "stream", "chunked"):
+                response = client.request("GET", f"/{status}/{method}")
+                assert response.status == status
+                assert response.body == b""
+                assert response.header("Content-Length") is None
+                assert response.header("Transfer-Encoding") is None
+        # If any of the above had sent body bytes, this response would be misparsed.
+        assert client.request("GET", "/200/all").body == b"a body"
+    assert sorted(streams_closed) == ["/204/chunked", "/204/stream", "/304/chunked", "/304/stream"]
 
 
 def test_expect_100_continue_sent_when_body_is_wanted(served: Serve) -> None:

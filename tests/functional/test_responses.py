@@ -122,9 +122,9 @@ def test_programming_errors_raise_clearly(served: Serve) -> None:
                 attempt()
             except ValueError as exc:
                 errors.append(exc)
-        res.status = 204
+        res.status = 99
         try:
-            res.send_all("body")
+            res.send_all("an interim status cannot be final")
         except ValueError as exc:
             errors.append(exc)
         res.status = 200
