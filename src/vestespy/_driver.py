@@ -101,7 +101,17 @@ class PeerClosed:
 
 DriverEvent = RequestStarted | BodyReceived | RequestEnded | RequestRejected | PeerClosed
 
-_REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+# The phrases of RFC 9110 15 whatever the Python version: http.HTTPStatus has RFC 9110's only
+# from Python 3.13 on (3.10-3.12 say "Request Entity Too Large" for 413, for instance).
+_RFC_9110_PHRASES: dict[int, str] = {
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+}
+_REASONS: dict[int, bytes] = {
+    s.value: _RFC_9110_PHRASES.get(s.value, s.phrase).encode("ascii") for s in HTTPStatus
+}
 
 
 def reason_phrase(status: int) -> bytes:

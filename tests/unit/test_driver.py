@@ -13,6 +13,7 @@ from vestespy._driver import (
     RequestRejected,
     RequestStarted,
     Wait,
+    reason_phrase,
 )
 
 
@@ -253,3 +254,17 @@ def test_empty_lines_cost_linear_time() -> None:
     spent = time.process_time() - started
     assert isinstance(events[0], RequestStarted)
     assert spent < 2.0, f"{lines} empty lines took {spent:.2f} s of CPU"
+
+
+def test_reason_phrases_are_rfc_9110s_on_every_python() -> None:
+    assert reason_phrase(200) == b"OK"
+    assert reason_phrase(413) == b"Content Too Large"
+    assert reason_phrase(414) == b"URI Too Long"
+    assert reason_phrase(416) == b"Range Not Satisfiable"
+    assert reason_phrase(422) == b"Unprocessable Content"
+    assert reason_phrase(599) == b""
+    driver = Driver()
+    events_of(driver, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert driver.start_response(414, [(b"Content-Length", b"0")]).startswith(
+        b"HTTP/1.1 414 URI Too Long\r\n"
+    )
