@@ -147,8 +147,14 @@ class Response:
     def send_informational(self, status: int, headers: Iterable[tuple[str, str]] = ()) -> None:
         """Send an interim 1xx response, such as ``103 Early Hints``, before the final one.
 
+        Args:
+            status: The interim status, 102-199.
+            headers: ``(name, value)`` pairs to send with it.
+
         Raises:
-            ValueError: ``status`` is not 102-199 (100 is sent for you; 101 needs an upgrade).
+            ValueError: ``status`` is not 102-199 (100 is sent for you; 101 needs an upgrade),
+                or a header name or value is invalid (as for :meth:`set_header`).
+            ResponseAlreadyStarted: The final response has started.
         """
         if not 102 <= status <= 199:
             raise ValueError(f"an interim status must be 102-199, not {status}")

@@ -137,3 +137,12 @@ def test_as_handler_is_a_request_listener() -> None:
     with vestespy.Server(("127.0.0.1", 0)) as server:
         server.on("request", listener)
         assert server.listeners("request") == [listener]
+
+
+def test_asterisk_pattern_matches_options_asterisk_only() -> None:
+    dispatcher = Dispatcher()
+    dispatcher.register("*", lambda ev, req, res: res.send_all("server-wide"), methods=["OPTIONS"])
+    dispatcher.register("/", lambda ev, req, res: res.send_all("root"))
+    assert call(dispatcher, "OPTIONS", "*")[::2] == (200, b"server-wide")
+    assert call(dispatcher, "OPTIONS", "/")[::2] == (200, b"root")
+    assert call(dispatcher, "GET", "/x")[0] == 404

@@ -63,6 +63,10 @@ class Dispatcher:
     percent-decoded. A regular expression is matched at the start of the decoded
     :attr:`Request.path <vestespy.Request.path>`; end it with ``$`` to match the whole path.
 
+    The pattern ``"*"`` matches the asterisk-form target of ``OPTIONS * HTTP/1.1`` (RFC 9112
+    3.2.4), which asks about the server as a whole rather than a resource; no other pattern
+    matches it.
+
     No match answers 404; a path matched only by routes for other methods answers 405 with
     ``Allow``. A route that allows ``GET`` also answers ``HEAD``.
 
@@ -90,14 +94,15 @@ class Dispatcher:
         """Add a route; routes are tried in the order registered.
 
         Args:
-            pattern: A ``/path/:param`` pattern, or a regular expression (compiled, or a
-                string starting with ``^``).
+            pattern: A ``/path/:param`` pattern, ``"*"`` for ``OPTIONS *``, or a regular
+                expression (compiled, or a string starting with ``^``).
             fn: Called as ``fn(server, req, res, **params)``.
             methods: The methods it answers (any case); None for every method.
 
         Raises:
             TypeError: ``fn`` is not callable.
-            ValueError: A string pattern starts with neither ``/`` nor ``^``.
+            ValueError: A string pattern is not ``"*"`` and starts with neither ``/`` nor
+                ``^``.
         """
         if not callable(fn):
             raise TypeError(f"route handler must be callable, not {fn!r}")
