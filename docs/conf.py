@@ -55,6 +55,7 @@ html_theme = "furo"
 html_title = f"VestesPy {release}"
 html_static_path = ["_static"]
 html_css_files = ["vestespy.css"]
+html_js_files = ["vestespy.js"]
 
 # Internal type aliases and protocols that appear in public signatures but are not
 # public names themselves; they are described in prose on the API page.

@@ -46,7 +46,7 @@ def _default(value: Any, doc: str) -> str:
     if isinstance(value, int) and "byte" in doc.lower():
         return f"{_size(value)} (``{value}``)"
     if isinstance(value, float) and "seconds" in doc.lower():
-        return f"``{value:g}`` s"
+        return f"``{value:g}`` seconds"
     return f"``{value!r}``"
 
 
