@@ -154,32 +154,7 @@ class CommandHelp(SphinxDirective):
         return [block]
 
 
-# Modules documented under their own name (``.. automodule:: vestespy.backends``) that also
-# define a name documented under ``vestespy`` (``vestespy.available_backends``).
-_OWN_NAME_MODULES = {"vestespy.backends"}
-
-
-def _follow_imported(app: Sphinx, modname: str, attribute: str) -> str | None:
-    """Keep viewcode's "[docs]" back-links of such modules pointing at real anchors.
-
-    viewcode keeps one anchor prefix per source module, taken from the first object of that
-    module it meets: were ``vestespy.available_backends`` (met first) followed into
-    ``vestespy.backends``, the links to ``vestespy.backends.Backend`` and the rest would
-    point at ``#vestespy.Backend``, which does not exist. That one function goes without a
-    "[source]" link instead; its module's page has it.
-    """
-    import importlib
-
-    if modname != "vestespy":
-        return None
-    obj = getattr(importlib.import_module(modname), attribute.split(".")[0], None)
-    if getattr(obj, "__module__", None) in _OWN_NAME_MODULES:
-        return modname
-    return None
-
-
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vestespy-options", OptionsTable)
     app.add_directive("vestespy-command-help", CommandHelp)
-    app.connect("viewcode-follow-imported", _follow_imported)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -76,7 +76,7 @@ class Request(EventEmitter[RequestEvent]):
     #: The trailer fields of a chunked body, filled before ``"end"``.
     trailers: Headers
     #: The client's socket address.
-    client_address: Any
+    client_address: SocketAddress
     #: Route parameters set by :class:`~vestespy.tools.Dispatcher`; ``{}`` otherwise.
     params: dict[str, str]
 
