@@ -24,6 +24,7 @@ from .options import ServerOptions, ServerOptionsKwargs
 from .request import Request
 from .response import Response
 from .server import Server
+from .wsgi import serve
 
 __version__ = "0.1.0.dev0"
 
@@ -45,4 +46,5 @@ __all__ = [
     "StreamLengthError",
     "__version__",
     "available_backends",
+    "serve",
 ]

@@ -1,0 +1,35 @@
+"""Serve WSGI (PEP 3333) applications, such as Flask or Django, on VestesPy.
+
+Example:
+    .. code-block:: python
+
+        import vestespy
+        from myproject import app
+
+        vestespy.serve(app, host="127.0.0.1", port=8080)
+
+:class:`WSGIAdapter` is the ``"request"`` listener underneath, for a :class:`~vestespy.Server`
+you build yourself; :func:`serve` builds one and serves until interrupted.
+"""
+
+from ._adapter import (
+    Environ,
+    ExcInfo,
+    FileWrapper,
+    StartResponse,
+    WriteCallable,
+    WSGIAdapter,
+    WSGIApplication,
+)
+from ._serve import serve
+
+__all__ = [
+    "Environ",
+    "ExcInfo",
+    "FileWrapper",
+    "StartResponse",
+    "WSGIAdapter",
+    "WSGIApplication",
+    "WriteCallable",
+    "serve",
+]
