@@ -1,0 +1,261 @@
+"""wsgi.input, wsgi.errors and the environ, without sockets."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+
+import vestespy
+from vestespy.wsgi import FileWrapper, WSGIAdapter
+from vestespy.wsgi._input import ErrorStream, InputStream
+from vestespy.wsgi._threads import AppThreads
+
+WAIT = 10.0
+
+
+def fed(*pieces: bytes, limit: int = 1 << 20) -> InputStream:
+    stream = InputStream(limit)
+    for piece in pieces:
+        stream.feed(piece)
+    stream.on_end(None, None, None)
+    return stream
+
+
+def test_read_sizes_cross_chunk_boundaries() -> None:
+    stream = fed(b"abc", b"defg", b"h")
+    assert stream.read(2) == b"ab"
+    assert stream.read(3) == b"cde"
+    assert stream.read(0) == b""
+    assert stream.read(10) == b"fgh"
+    assert stream.read(10) == b""
+    assert stream.read() == b""
+
+
+def test_read_all_and_none() -> None:
+    assert fed(b"ab", b"cd").read() == b"abcd"
+    assert fed(b"ab", b"cd").read(None) == b"abcd"
+    assert fed().read() == b""
+
+
+def test_readline_limits_and_iteration() -> None:
+    stream = fed(b"one\ntw", b"o\nthr", b"ee")
+    assert stream.readline() == b"one\n"
+    assert stream.readline(2) == b"tw"
+    assert stream.readline() == b"o\n"
+    assert list(stream) == [b"three"]
+    assert stream.readline() == b""
+    assert fed(b"a\nb\nc\n").readlines() == [b"a\n", b"b\n", b"c\n"]
+    assert fed(b"a\nb\nc\n").readlines(3) == [b"a\n", b"b\n"]
+
+
+def test_read_blocks_until_data_then_end() -> None:
+    stream = InputStream(1024)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(stream.read(6)))
+    reader.start()
+    stream.feed(b"abc")
+    stream.feed(b"def")
+    reader.join(WAIT)
+    assert got == [b"abcdef"]
+    reader = threading.Thread(target=lambda: got.append(stream.read(6)))
+    reader.start()
+    stream.feed(b"g")
+    stream.on_end(None, None, None)
+    reader.join(WAIT)
+    assert got[1] == b"g"
+
+
+def test_error_is_raised_once_the_buffer_is_read() -> None:
+    stream = InputStream(1024)
+    stream.feed(b"abc")
+    stream.on_error(None, None, None, vestespy.ClientDisconnected("gone"))
+    assert stream.read(3) == b"abc"
+    with pytest.raises(vestespy.ClientDisconnected):
+        stream.read(1)
+
+
+def test_feed_waits_while_full_and_close_releases_it() -> None:
+    stream = InputStream(4)
+    stream.feed(b"abcd")
+    done = threading.Event()
+
+    def produce() -> None:
+        stream.feed(b"efgh")
+        done.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    # The buffer holds its limit: the producer must wait until the reader takes some.
+    assert not done.wait(0.2)
+    assert stream.read(1) == b"a"
+    assert done.wait(WAIT)
+    producer.join(WAIT)
+    assert stream.read(7) == b"bcdefgh"
+    # Once the application is done, the producer discards rather than waits.
+    stream.feed(b"1234")
+    stream.close()
+    stream.feed(b"5678")
+    assert stream.read(4) == b""
+
+
+def test_first_read_hook_runs_once_before_waiting() -> None:
+    calls: list[int] = []
+    stream = InputStream(16, lambda: calls.append(1))
+    stream.feed(b"x")
+    assert calls == []
+    stream.read(1)
+    stream.on_end(None, None, None)
+    stream.read(1)
+    assert calls == [1]
+
+
+def test_error_stream_logs_whole_lines(caplog: pytest.LogCaptureFixture) -> None:
+    errors = ErrorStream(logging.getLogger("vestespy.wsgi"))
+    with caplog.at_level(logging.ERROR, logger="vestespy.wsgi"):
+        errors.write("first li")
+        errors.writelines(["ne\nsecond\n", "partial"])
+        assert [r.getMessage() for r in caplog.records] == ["first line", "second"]
+        errors.flush()
+    assert [r.getMessage() for r in caplog.records] == ["first line", "second", "partial"]
+    with pytest.raises(TypeError):
+        errors.write(b"bytes")  # type: ignore[arg-type]
+
+
+def test_app_threads_run_every_task_at_once_uncapped() -> None:
+    # Each application may wait for its own body: none may wait for a free thread.
+    threads = AppThreads()
+    barrier = threading.Barrier(6, timeout=WAIT)
+    done = threading.Semaphore(0)
+
+    def task() -> None:
+        barrier.wait()
+        done.release()
+
+    for _ in range(5):
+        threads.submit(task)
+    barrier.wait()
+    for _ in range(5):
+        assert done.acquire(timeout=WAIT)
+
+
+def test_file_wrapper_length_and_blocks() -> None:
+    import io
+    import tempfile
+
+    with tempfile.TemporaryFile() as file:
+        file.write(b"x" * 200_000)
+        file.seek(1000)
+        wrapper = FileWrapper(file, 10)
+        assert wrapper.length() == 199_000
+        assert [len(block) for block in wrapper] == [65536, 65536, 65536, 2392]
+        wrapper.close()
+        assert file.closed
+    assert FileWrapper(io.BytesIO(b"abc")).length() is None  # not a real file
+
+
+class FakeServer:
+    address = ("127.0.0.1", 8080)
+    max_workers = 4
+    debug = False
+
+
+def make_request(target: str, headers: list[tuple[str, str]], version: str = "1.1") -> Any:
+    return vestespy.Request(
+        method="GET",
+        target=target,
+        http_version=version,
+        headers=vestespy.Headers(headers),
+        client_address=("10.0.0.7", 5555),
+    )
+
+
+def environ(adapter: WSGIAdapter, target: str, headers: list[tuple[str, str]]) -> Any:
+    return adapter.environ(FakeServer(), make_request(target, headers), None)  # type: ignore[arg-type]
+
+
+def test_environ_paths_are_latin1_bytes_and_script_name_is_split() -> None:
+    env = environ(WSGIAdapter(lambda e, s: []), "/caf%C3%A9/a%2Fb?x=%20", [("Host", "h")])
+    assert env["PATH_INFO"] == "/caf\u00c3\u00a9/a/b"
+    assert env["PATH_INFO"].encode("latin-1").decode("utf-8") == "/café/a/b"
+    assert env["QUERY_STRING"] == "x=%20"
+    assert env["RAW_URI"] == "/caf%C3%A9/a%2Fb?x=%20"
+    assert env["SCRIPT_NAME"] == ""
+    mounted = WSGIAdapter(lambda e, s: [], script_name="/app/")
+    env = environ(mounted, "/app/x", [("Host", "h")])
+    assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/app", "/x")
+    env = environ(mounted, "/app", [("Host", "h")])
+    assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/app", "")
+    # Not under the prefix (a proxy already stripped it): the path stays whole.
+    env = environ(mounted, "/application", [("Host", "h")])
+    assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/app", "/application")
+    with pytest.raises(ValueError, match="start with"):
+        WSGIAdapter(lambda e, s: [], script_name="app")
+
+
+def test_environ_headers() -> None:
+    env = environ(
+        WSGIAdapter(lambda e, s: []),
+        "/",
+        [
+            ("Host", "example.com:8443"),
+            ("Content-Type", "text/plain"),
+            ("Content-Length", "3"),
+            ("Accept", "a"),
+            ("accept", "b"),
+            ("Cookie", "a=1"),
+            ("Cookie", "b=2"),
+            ("X_Forwarded_For", "spoofed"),
+            ("X-Forwarded-For", "1.2.3.4"),
+        ],
+    )
+    assert env["CONTENT_TYPE"] == "text/plain"
+    assert env["CONTENT_LENGTH"] == "3"
+    assert "HTTP_CONTENT_TYPE" not in env and "HTTP_CONTENT_LENGTH" not in env
+    assert env["HTTP_ACCEPT"] == "a, b"
+    assert env["HTTP_COOKIE"] == "a=1; b=2"
+    assert env["HTTP_X_FORWARDED_FOR"] == "1.2.3.4"  # the underscore twin was dropped
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("example.com", "8443")
+    assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("10.0.0.7", "5555")
+    assert env["wsgi.url_scheme"] == "http"  # the client is not a trusted proxy
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["wsgi.version"] == (1, 0)
+    assert env["wsgi.multithread"] is True
+    assert env["wsgi.multiprocess"] is False
+    assert env["wsgi.run_once"] is False
+    assert env["wsgi.input_terminated"] is True
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        (None, ("127.0.0.1", "8080")),
+        ("example.com", ("example.com", "80")),
+        ("[::1]:81", ("::1", "81")),
+        ("[::1]", ("::1", "80")),
+    ],
+)
+def test_environ_server_name_and_port(host: str | None, expected: tuple[str, str]) -> None:
+    headers = [("Host", host)] if host is not None else []
+    env = environ(WSGIAdapter(lambda e, s: []), "/", headers)
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == expected
+
+
+def test_trusted_proxies_set_scheme_and_client() -> None:
+    headers = [
+        ("Host", "h"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-For", "9.9.9.9, 10.0.0.1"),
+    ]
+    trusted = WSGIAdapter(lambda e, s: [], trusted_proxies=["10.0.0.7", "10.0.0.1"])
+    env = environ(trusted, "/", headers)
+    assert env["wsgi.url_scheme"] == "https"
+    assert env["REMOTE_ADDR"] == "9.9.9.9"
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("h", "80")
+    untrusted = WSGIAdapter(lambda e, s: [], trusted_proxies=["10.0.0.8"])
+    env = environ(untrusted, "/", headers)
+    assert (env["wsgi.url_scheme"], env["REMOTE_ADDR"]) == ("http", "10.0.0.7")
+    with pytest.raises(ValueError, match="url_scheme"):
+        WSGIAdapter(lambda e, s: [], url_scheme="ftp")
