@@ -304,7 +304,9 @@ class _Call:
         assert self.status is not None
         res.status = self.status
         res.reason = self.reason or None
-        res.headers = Headers(self.headers)
+        # Field values have no leading or trailing whitespace (RFC 9110 5.5); some frameworks
+        # leave a space (Django's Set-Cookie), which h11 would refuse.
+        res.headers = Headers([(name, value.strip(" \t")) for name, value in self.headers])
         value = res.headers.get("Content-Length")
         if value is None:
             return known
@@ -603,7 +605,6 @@ class WSGIAdapter:
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": self.url_scheme,
             "wsgi.input": stream,
-            "wsgi.input_terminated": True,
             "wsgi.errors": ErrorStream(logger),
             "wsgi.multithread": True,
             "wsgi.multiprocess": self.multiprocess,
@@ -623,6 +624,11 @@ class WSGIAdapter:
                 environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
             else:
                 environ[key] = value
+        # The stream always ends with the body, but the key is only set where CONTENT_LENGTH
+        # cannot say where (a chunked body): Werkzeug tests for its presence, and without it
+        # reads CONTENT_LENGTH bytes with read(size), as PEP 3333 has it, not read().
+        if "HTTP_TRANSFER_ENCODING" in environ:
+            environ["wsgi.input_terminated"] = True
         host = environ.get("HTTP_HOST")
         if host:
             name, port = _split_host(host, self.url_scheme)
