@@ -1,4 +1,7 @@
-"""Command line: ``python -m vestespy [module:listener]`` serves an application or the demo."""
+"""Command line: ``python -m vestespy [module:listener]`` serves an application or the demo.
+
+``python -m vestespy --wsgi module:app`` serves a WSGI application instead.
+"""
 
 from __future__ import annotations
 
@@ -41,9 +44,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--select", default="auto", choices=["auto", *available_backends()])
     parser.add_argument("--workers", type=int, default=50, help="listener threads; 0: inline")
     parser.add_argument("--debug", action="store_true", help="tracebacks in 500 responses")
+    parser.add_argument("--wsgi", metavar="MODULE:APP", help="serve a WSGI application")
+    parser.add_argument(
+        "--root-path", default="", help="the URL prefix a WSGI app is mounted at (SCRIPT_NAME)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if args.app:
+    if args.wsgi:
+        if args.app:
+            parser.error("give either an application or --wsgi, not both")
+        if args.workers < 1:
+            parser.error("--wsgi needs --workers >= 1")
+        from .wsgi import WSGIAdapter
+
+        module_name, _, attribute = args.wsgi.partition(":")
+        if not attribute:
+            parser.error(f"--wsgi {args.wsgi!r} must be given as module:app")
+        sys.path.insert(0, "")
+        app = getattr(importlib.import_module(module_name), attribute)
+        listener = WSGIAdapter(app, script_name=args.root_path)
+        args.app = args.wsgi
+    elif args.app:
         listener = _load(args.app)
     else:
         from .demo import build_demo

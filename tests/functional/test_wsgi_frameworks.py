@@ -158,11 +158,13 @@ def _status(pid: int, field: str) -> int:
 
 
 @contextlib.contextmanager
-def child_server(name: str) -> Iterator[tuple[subprocess.Popen[str], tuple[str, int]]]:
-    """Serve framework ``name`` with ``vestespy.serve`` in a child process."""
+def child_server(*args: str) -> Iterator[tuple[subprocess.Popen[str], tuple[str, int]]]:
+    """Run a server in a child process: ``wsgi_frameworks.py NAME``, or ``-m vestespy ...``."""
+    if args[0] != "-m":
+        args = (str(HERE / "wsgi_frameworks.py"), *args)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]))
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "wsgi_frameworks.py"), name],
+        [sys.executable, *args],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
@@ -188,6 +190,19 @@ def child_server(name: str) -> Iterator[tuple[subprocess.Popen[str], tuple[str, 
                 process.kill()
             assert process.stderr is not None
             process.stderr.close()
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_command_line_serves_a_wsgi_app(name: str) -> None:
+    command = ["-m", "vestespy", "--wsgi", f"wsgi_frameworks:{name}_app", "--port", "0"]
+    with child_server(*command, "--root-path", "/site") as (process, address):
+        with RawClient(address) as client:
+            response = client.request("GET", "/site/items/7?q=x")
+            assert json.loads(response.body) == {"id": 7, "q": ["x"]}
+            response = client.request("GET", "/site/whoami")
+            assert json.loads(response.body)["script_root"] == "/site"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
 
 
 #: How much the server's peak RSS may grow over its size after warm-up while a 100 MB body

@@ -169,6 +169,15 @@ def make_django() -> Any:
 FACTORIES = {"flask": make_flask, "django": make_django}
 
 
+def __getattr__(name: str) -> Any:
+    """``flask_app`` and ``django_app``, built when first asked for (``--wsgi`` loads them)."""
+    if name.endswith("_app") and name[:-4] in FACTORIES:
+        app = FACTORIES[name[:-4]]()
+        globals()[name] = app
+        return app
+    raise AttributeError(name)
+
+
 def main() -> None:
     import vestespy
 
