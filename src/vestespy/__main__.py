@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             parser.error(f"--wsgi {args.wsgi!r} must be given as module:app")
         sys.path.insert(0, "")
         app = getattr(importlib.import_module(module_name), attribute)
-        listener = WSGIAdapter(app, script_name=args.root_path)
+        listener: RequestListener = WSGIAdapter(app, script_name=args.root_path)
         args.app = args.wsgi
     elif args.app:
         listener = _load(args.app)
