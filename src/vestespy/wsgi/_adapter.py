@@ -16,10 +16,13 @@ Theory of operation, per request (all on the public API of Server, Request and R
     :class:`~vestespy.wsgi._input.InputStream` that the strand feeds. The strand blocks when
     that input is full, which makes the server stop reading the socket (backpressure).
 
-* ``100 Continue`` is sent when the application first reads ``wsgi.input``, never before: the
-  input's listeners are added with :meth:`EventEmitter.on <vestespy.EventEmitter.on>` (the
-  plain emitter method, which does not say "go ahead"), and the first read adds an ``"end"``
-  listener through :meth:`Request.once <vestespy.Request.once>`, which does.
+* ``100 Continue`` is sent when the application first reads ``wsgi.input``, never before.
+  The server sends it as soon as a ``"data"`` or ``"end"`` listener is added, and a ``"data"``
+  event with no listener is lost; so for such a request the ``"request"`` listener holds the
+  strand (nothing of the body can be delivered meanwhile) until the application, started on
+  its own thread, either reads (the listener then adds the input's listeners, which sends
+  ``100 Continue``, and returns) or finishes without reading (it returns, and the server
+  discards any body). This holds one pool worker while such an application runs.
 
 * The response. Headers wait for the first non-empty piece of the body (PEP 3333), so an
   application may still call ``start_response`` again with ``exc_info`` until then. A list or
@@ -48,7 +51,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_to_bytes
 
-from .._emitter import EventEmitter
 from ..errors import BadRequest, ClientDisconnected, ResponseAlreadyStarted
 from ..headers import Headers
 from ._input import ErrorStream, InputStream
@@ -446,8 +448,28 @@ class _Call:
         logger.error("%s %s: %s raised", self.req.method, self.req.target, what, exc_info=exc)
 
 
-def _noop(*_args: object) -> None:
-    pass
+class _ReadGate:
+    """Tells the strand whether the application read its body (True) or finished (False)."""
+
+    __slots__ = ("_event", "read")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.read = False
+
+    def open(self) -> None:
+        """The application's first read (its thread)."""
+        self.read = True
+        self._event.set()
+
+    def close(self) -> None:
+        """The application is done (its thread)."""
+        self._event.set()
+
+    def wait(self) -> bool:
+        """Wait for either (the strand); return whether the application reads."""
+        self._event.wait()
+        return self.read
 
 
 class WSGIAdapter:
@@ -549,21 +571,37 @@ class WSGIAdapter:
                     lambda _e, _q, _r: self._run(server, req, res, io.BytesIO(b"".join(parts))),
                 )
                 return
-        hook = (lambda: req.once("end", _noop)) if expects_continue else None
-        stream = InputStream(self.input_buffer, hook)
-        # EventEmitter.on, not Request.on: adding these must not send 100 Continue.
-        EventEmitter.on(req, "data", stream.on_data)
-        EventEmitter.on(req, "end", stream.on_end)
-        EventEmitter.on(req, "error", stream.on_error)
-        self._threads.submit(self._run_streaming, server, req, res, stream)
+        if not expects_continue:
+            stream = InputStream(self.input_buffer)
+            self._listen(req, stream)
+            self._threads.submit(self._run_streaming, server, req, res, stream, None)
+            return
+        gate = _ReadGate()
+        stream = InputStream(self.input_buffer, gate.open)
+        self._threads.submit(self._run_streaming, server, req, res, stream, gate)
+        if gate.wait():
+            self._listen(req, stream)  # sends 100 Continue
+
+    @staticmethod
+    def _listen(req: Request, stream: InputStream) -> None:
+        req.on("data", stream.on_data)
+        req.on("end", stream.on_end)
+        req.on("error", stream.on_error)
 
     def _run_streaming(
-        self, server: Server, req: Request, res: Response, stream: InputStream
+        self,
+        server: Server,
+        req: Request,
+        res: Response,
+        stream: InputStream,
+        gate: _ReadGate | None,
     ) -> None:
         try:
             self._run(server, req, res, stream)
         finally:
             stream.close()
+            if gate is not None:
+                gate.close()
 
     def _run(self, server: Server, req: Request, res: Response, stream: Any) -> None:
         _Call(self, server.debug, req, res).run(server, stream)
