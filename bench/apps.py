@@ -49,7 +49,7 @@ def _stream_size(path: str) -> int | None:
     return None
 
 
-# -- WSGI (waitress, cheroot) --------------------------------------------------------------
+# -- WSGI (waitress, cheroot, gunicorn, VestesPy's adapter) -------------------------------
 
 
 def wsgi_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -102,6 +102,45 @@ def run_cheroot(port: int) -> None:
     # 50-connection and idle workloads measure serving, not reconnecting.
     server.keep_alive_conn_limit = 20000
     server.safe_start()
+
+
+def run_gunicorn(port: int) -> None:
+    """gunicorn with its gthread worker: one worker process of 4 threads, as waitress has."""
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            settings = {
+                "bind": f"{HOST}:{port}",
+                "worker_class": "gthread",
+                "workers": 1,
+                "threads": 4,
+                "keepalive": KEEP_ALIVE,
+                "backlog": 4096,
+                "worker_connections": 20000,
+                "graceful_timeout": 1,
+                "accesslog": None,
+                "loglevel": "warning",
+            }
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return wsgi_app
+
+    Application().run()
+
+
+def run_vestespy_wsgi(port: int, select: str, max_workers: int) -> None:
+    """The same WSGI app on VestesPy's adapter (vestespy.wsgi), pool of 4 as waitress."""
+    import vestespy
+    from vestespy.wsgi import WSGIAdapter
+
+    server = vestespy.Server(
+        (HOST, port), select=select, max_workers=max_workers, keep_alive_timeout=KEEP_ALIVE
+    )
+    server.on("request", WSGIAdapter(wsgi_app))
+    server.serve_forever()
 
 
 # -- ASGI (uvicorn, hypercorn) -------------------------------------------------------------
@@ -316,12 +355,14 @@ def run_h11_minimal(port: int) -> None:
 RUNNERS: dict[str, Callable[[int], None]] = {
     "waitress": run_waitress,
     "cheroot": run_cheroot,
+    "gunicorn": run_gunicorn,
     "uvicorn": run_uvicorn,
     "hypercorn": run_hypercorn,
     "vestespy-pool-epoll": lambda port: run_vestespy(port, "epoll", 4),
     "vestespy-inline-epoll": lambda port: run_vestespy(port, "epoll", 0),
     "vestespy-pool-select": lambda port: run_vestespy(port, "select", 4),
     "vestespy-inline-select": lambda port: run_vestespy(port, "select", 0),
+    "vestespy-wsgi-epoll": lambda port: run_vestespy_wsgi(port, "epoll", 4),
     "bare-socket": run_bare,
     "h11-minimal": run_h11_minimal,
 }

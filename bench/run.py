@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 _NEEDS = {
     "waitress": "waitress",
     "cheroot": "cheroot",
+    "gunicorn": "gunicorn",
     "uvicorn": "uvicorn",
     "hypercorn": "hypercorn",
 }
