@@ -67,4 +67,8 @@ nitpick_ignore = [
     ("py:class", "SocketAddress"),
     ("py:class", "ContinueSender"),
     ("py:class", "ResponseChannel"),
+    # vestespy.wsgi's type aliases, described on the WSGI page.
+    ("py:class", "WSGIApplication"),
+    ("py:class", "Environ"),
+    ("py:class", "vestespy.wsgi._adapter.StartResponse"),
 ]
