@@ -271,9 +271,9 @@ class _Call:
             if type(field) is not tuple or len(field) != 2:
                 raise TypeError(f"a header must be a (name, value) tuple, not {field!r}")
             name, value = field
-            if not isinstance(name, str) or not isinstance(value, str):
+            if type(name) is not str or type(value) is not str:
                 raise TypeError(f"header names and values must be str: {field!r}")
-            if name.lower() in _HOP_BY_HOP:
+            if len(name) < 18 and name.lower() in _HOP_BY_HOP:
                 raise ValueError(f"{name!r} is a hop-by-hop header, set by the server")
         self.status = int(code)
         self.reason = reason
@@ -422,7 +422,7 @@ class _Call:
         res = self.res
         if isinstance(exc, ClientDisconnected | BadRequest):
             # The client left, or broke the protocol and was answered by the server.
-            logger.info("%s %s: %s", self.req.method, self.req.target, exc)
+            logger.debug("%s %s: %s", self.req.method, self.req.target, exc)
             return
         self._log(exc, "the application")
         if res.headers_sent or self.pusher is not None or res.finished:
@@ -537,6 +537,8 @@ class WSGIAdapter:
         self.input_buffer = input_buffer
         self._threads = AppThreads()
         self._server_address: tuple[object, tuple[str, str]] = (None, ("", ""))
+        # Host header -> (SERVER_NAME, SERVER_PORT): a server sees few distinct values.
+        self._hosts: dict[str, tuple[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"<WSGIAdapter {self.app!r} script_name={self.script_name!r}>"
@@ -669,7 +671,13 @@ class WSGIAdapter:
             environ["wsgi.input_terminated"] = True
         host = environ.get("HTTP_HOST")
         if host:
-            name, port = _split_host(host, self.url_scheme)
+            hosts = self._hosts
+            split = hosts.get(host)
+            if split is None:
+                if len(hosts) > 256:
+                    hosts.clear()  # a client inventing Host values cannot grow it
+                split = hosts[host] = _split_host(host, self.url_scheme)
+            name, port = split
         else:
             name, port = self._address_of(server)
         environ["SERVER_NAME"] = name
