@@ -401,6 +401,10 @@ def failing_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
             yield b"error page"
 
         return recovering()
+    if path == "/write-then-raise":
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"partial")
+        raise ValueError("boom after write()")
     if path == "/errors":
         environ["wsgi.errors"].write("logged by the app\n")
         return text(start_response, b"ok")
@@ -421,6 +425,12 @@ def test_errors(wsgi_served: Served, caplog: pytest.LogCaptureFixture) -> None:
             with pytest.raises(ConnectionError):
                 client.read_body(head)  # cut short: the chunked body never ends
         with RawClient(thread.address) as client:
+            client.send(build_request("GET", "/write-then-raise"))
+            head = client.read_head()
+            assert head.status == 200
+            with pytest.raises(ConnectionError):
+                client.read_body(head)  # cut short after "partial"
+        with RawClient(thread.address) as client:
             response = client.request("GET", "/exc-info")
             assert (response.status, response.body) == (503, b"error page")
             assert client.request("GET", "/errors").body == b"ok"
@@ -430,6 +440,7 @@ def test_errors(wsgi_served: Served, caplog: pytest.LogCaptureFixture) -> None:
     messages = [r.getMessage() for r in caplog.records]
     assert any("/raise" in m for m in messages)
     assert any("/late" in m for m in messages)
+    assert any("/write-then-raise" in m for m in messages)
     assert messages.count("logged by the app") == 2
 
 

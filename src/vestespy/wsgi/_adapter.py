@@ -420,6 +420,10 @@ class _Call:
 
     def _fail(self, exc: Exception) -> None:
         res = self.res
+        if self.pusher is not None:
+            # write() started a body: end it with the error, which closes the connection
+            # (a no-op if _push_rest already did).
+            self.pusher.end(exc)
         if isinstance(exc, ClientDisconnected | BadRequest):
             # The client left, or broke the protocol and was answered by the server.
             logger.debug("%s %s: %s", self.req.method, self.req.target, exc)
