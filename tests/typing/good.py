@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from typing_extensions import Unpack
 
 import vestespy
 from vestespy.tools import Dispatcher
+from vestespy.wsgi import WSGIAdapter
+
+if TYPE_CHECKING:
+    # The types Flask and Django are annotated with: the adapter must accept such apps.
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 
 def start(port: int, **options: Unpack[vestespy.ServerOptionsKwargs]) -> vestespy.Server:
@@ -39,3 +47,18 @@ def build() -> vestespy.Server:
     dispatcher = Dispatcher()
     server.on("request", dispatcher.as_handler())
     return server
+
+
+def wsgi_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["PATH_INFO"].encode("latin-1")]
+
+
+def build_wsgi() -> vestespy.Server:
+    server = vestespy.Server(("127.0.0.1", 0), max_workers=4)
+    server.on("request", WSGIAdapter(wsgi_app, script_name="/app", url_scheme="https"))
+    return server
+
+
+def serve_wsgi() -> None:
+    vestespy.serve(wsgi_app, host="127.0.0.1", port=8080, max_workers=8, keep_alive_timeout=5)
