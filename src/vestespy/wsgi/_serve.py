@@ -6,10 +6,15 @@ import logging
 import signal
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..server import Server
 from ._adapter import WSGIAdapter, WSGIApplication
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..options import ServerOptionsKwargs
 
 __all__ = ["serve"]
 
@@ -27,7 +32,7 @@ def serve(
     select: str = "auto",
     max_workers: int = 50,
     debug: bool = False,
-    **options: Any,
+    **options: Unpack[ServerOptionsKwargs],
 ) -> None:
     """Serve the WSGI application ``app`` until Ctrl-C or SIGTERM, in the spirit of
     ``waitress.serve``.
