@@ -121,8 +121,8 @@ class FileWrapper:
     __slots__ = ("blksize", "filelike")
 
     def __init__(self, filelike: Any, blksize: int = 8192) -> None:
-        self.filelike = filelike
-        self.blksize = max(blksize, 64 * 1024)
+        self.filelike: Any = filelike
+        self.blksize: int = max(blksize, 64 * 1024)
 
     def __iter__(self) -> Iterator[bytes]:
         read = self.filelike.read
@@ -530,15 +530,15 @@ class WSGIAdapter:
             raise ValueError(f"script_name must start with '/': {script_name!r}")
         if buffer_size < 0 or input_buffer < 1:
             raise ValueError("buffer_size must be >= 0 and input_buffer >= 1")
-        self.app = app
-        self.script_name = script_name
+        self.app: WSGIApplication = app
+        self.script_name: str = script_name
         # PEP 3333 native strings hold bytes as Latin-1: the prefix as it appears in paths.
         self._script_bytes = script_name.encode("utf-8").decode("latin-1")
-        self.url_scheme = url_scheme
-        self.trusted_proxies = frozenset(trusted_proxies)
-        self.multiprocess = multiprocess
-        self.buffer_size = buffer_size
-        self.input_buffer = input_buffer
+        self.url_scheme: str = url_scheme
+        self.trusted_proxies: frozenset[str] = frozenset(trusted_proxies)
+        self.multiprocess: bool = multiprocess
+        self.buffer_size: int = buffer_size
+        self.input_buffer: int = input_buffer
         self._threads = AppThreads()
         self._server_address: tuple[object, tuple[str, str]] = (None, ("", ""))
         # Host header -> (SERVER_NAME, SERVER_PORT): a server sees few distinct values.
