@@ -467,11 +467,11 @@ def test_large_response_streams_to_a_slow_reader(wsgi_served: Served) -> None:
         start_response("200 OK", [("Content-Type", "text/plain")])
 
         def pieces() -> Iterator[bytes]:
-            for i in range(256):
+            for i in range(512):
                 produced.append(i)
-                if i == 128:
-                    ran_ahead.set()
-                yield b"%08d" % i * 8192  # 64 KiB each, 16 MiB in all
+                if i == 256:
+                    ran_ahead.set()  # 16 MiB ahead of a client that reads nothing
+                yield b"%08d" % i * 8192  # 64 KiB each, 32 MiB in all
 
         return pieces()
 
@@ -480,8 +480,8 @@ def test_large_response_streams_to_a_slow_reader(wsgi_served: Served) -> None:
         client.send(build_request("GET", "/"))
         head = client.read_head()
         assert head.status == 200
-        # The app runs ahead of the client by the server's write buffer and the kernel's
-        # socket buffers (a few MiB), not by the body.
+        # The app runs ahead of the client by the server's write buffer (256 KiB) and the
+        # kernel's socket buffers (a send buffer of at most 4 MiB here), not by the body.
         assert not ran_ahead.wait(0.5), len(produced)
         client.read_body(head)
-        assert len(head.body) == 256 * 65536
+        assert len(head.body) == 512 * 65536
