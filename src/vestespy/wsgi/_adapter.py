@@ -231,6 +231,7 @@ class _Call:
         "adapter",
         "debug",
         "headers",
+        "length",
         "pusher",
         "reason",
         "req",
@@ -247,6 +248,7 @@ class _Call:
         self.status: int | None = None
         self.reason = ""
         self.headers: list[tuple[str, str]] = []
+        self.length: str | None = None  # the application's Content-Length
         self.pusher: _Pusher | None = None
         self.sending = False  # the returned iterable's response has been handed to res
 
@@ -267,15 +269,21 @@ class _Call:
         if len(code) != 3 or not code.isdigit():
             raise ValueError(f"the status must start with a 3-digit code: {status!r}")
         fields: list[Any] = headers  # checked: applications get this wrong
+        length = None
         for field in fields:
             if type(field) is not tuple or len(field) != 2:
                 raise TypeError(f"a header must be a (name, value) tuple, not {field!r}")
             name, value = field
             if type(name) is not str or type(value) is not str:
                 raise TypeError(f"header names and values must be str: {field!r}")
-            if len(name) < 18 and name.lower() in _HOP_BY_HOP:
-                raise ValueError(f"{name!r} is a hop-by-hop header, set by the server")
+            if len(name) < 18:
+                lower = name.lower()
+                if lower == "content-length":
+                    length = value
+                elif lower in _HOP_BY_HOP:
+                    raise ValueError(f"{name!r} is a hop-by-hop header, set by the server")
         self.status = int(code)
+        self.length = length
         self.reason = reason
         self.headers = headers
         return self.write
@@ -309,7 +317,7 @@ class _Call:
         # Field values have no leading or trailing whitespace (RFC 9110 5.5); some frameworks
         # leave a space (Django's Set-Cookie), which h11 would refuse.
         res.headers = Headers([(name, value.strip(" \t")) for name, value in self.headers])
-        value = res.headers.get("Content-Length")
+        value = self.length
         if value is None:
             return known
         try:
@@ -326,13 +334,11 @@ class _Call:
             return res.send_chunked
         return lambda stream: res.send_stream(stream, length)
 
-    def run(self, server: Server, stream: Any) -> None:
+    def run(self, environ: Environ) -> None:
         """Call the application and send what it returns; never raises."""
         result: Iterable[bytes] | None = None
-        errors: ErrorStream | None = None
+        errors: ErrorStream = environ["wsgi.errors"]
         try:
-            environ = self.adapter.environ(server, self.req, stream)
-            errors = environ["wsgi.errors"]
             result = self.adapter.app(environ, self.start_response)
             self._respond(result)
         except Exception as exc:
@@ -344,8 +350,7 @@ class _Call:
                     close()
                 except Exception as exc:
                     self._log(exc, "close() of the response iterable")
-            if errors is not None:
-                errors.flush()
+            errors.flush()
 
     def _respond(self, result: Iterable[bytes]) -> None:
         if self.pusher is not None:
@@ -557,13 +562,15 @@ class WSGIAdapter:
         """
         if not server.max_workers:
             raise RuntimeError(_INLINE_ERROR)
-        headers = req.headers
-        length = headers.get("Content-Length")
-        chunked = "Transfer-Encoding" in headers
+        # The environ first: its keys answer the questions below without more header scans.
+        environ = self.environ(server, req, None)
+        length = environ.get("CONTENT_LENGTH")
+        chunked = "HTTP_TRANSFER_ENCODING" in environ
         if not chunked and (length is None or length == "0"):
-            self._run(server, req, res, io.BytesIO(b""))
+            environ["wsgi.input"] = io.BytesIO(b"")
+            _Call(self, server.debug, req, res).run(environ)
             return
-        expects_continue = "Expect" in headers and req.http_version == "1.1"
+        expects_continue = "HTTP_EXPECT" in environ and req.http_version == "1.1"
         if not chunked and not expects_continue:
             try:
                 small = int(length) <= self.buffer_size  # type: ignore[arg-type]
@@ -571,20 +578,24 @@ class WSGIAdapter:
                 small = False
             if small:
                 parts: list[bytes] = []
+                call = _Call(self, server.debug, req, res)
+
+                def run_with_body(_e: object, _q: object, _r: object) -> None:
+                    environ["wsgi.input"] = io.BytesIO(b"".join(parts))
+                    call.run(environ)
+
                 req.on("data", lambda _e, _q, _r, chunk: parts.append(chunk))
-                req.on(
-                    "end",
-                    lambda _e, _q, _r: self._run(server, req, res, io.BytesIO(b"".join(parts))),
-                )
+                req.on("end", run_with_body)
                 return
+        call = _Call(self, server.debug, req, res)
         if not expects_continue:
-            stream = InputStream(self.input_buffer)
+            stream = environ["wsgi.input"] = InputStream(self.input_buffer)
             self._listen(req, stream)
-            self._threads.submit(self._run_streaming, server, req, res, stream, None)
+            self._threads.submit(self._run_streaming, call, environ, stream, None)
             return
         gate = _ReadGate()
-        stream = InputStream(self.input_buffer, gate.open)
-        self._threads.submit(self._run_streaming, server, req, res, stream, gate)
+        stream = environ["wsgi.input"] = InputStream(self.input_buffer, gate.open)
+        self._threads.submit(self._run_streaming, call, environ, stream, gate)
         if gate.wait():
             self._listen(req, stream)  # sends 100 Continue
 
@@ -594,23 +605,16 @@ class WSGIAdapter:
         req.on("end", stream.on_end)
         req.on("error", stream.on_error)
 
+    @staticmethod
     def _run_streaming(
-        self,
-        server: Server,
-        req: Request,
-        res: Response,
-        stream: InputStream,
-        gate: _ReadGate | None,
+        call: _Call, environ: Environ, stream: InputStream, gate: _ReadGate | None
     ) -> None:
         try:
-            self._run(server, req, res, stream)
+            call.run(environ)
         finally:
             stream.close()
             if gate is not None:
                 gate.close()
-
-    def _run(self, server: Server, req: Request, res: Response, stream: Any) -> None:
-        _Call(self, server.debug, req, res).run(server, stream)
 
     # -- the environ ----------------------------------------------------------------------------
 
