@@ -106,19 +106,10 @@ def relevant(case: Case) -> bool:
 SELECTED = [case for case in CASES if relevant(case) and not case.gap]
 
 
-#: Known core gap (not the adapter's): a response streamed from a worker thread in several
-#: writes (the validator's iterator makes every answer here chunked) is cut short when the
-#: client half-closes behind a truncated pipelined request; the loop closes the connection
-#: as soon as it reads the EOF. Plain listeners streaming with send_chunked hit it too.
-CORE_GAP = "a streamed response is cut when the client half-closes mid-request behind it"
-
-
 def _params() -> list[Any]:
     params = []
     for case in SELECTED:
         for mode in ["whole", "pipelined"] if case.pipeline else ["whole"]:
-            if case.eof and mode == "pipelined":
-                continue  # CORE_GAP: the outcome depends on timing, so not even an xfail
             params.append(pytest.param(case, mode, id=f"{case.id}[{mode}]"))
     return params
 
