@@ -444,6 +444,19 @@ def test_errors(wsgi_served: Served, caplog: pytest.LogCaptureFixture) -> None:
     assert messages.count("logged by the app") == 2
 
 
+def test_a_str_body_is_an_application_error(backend: str) -> None:
+    # Not validator-wrapped: validator() would catch the slip first, which is the point.
+    def app(environ: Environ, start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return "not bytes"  # type: ignore[return-value]
+
+    with (
+        serve(WSGIAdapter(app), select=backend, max_workers=4) as thread,
+        RawClient(thread.address) as client,
+    ):
+        assert client.request("GET", "/").status == 500
+
+
 def test_inline_server_is_refused_clearly(backend: str, caplog: pytest.LogCaptureFixture) -> None:
     adapter = WSGIAdapter(validator(environ_app))
     with (

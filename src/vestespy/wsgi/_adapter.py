@@ -374,6 +374,9 @@ class _Call:
                 self._push_rest(chain((piece,), iterator))
                 return
             if piece:
+                if type(piece) is not bytes:
+                    # A str body (a common slip) would otherwise go out UTF-8 encoded.
+                    raise TypeError(f"the application yielded {type(piece).__name__}, not bytes")
                 first = piece
                 break
         else:
