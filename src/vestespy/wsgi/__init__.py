@@ -9,7 +9,7 @@ Example:
         vestespy.serve(app, host="127.0.0.1", port=8080)
 
 :class:`WSGIAdapter` is the ``"request"`` listener underneath, for a :class:`~vestespy.Server`
-you build yourself; :func:`serve` builds one and serves until interrupted.
+you build yourself; :func:`vestespy.serve` builds one and serves until interrupted.
 """
 
 from ._adapter import (
