@@ -70,5 +70,5 @@ nitpick_ignore = [
     # vestespy.wsgi's type aliases, described on the WSGI page.
     ("py:class", "WSGIApplication"),
     ("py:class", "Environ"),
-    ("py:class", "vestespy.wsgi._adapter.StartResponse"),
+    ("py:class", "vestespy.wsgi._types.StartResponse"),
 ]

@@ -12,16 +12,10 @@ Example:
 you build yourself; :func:`vestespy.serve` builds one and serves until interrupted.
 """
 
-from ._adapter import (
-    Environ,
-    ExcInfo,
-    FileWrapper,
-    StartResponse,
-    WriteCallable,
-    WSGIAdapter,
-    WSGIApplication,
-)
+from ._adapter import WSGIAdapter
+from ._response import FileWrapper
 from ._serve import serve
+from ._types import Environ, ExcInfo, StartResponse, WriteCallable, WSGIApplication
 
 __all__ = [
     "Environ",

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..server import Server
-from ._adapter import WSGIAdapter, WSGIApplication
+from ._adapter import WSGIAdapter
+from ._types import WSGIApplication
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
