@@ -245,6 +245,7 @@ class Driver:
                 rule = self._check_raw_head(data)
                 if rule is not None:
                     return self._reject(rule.status, rule.name)
+                conn = self._h11  # a rewritten head is in a fresh h11 connection
         elif state is h11.MUST_CLOSE:
             # RFC 9112 9.6: bytes after a closing request are not read; h11 would reject
             # them with a 400 in place of the response the request is owed.
@@ -295,12 +296,7 @@ class Driver:
         if data == b"\r" and not closed:
             self._held_cr = True  # its LF may come in the next read
             data = b""
-        fresh = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head)
-        if data:
-            fresh.receive_data(data)  # (b"" would mean the end of input)
-        if closed:
-            fresh.receive_data(b"")
-        self._h11 = fresh
+        self._replace_buffer(data)
 
     def _check_raw_head(self, data: bytes) -> _strict.Rule | None:
         """Check the raw bytes of the next head, once they are all buffered in h11.
@@ -319,9 +315,28 @@ class Driver:
             # h11 bounds a head only while it is incomplete; one that arrived whole in a
             # single read would otherwise pass at any size.
             return _strict.HEAD_TOO_LARGE
-        return _strict.check_head(data[:end], self._relaxed) or _strict.check_line_length(
-            data[:end], self._max_line
-        )
+        head = data[:end]
+        rule = _strict.check_head(head, self._relaxed)
+        if rule is _strict.TE_REWRITE:
+            self._replace_buffer(
+                _strict.normalize_transfer_encoding(head, self._relaxed) + data[end:]
+            )
+            rule = None
+        return rule or _strict.check_line_length(head, self._max_line)
+
+    def _replace_buffer(self, data: bytes) -> None:
+        """Hand ``data`` in place of what h11 holds to a fresh h11 connection.
+
+        Only between requests (both sides idle): a fresh connection is then in the same
+        state as one after ``start_next_cycle``.
+        """
+        closed = self._h11.trailing_data[1]
+        fresh = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head)
+        if data:
+            fresh.receive_data(data)  # (b"" would mean the end of input)
+        if closed:
+            fresh.receive_data(b"")
+        self._h11 = fresh
 
     def _request_started(self, event: h11.Request) -> RequestStarted | RequestRejected:
         self._head_checked = False

@@ -38,6 +38,8 @@ CL_LIST = Rule("content-length-list", "RFC 9110 8.6", 400)
 TE_AND_CL = Rule("transfer-encoding-with-content-length", "RFC 9112 6.3", 400)
 TE_HTTP10 = Rule("transfer-encoding-in-http-1.0", "RFC 9112 6.1", 400)
 TE_NOT_CHUNKED_LAST = Rule("transfer-encoding-chunked-not-last", "RFC 9112 6.3", 400)
+TE_CHUNKED_TWICE = Rule("transfer-encoding-chunked-twice", "RFC 9112 6.1", 400)
+TE_CHUNKED_PARAMETERS = Rule("chunked-with-parameters", "RFC 9112 7.1", 400)
 AUTHORITY_FORM = Rule("authority-form-not-connect", "RFC 9112 3.2.3", 400)
 ASTERISK_FORM = Rule("asterisk-form-not-options", "RFC 9112 3.2.4", 400)
 CONNECT_FORM = Rule("connect-not-authority-form", "RFC 9112 3.2.3", 400)
@@ -55,6 +57,11 @@ CHUNK_EXT = Rule("control-in-chunk-extension", "RFC 9112 7.1.1", 400)
 CHUNK_SYNTAX = Rule("malformed-chunk-size-line", "RFC 9112 7.1.1", 400)
 CHUNK_TOO_LARGE = Rule("chunk-line-too-large", "RFC 6585 5", 431)
 TRAILERS_TOO_LARGE = Rule("trailer-section-too-large", "RFC 6585 5", 431)
+#: Not a rejection: a Transfer-Encoding that reads as plain ``chunked`` once empty list
+#: elements are dropped (RFC 9110 5.6.1: ``,chunked``, ``chunked,``, an empty field beside a
+#: ``chunked`` one). h11 refuses those with 501, so the driver rewrites the field first
+#: (:func:`normalize_transfer_encoding`). Not in :data:`RULES`.
+TE_REWRITE = Rule("transfer-encoding-empty-list-elements", "RFC 9110 5.6.1", 0)
 #: Only with the ``max_body_size`` option set: a limit the server chose, not a protocol rule.
 BODY_TOO_LARGE = Rule("body-larger-than-max_body_size", "RFC 9110 15.5.14", 413)
 
@@ -70,6 +77,8 @@ RULES: tuple[Rule, ...] = (
     TE_AND_CL,
     TE_HTTP10,
     TE_NOT_CHUNKED_LAST,
+    TE_CHUNKED_TWICE,
+    TE_CHUNKED_PARAMETERS,
     AUTHORITY_FORM,
     ASTERISK_FORM,
     CONNECT_FORM,
@@ -173,22 +182,58 @@ def check_head(head: bytes, relaxed: frozenset[str]) -> Rule | None:
 
 
 def _check_transfer_encoding(head: bytes, relaxed: frozenset[str]) -> Rule | None:
-    """Refuse a Transfer-Encoding whose final coding is not chunked (RFC 9112 6.3).
+    """Check a Transfer-Encoding list as RFC 9112 6.1, 6.3 and 7.1 read it.
 
-    h11 answers 501 for any coding but ``chunked``; RFC 9112 6.3 requires 400 when chunked is
-    not the final coding, since the body's length cannot then be determined. A final
-    ``chunked`` behind codings VestesPy does not implement is left to h11 (501, RFC 9112 6.1).
+    h11 answers 501 for anything but one field whose value is exactly ``chunked``. Here:
+    chunked not the final coding is 400 (RFC 9112 6.3: the length cannot be determined),
+    chunked applied twice is 400 (6.1: a sender MUST NOT), chunked with parameters is 400
+    (7.1: their presence SHOULD be treated as an error), and empty list elements are dropped
+    (RFC 9110 5.6.1: a recipient MUST ignore them), which :data:`TE_REWRITE` asks the driver
+    to do before h11 reads the head. A final ``chunked`` behind codings VestesPy does not
+    implement is left to h11 (501, RFC 9112 6.1).
     """
     values = _TE_RE.findall(head)  # one pass, cheaper than any pre-filter
     if not values:
         return None
+    if len(values) == 1 and values[0].strip(b" \t").lower() == b"chunked":
+        return None  # the common case, as h11 accepts it
     if OBS_FOLD.option in relaxed:
         values = _TE_RE.findall(_FOLD_RE.sub(b" ", head))
     codings = [c.strip(b" \t") for value in values for c in value.split(b",")]
     codings = [c for c in codings if c]  # RFC 9110 5.6.1: empty list elements do not count
-    if not codings or codings[-1].partition(b";")[0].rstrip(b" \t").lower() != b"chunked":
+    names = [c.partition(b";")[0].rstrip(b" \t").lower() for c in codings]
+    if not names or names[-1] != b"chunked":
         return TE_NOT_CHUNKED_LAST
+    if names.count(b"chunked") > 1:
+        return TE_CHUNKED_TWICE
+    if b";" in codings[-1]:
+        return TE_CHUNKED_PARAMETERS
+    if len(names) == 1:
+        return TE_REWRITE
     return None
+
+
+_TE_LINE_RE = re.compile(rb"(?<=\n)(transfer-encoding)[ \t]*:[^\r\n]*(\r?\n)", re.IGNORECASE)
+
+
+def normalize_transfer_encoding(head: bytes, relaxed: frozenset[str]) -> bytes:
+    """Rewrite a head :func:`check_head` answered :data:`TE_REWRITE` for.
+
+    The first Transfer-Encoding field becomes ``chunked`` (its name kept as sent), the others
+    go; with obs-fold allowed, folded lines are first joined as h11 would join them.
+    """
+    if OBS_FOLD.option in relaxed:
+        head = _FOLD_RE.sub(b" ", head)
+    first = True
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        nonlocal first
+        if not first:
+            return b""
+        first = False
+        return match[1] + b": chunked" + match[2]
+
+    return _TE_LINE_RE.sub(replace, head)
 
 
 def check_line_length(data: bytes, limit: int) -> Rule | None:

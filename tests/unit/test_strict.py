@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vestespy import _strict
-from vestespy._driver import Driver, RequestRejected, RequestStarted, Wait
+from vestespy._driver import BodyReceived, Driver, RequestRejected, RequestStarted, Wait
 from vestespy.options import ServerOptions
 
 
@@ -40,6 +40,21 @@ def first(driver: Driver, data: bytes) -> object:
             _strict.TE_NOT_CHUNKED_LAST,
         ),
         (b"POST / HTTP/1.1\r\nX-Transfer-Encoding: gzip\r\n\r\n", None),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            _strict.TE_CHUNKED_TWICE,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: Chunked\r\n\r\n",
+            _strict.TE_CHUNKED_TWICE,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked;foo=bar\r\n\r\n",
+            _strict.TE_CHUNKED_PARAMETERS,
+        ),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: ,chunked\r\n\r\n", _strict.TE_REWRITE),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked,\r\n\r\n", _strict.TE_REWRITE),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip;q=1, chunked\r\n\r\n", None),
     ],
 )
 def test_check_head(head: bytes, rule: _strict.Rule | None) -> None:
@@ -52,6 +67,49 @@ def test_relaxed_rules_are_skipped() -> None:
     # A folded Transfer-Encoding is read unfolded.
     folded = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked,\r\n gzip\r\n\r\n"
     assert _strict.check_head(folded, relaxed) is _strict.TE_NOT_CHUNKED_LAST
+
+
+@pytest.mark.parametrize(
+    ("head", "relaxed", "expected"),
+    [
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked ,\r\nX: 1\r\n\r\n",
+            frozenset(),
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nX: 1\r\n\r\n",
+        ),
+        (
+            b"POST / HTTP/1.1\r\ntransfer-encoding:\r\nX: 1\r\nTRANSFER-ENCODING: chunked\r\n\r\n",
+            frozenset(),
+            b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\nX: 1\r\n\r\n",
+        ),
+        (
+            b"POST / HTTP/1.1\nTransfer-Encoding: chunked,\n\n",
+            frozenset({"allow_bare_lf"}),
+            b"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\n",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: ,\r\n chunked\r\n\r\n",
+            frozenset({"allow_obs_fold"}),
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ),
+    ],
+)
+def test_empty_transfer_encoding_elements_are_rewritten(
+    head: bytes, relaxed: frozenset[str], expected: bytes
+) -> None:
+    assert _strict.check_head(head, relaxed) is _strict.TE_REWRITE
+    assert _strict.normalize_transfer_encoding(head, relaxed) == expected
+    assert _strict.check_head(expected, relaxed) is None
+
+
+def test_driver_reads_a_rewritten_transfer_encoding_and_its_body() -> None:
+    driver = Driver()
+    event = first(
+        driver, b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n3\r\nabc\r\n"
+    )
+    assert isinstance(event, RequestStarted)
+    assert ("transfer-encoding", "Transfer-Encoding", "chunked") in event.headers
+    assert driver.next_event() == BodyReceived(b"abc")
 
 
 @pytest.mark.parametrize(
