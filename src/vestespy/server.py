@@ -39,6 +39,14 @@ _SWEEP_MAX_INTERVAL = 1.0
 _SWEEP_MIN_INTERVAL = 0.05
 
 
+def _check_port(port: object) -> None:
+    """Refuse a port ``getaddrinfo`` would silently wrap to 16 bits (70000 binds 4464)."""
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int, not {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be in 0-65535 (0 picks a free one), not {port}")
+
+
 def _bind(addr: tuple[str, int], backlog: int, reuse_port: bool) -> socket.socket:
     host, port = addr[0], addr[1]
     infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -71,8 +79,9 @@ class Server(EventEmitter[Literal["request"]]):
         **options: Fields of :class:`~vestespy.ServerOptions`.
 
     Raises:
-        ValueError: ``select`` names a backend this platform does not have.
-        TypeError: An option is unknown.
+        ValueError: ``select`` names a backend this platform does not have, or the port is
+            outside 0-65535.
+        TypeError: An option is unknown, or the port is not an int.
         OSError: The address cannot be bound.
     """
 
@@ -97,6 +106,7 @@ class Server(EventEmitter[Literal["request"]]):
         **options: Unpack[ServerOptionsKwargs],
     ) -> None:
         super().__init__()
+        _check_port(addr[1])
         self.options: ServerOptions = ServerOptions.from_kwargs(options)
         self.debug: bool = debug
         self.handler: type[Request] = handler

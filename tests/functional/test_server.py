@@ -26,6 +26,27 @@ def test_port_zero_binds_a_real_port_and_reports_it() -> None:
         probe.close()
 
 
+@pytest.mark.parametrize("port", [65536, 70000, 99999, -1, 2**32])
+def test_a_port_outside_16_bits_is_refused(port: int) -> None:
+    # getaddrinfo keeps 16 bits: 70000 would bind 4464 without a word.
+    with pytest.raises(ValueError, match=f"port must be in 0-65535.*not {port}"):
+        vestespy.Server(("127.0.0.1", port))
+
+
+def test_a_port_that_is_not_an_int_is_refused() -> None:
+    with pytest.raises(TypeError, match="port must be an int"):
+        vestespy.Server(("127.0.0.1", "8080"))  # type: ignore[arg-type]
+
+
+def test_the_highest_port_is_accepted() -> None:
+    try:
+        server = vestespy.Server(("127.0.0.1", 65535))
+    except OSError as exc:  # in use here: the check itself passed
+        pytest.skip(f"port 65535 is taken: {exc}")
+    with server:
+        assert server.address[1] == 65535
+
+
 def test_ipv6_loopback(backend: str) -> None:
     if not socket.has_ipv6:
         pytest.skip("this Python has no IPv6 support")
