@@ -20,6 +20,7 @@ __all__ = [
     "EVENT_READ",
     "EVENT_WRITE",
     "Backend",
+    "FDLimitError",
     "SelectorsBackend",
     "available_backends",
     "create_backend",
@@ -45,6 +46,17 @@ _SELECTOR_CLASS_NAMES: dict[str, str] = {
 }
 
 
+#: The file descriptors ``select()`` can watch: below FD_SETSIZE, which is 1024 with glibc and
+#: on macOS and BSD (Python checks it and raises ``ValueError`` past it, from inside
+#: ``select()``). Windows counts sockets instead (512 per call in CPython's build).
+SELECT_FD_SETSIZE = 1024
+_SELECT_MAX_SOCKETS_WINDOWS = 512
+
+
+class FDLimitError(ValueError):
+    """The backend cannot watch this file descriptor (``select`` past FD_SETSIZE)."""
+
+
 class Backend(Protocol):
     """What the event loop needs from an I/O readiness backend."""
 
@@ -52,7 +64,11 @@ class Backend(Protocol):
     name: str
 
     def register(self, fd: int, events: int, callback: ReadyCallback) -> None:
-        """Watch ``fd`` for ``events`` and call ``callback(ready_events)`` when ready."""
+        """Watch ``fd`` for ``events`` and call ``callback(ready_events)`` when ready.
+
+        Raises:
+            FDLimitError: The backend cannot watch ``fd`` (``select`` past FD_SETSIZE).
+        """
 
     def modify(self, fd: int, events: int, callback: ReadyCallback) -> None:
         """Change what ``fd`` is watched for."""
@@ -75,14 +91,38 @@ class SelectorsBackend:
         selector: The selector to adapt.
     """
 
-    __slots__ = ("_selector", "name")
+    __slots__ = ("_count_limit", "_fd_limit", "_selector", "name")
 
     def __init__(self, name: str, selector: selectors.BaseSelector) -> None:
         self.name: str = name
         self._selector = selector
+        # select() fails as a whole, in the loop, when one fd is past its limit: refuse such
+        # an fd when it is registered instead, where the caller can turn the client away.
+        self._fd_limit: int | None = None
+        self._count_limit: int | None = None
+        if isinstance(selector, selectors.SelectSelector):
+            if sys.platform == "win32":
+                self._count_limit = _SELECT_MAX_SOCKETS_WINDOWS
+            else:
+                self._fd_limit = SELECT_FD_SETSIZE
 
     def register(self, fd: int, events: int, callback: ReadyCallback) -> None:
-        """Watch ``fd`` for ``events`` and call ``callback(ready_events)`` when ready."""
+        """Watch ``fd`` for ``events`` and call ``callback(ready_events)`` when ready.
+
+        Raises:
+            FDLimitError: The backend cannot watch ``fd`` (``select`` past FD_SETSIZE).
+        """
+        if self._fd_limit is not None and fd >= self._fd_limit:
+            raise FDLimitError(
+                f"the {self.name} backend cannot watch file descriptor {fd}: select() only "
+                f"takes descriptors below FD_SETSIZE ({self._fd_limit}); use another backend "
+                f"(poll, epoll) or a lower max_connections"
+            )
+        if self._count_limit is not None and len(self._selector.get_map()) >= self._count_limit:
+            raise FDLimitError(
+                f"the {self.name} backend cannot watch more than {self._count_limit} sockets; "
+                f"use a lower max_connections"
+            )
         self._selector.register(fd, events, callback)
 
     def modify(self, fd: int, events: int, callback: ReadyCallback) -> None:

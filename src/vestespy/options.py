@@ -60,14 +60,22 @@ class ServerOptions:
     allow_obs_fold: bool = False
     #: Seconds a closing connection waits for the client to close after the final response.
     linger_timeout: float = 2.0
+    #: The most client connections open at once, or None for no limit. At the limit the
+    #: server stops accepting: new clients wait in the listening socket's queue (``backlog``)
+    #: and are served as soon as a connection closes, so a burst costs no file descriptor
+    #: and no error. Past the queue, their connection attempts time out. (1000, as gunicorn's
+    #: ``worker_connections``: well below the usual 1024 file descriptors of a process.)
+    max_connections: int | None = 1000
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, bool) or field.name == "reuse_port":
                 continue
-            if value is None and field.name == "max_body_size":
+            if value is None and field.name in ("max_body_size", "max_connections"):
                 continue
+            if field.name == "max_connections" and isinstance(value, int) and value < 1:
+                raise ValueError(f"option max_connections must be >= 1 or None, not {value!r}")
             if not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"option {field.name} must be a number >= 0, not {value!r}")
 
@@ -114,3 +122,4 @@ class ServerOptionsKwargs(TypedDict, total=False):
     allow_bare_lf: bool
     allow_obs_fold: bool
     linger_timeout: float
+    max_connections: int | None

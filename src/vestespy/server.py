@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
@@ -9,10 +10,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from ._backends import EVENT_READ, create_backend
+from ._backends import EVENT_READ, FDLimitError, create_backend
 from ._connection import Connection, ConnectionContext
 from ._emitter import EventEmitter
-from ._loop import EventLoop
+from ._loop import EventLoop, Timer
 from ._pool import WorkerPool
 from .options import ServerOptions
 from .request import Request
@@ -33,6 +34,13 @@ logger: logging.Logger = logging.getLogger("vestespy")
 RequestListener = Callable[["Server", Request, "Response"], object]
 
 _ACCEPTS_PER_PASS = 64
+# accept() errors that say the process or system is out of a resource (file descriptors,
+# buffers): accepting again at once would fail again, so accepting pauses for a while.
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# The pause after such an error doubles from the first to the last while errors go on, and
+# ends early when a connection closes (which frees a descriptor).
+_ACCEPT_BACKOFF_FIRST = 0.05
+_ACCEPT_BACKOFF_MAX = 1.0
 # How often timeouts are checked: at most once a second, and often enough to keep each
 # timeout accurate to half its length (short timeouts are mostly for tests).
 _SWEEP_MAX_INTERVAL = 1.0
@@ -141,9 +149,19 @@ class Server(EventEmitter[Literal["request"]]):
             inline=max_workers == 0,
             new_strand=self._pool.strand,
             emit_request=self.emit,
-            forget=self._connections.discard,
+            forget=self._forget,
         )
-        backend.register(self._sock.fileno(), EVENT_READ, self._on_acceptable)
+        # Accepting pauses at max_connections and after accept() ran out of a resource.
+        self._accepting = False
+        self._accept_backoff = 0.0
+        self._accept_timer: Timer | None = None
+        try:
+            self._start_accepting()
+        except BaseException:
+            self._sock.close()
+            self._loop.close()
+            self._pool.shutdown(wait=False)
+            raise
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -265,19 +283,75 @@ class Server(EventEmitter[Literal["request"]]):
     # -- loop thread ---------------------------------------------------------------------------
 
     def _on_acceptable(self, events: int) -> None:
+        limit = self.options.max_connections
+        connections = self._connections
         for _ in range(_ACCEPTS_PER_PASS):
+            if limit is not None and len(connections) >= limit:
+                # Later clients wait in the listen queue until a connection closes (_forget).
+                self._stop_accepting()
+                return
             try:
                 sock, client_address = self._sock.accept()
             except (BlockingIOError, InterruptedError):
+                self._accept_backoff = 0.0
                 return
             except OSError as exc:
-                # EMFILE and the like: keep serving the connections we have.
-                logger.warning("accept failed: %s", exc)
-                return
+                if exc.errno in _RESOURCE_ERRNOS:
+                    self._back_off(f"accept failed: {exc}")
+                    return
+                # ECONNABORTED and the like: that client is gone; others may be waiting.
+                logger.debug("accept failed: %s", exc)
+                continue
             sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._connections.add(Connection(self._context, sock, client_address))
+            try:
+                connections.add(Connection(self._context, sock, client_address))
+            except FDLimitError as exc:
+                # select past FD_SETSIZE: this client is turned away; others wait until a
+                # connection closes and frees a low descriptor.
+                sock.close()
+                self._back_off(f"connection from {client_address} refused: {exc}")
+                return
+        self._accept_backoff = 0.0
+
+    def _back_off(self, reason: str) -> None:
+        """Stop accepting for a while: the process is out of descriptors or buffers."""
+        delay = min(_ACCEPT_BACKOFF_MAX, max(_ACCEPT_BACKOFF_FIRST, self._accept_backoff * 2))
+        if not self._accept_backoff:
+            # Once per episode: under a flood, one line a retry would drown the log.
+            logger.warning(
+                "%s; accepting paused (retrying every %.2f-%.0f s, and whenever a connection "
+                "closes); %d connections open",
+                reason,
+                _ACCEPT_BACKOFF_FIRST,
+                _ACCEPT_BACKOFF_MAX,
+                len(self._connections),
+            )
+        self._accept_backoff = delay
+        self._stop_accepting()
+        self._accept_timer = self._loop.call_later(delay, self._start_accepting)
+
+    def _stop_accepting(self) -> None:
+        if self._accepting:
+            self._accepting = False
+            self._loop.backend.unregister(self._sock.fileno())
+
+    def _start_accepting(self) -> None:
+        if self._accept_timer is not None:
+            self._accept_timer.cancel()
+            self._accept_timer = None
+        if not self._accepting and not self._closed:
+            self._accepting = True
+            self._loop.backend.register(self._sock.fileno(), EVENT_READ, self._on_acceptable)
+
+    def _forget(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+        if not self._accepting:
+            # A descriptor and a connection slot are free: take the next client now.
+            limit = self.options.max_connections
+            if limit is None or len(self._connections) < limit:
+                self._start_accepting()
 
     def _sweep(self) -> None:
         """Close connections whose client stayed silent past the timeout that applies."""

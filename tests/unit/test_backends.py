@@ -12,6 +12,8 @@ from vestespy._backends import (
     BACKEND_NAMES,
     EVENT_READ,
     EVENT_WRITE,
+    FDLimitError,
+    SelectorsBackend,
     available_backends,
     create_backend,
 )
@@ -82,3 +84,31 @@ def test_backend_reports_readiness(backend: str) -> None:
         selector.close()
         left.close()
         right.close()
+
+
+def test_select_refuses_a_descriptor_past_fd_setsize_when_it_is_registered() -> None:
+    # select() would raise for every call once one such descriptor is registered; refusing
+    # it at registration lets the server turn that one client away.
+    backend = SelectorsBackend("select", selectors.SelectSelector())
+    try:
+        with pytest.raises(FDLimitError, match=r"file descriptor 1024.*FD_SETSIZE \(1024\)"):
+            backend.register(1024, EVENT_READ, lambda events: None)
+        with pytest.raises(FDLimitError):
+            backend.register(5000, EVENT_READ, lambda events: None)
+        a, b = socket.socketpair()
+        with a, b:
+            backend.register(a.fileno(), EVENT_READ, lambda events: None)  # below: accepted
+            b.send(b"x")
+            assert len(backend.select(1)) == 1
+    finally:
+        backend.close()
+
+
+@pytest.mark.skipif("poll" not in vestespy.available_backends(), reason="no poll")
+def test_poll_has_no_descriptor_limit() -> None:
+    backend = create_backend("poll")
+    try:
+        backend.register(5000, EVENT_READ, lambda events: None)  # poll takes any number
+        backend.unregister(5000)
+    finally:
+        backend.close()

@@ -1,0 +1,71 @@
+"""A server in its own process, under a file descriptor limit, for the limit tests.
+
+``python rlimit_server.py BACKEND WORKERS NOFILE [option=value ...] [--pad FD]``: creates a
+server on 127.0.0.1 port 0, then lowers (or raises) ``RLIMIT_NOFILE`` to NOFILE, counting
+what the process already holds (NOFILE may be ``+N``: N more than the descriptors open now),
+prints the port and serves. ``--pad FD`` opens /dev/null until a descriptor reaches FD, so
+the next sockets land past it; a line ``unpad`` on stdin closes them again. ``GET /cpu``
+answers the process's CPU seconds. The process ends when stdin closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import sys
+import threading
+import time
+
+import vestespy
+
+
+def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+    if req.path == "/cpu":
+        res.send_all(f"{time.process_time():.6f}")
+    else:
+        res.send_all("hello")
+
+
+def main() -> None:
+    backend, workers, nofile, *rest = sys.argv[1:]
+    pad_to = 0
+    options: dict[str, object] = {}
+    args = iter(rest)
+    for arg in args:
+        if arg == "--pad":
+            pad_to = int(next(args))
+            continue
+        name, _, value = arg.partition("=")
+        options[name] = None if value == "None" else float(value) if "." in value else int(value)
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s"
+    )
+    server = vestespy.Server(("127.0.0.1", 0), select=backend, max_workers=int(workers), **options)
+    server.on("request", listener)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.wait_serving(10)
+    padding: list[int] = []
+    if pad_to:
+        while not padding or padding[-1] < pad_to:
+            padding.append(os.open(os.devnull, os.O_RDONLY))
+    in_use = len(os.listdir("/dev/fd"))
+    limit = in_use + int(nofile[1:]) if nofile.startswith("+") else int(nofile)
+    resource.setrlimit(
+        resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    )
+    print(server.address[1], in_use, limit, flush=True)
+    for line in sys.stdin:
+        if line.strip() == "unpad":
+            for fd in padding:
+                os.close(fd)
+            padding.clear()
+            print("unpadded", flush=True)
+    server.shutdown()
+    thread.join(10)
+    server.close()
+
+
+if __name__ == "__main__":
+    main()
