@@ -96,6 +96,8 @@ class Connection:
                 name for name in ("allow_bare_lf", "allow_obs_fold") if getattr(options, name)
             ),
             max_body_size=options.max_body_size,
+            max_header_count=options.max_header_count,
+            max_drain=options.max_drain,
         )
         # Thread-safe: owns its lock.
         self.output: OutputBuffer[Exchange] = OutputBuffer(

@@ -149,16 +149,26 @@ class Driver:
         max_request_line: The longest request line accepted; past it, 414.
         relaxed: Names of the ``_strict`` rule options relaxed.
         max_body_size: The largest request body accepted, or None; past it, 413.
+        max_header_count: The most header fields in a head (and trailer fields in a
+            trailer section); past it, 431.
+        max_drain: The most unread body bytes the owner discards after an early response
+            before it closes instead; a response that starts with more of the body unread
+            (or an unknown amount, or a client waiting for ``100 Continue``) says
+            ``Connection: close``.
     """
 
     __slots__ = (
         "_body_left",
+        "_body_seen",
         "_chunks",
         "_eof",
         "_h11",
         "_head_checked",
+        "_headers",
         "_held_cr",
         "_max_body",
+        "_max_drain",
+        "_max_fields",
         "_max_head",
         "_max_line",
         "_rejected",
@@ -172,6 +182,8 @@ class Driver:
         max_request_line: int = 8192,
         relaxed: frozenset[str] = frozenset(),
         max_body_size: int | None = None,
+        max_header_count: int = 100,
+        max_drain: int = 1024 * 1024,
     ) -> None:
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
         self._rejected = False
@@ -188,6 +200,11 @@ class Driver:
         self._max_body = max_body_size
         # Bytes a chunked body may still bring under max_body_size; None if not counted.
         self._body_left: int | None = None
+        self._max_fields = max_header_count
+        self._max_drain = max_drain
+        # The current request's header fields, and the body bytes handed on so far.
+        self._headers: list[tuple[str, str, str]] = []
+        self._body_seen = 0
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -257,6 +274,7 @@ class Driver:
         kind = type(event)
         if kind is h11.Data:
             data = bytes(event.data)  # type: ignore[union-attr]
+            self._body_seen += len(data)
             if self._body_left is not None:
                 self._body_left -= len(data)
                 if self._body_left < 0:
@@ -267,8 +285,11 @@ class Driver:
             return self._request_started(event)  # type: ignore[arg-type]
         if kind is h11.EndOfMessage:
             trailers = _triples(event.headers)  # type: ignore[union-attr]
-            if trailers and _strict.check_trailers(trailers) is not None:
-                return self._reject(400, _strict.TRAILER.name)
+            if trailers:
+                if _strict.check_trailers(trailers) is not None:
+                    return self._reject(400, _strict.TRAILER.name)
+                if len(trailers) > self._max_fields:
+                    return self._reject(431, _strict.TOO_MANY_FIELDS.name)
             self._chunks = None
             if conn.our_state is h11.DONE:
                 self._start_next_cycle()
@@ -344,9 +365,14 @@ class Driver:
         target = event.target.decode("ascii")
         version = event.http_version.decode("ascii")
         headers = _triples(event.headers)
+        if len(headers) > self._max_fields:
+            many = _strict.TOO_MANY_FIELDS
+            return self._reject(many.status, many.name, head=method == "HEAD")
         rule = _strict.check_request(method, target, version, headers)
         if rule is not None:
             return self._reject(rule.status, rule.name, head=method == "HEAD")
+        self._headers = headers
+        self._body_seen = 0
         chunked = any(field[0] == "transfer-encoding" for field in headers)
         if chunked:
             # h11 accepts no coding but chunked, so this body is chunked. Body bytes that came
@@ -441,8 +467,12 @@ class Driver:
 
         h11 adds the framing headers the response needs (``Transfer-Encoding: chunked`` for
         an HTTP/1.1 client when no ``Content-Length`` is given; ``Connection: close`` when the
-        connection cannot be kept alive).
+        connection cannot be kept alive). A response that starts before the request body is
+        read says ``Connection: close`` when the connection will close after it (RFC 9110
+        10.1.1): see :meth:`_drains_body`.
         """
+        if self._h11.their_state is h11.SEND_BODY and not self._drains_body():
+            headers = [*headers, (b"Connection", b"close")]
         return self._h11.send(
             h11.Response(
                 status_code=status,
@@ -450,6 +480,29 @@ class Driver:
                 reason=reason if reason is not None else reason_phrase(status),
             )
         )
+
+    def _drains_body(self) -> bool:
+        """Whether the rest of the request body will be read and discarded after an early
+        response, keeping the connection; False if the connection will close after it.
+
+        A client still waiting for ``100 Continue`` may never send the body (RFC 9110 10.1.1),
+        and a Content-Length with more than ``max_drain`` bytes left is not worth reading:
+        both close. A chunked body's size is unknown, so it is drained, and the connection
+        closes without notice if it turns out larger than ``max_drain``.
+        """
+        conn = self._h11
+        if conn.they_are_waiting_for_100_continue:
+            return False
+        if self._chunks is not None:
+            return True
+        for name, _, value in self._headers:
+            if name == "content-length":
+                return int(value) - self._body_seen <= self._max_drain
+        return True  # no body (h11 has not read the end of the request yet)
+
+    def reject_timeout(self, reason: str) -> RequestRejected:
+        """Give up on the request being received: a 408 if no response has started."""
+        return self._reject(408, reason)
 
     def send_body(self, data: bytes) -> list[bytes]:
         """Return the pieces that frame ``data`` (``data`` itself among them, uncopied)."""

@@ -49,6 +49,8 @@ LONG_LINE = Rule("request-line-too-long", "RFC 9112 3", 414)
 EXPECT = Rule("unknown-expectation", "RFC 9110 10.1.1", 417)
 TRAILER = Rule("forbidden-trailer-field", "RFC 9110 6.5.1", 400)
 HEAD_TOO_LARGE = Rule("head-too-large", "RFC 6585 5", 431)
+#: More header (or trailer) fields than ``max_header_count``.
+TOO_MANY_FIELDS = Rule("too-many-header-fields", "RFC 6585 5", 431)
 CONNECT = Rule("connect-not-supported", "RFC 9110 9.3.6", 501)
 CL_RANGE = Rule("content-length-past-2^63", "RFC 9110 8.6", 400)
 CHUNK_LINE = Rule("chunk-line-not-crlf", "RFC 9112 7.1", 400)
@@ -89,6 +91,7 @@ RULES: tuple[Rule, ...] = (
     TRAILER,
     CL_RANGE,
     HEAD_TOO_LARGE,
+    TOO_MANY_FIELDS,
     CONNECT,
     CHUNK_LINE,
     CHUNK_SIZE,

@@ -31,6 +31,10 @@ class ServerOptions:
     reuse_port: bool = False
     #: The largest request head (request line and fields) in bytes; larger gets 431.
     max_header_size: int = 16 * 1024
+    #: The most header fields in a request head, and trailer fields after a chunked body;
+    #: more gets 431 (Request Header Fields Too Large) and the connection closes. (100, as
+    #: Apache's ``LimitRequestFields`` and Kestrel's ``MaxRequestHeaderCount``.)
+    max_header_count: int = 100
     #: Seconds an idle keep-alive connection (or one sending a request head) may stay silent
     #: before it is closed. Keep it above a load balancer's idle timeout.
     keep_alive_timeout: float = 75.0

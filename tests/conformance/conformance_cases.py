@@ -480,6 +480,21 @@ bad(
     post(TE, b"0\r\n" + b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(3000)) + b"\r\n"),
     431,
 )
+# max_header_count applies to trailer fields too: 100 pass, 101 get 431.
+ok(
+    K,
+    "trailer-many-fields",
+    "RFC 6585 5",
+    post(TE, b"0\r\n" + b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(100)) + b"\r\n"),
+    chunked(b"", tuple((f"X-{i}", str(i)) for i in range(100))),
+)
+bad(
+    K,
+    "trailer-too-many-fields",
+    "RFC 6585 5",
+    post(TE, b"0\r\n" + b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(101)) + b"\r\n"),
+    431,
+)
 for name, rest in [
     ("truncated-size-line", b"5"),
     ("truncated-before-data-crlf", b"5\r\nhello"),
@@ -877,7 +892,15 @@ ok(
     Echo(headers=(("Host", "t"), ("x-MiXeD", "v"))),
 )
 ok(F, "value-with-colon", S52, get(b"X-A: b:c\r\n"), Echo(headers=(("Host", "t"), ("X-A", "b:c"))))
-ok(F, "many-fields", S52, get(b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(100))))
+# max_header_count (100 by default) counts every field, Host included: 100 pass, 101 get 431.
+ok(F, "many-fields", "RFC 6585 5", get(b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(99))))
+bad(
+    F,
+    "one-field-too-many",
+    "RFC 6585 5",
+    get(b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(100))),
+    431,
+)
 bad(F, "bare-lf-field", "RFC 9112 2.2", get(b"X-A: b\n"))
 bad(F, "bare-lf-end", "RFC 9112 2.2", b"GET / HTTP/1.1\r\nHost: t\r\n\n")
 bad(F, "all-bare-lf", "RFC 9112 2.2", b"GET / HTTP/1.1\nHost: t\n\n")

@@ -268,3 +268,87 @@ def test_reason_phrases_are_rfc_9110s_on_every_python() -> None:
     assert driver.start_response(414, [(b"Content-Length", b"0")]).startswith(
         b"HTTP/1.1 414 URI Too Long\r\n"
     )
+
+
+def test_an_early_response_says_close_when_the_body_is_past_max_drain() -> None:
+    driver = Driver(max_drain=100)
+    events_of(driver, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n")
+    head = driver.start_response(405, [(b"Content-Length", b"0")])
+    assert b"Connection: close\r\n" in head  # RFC 9110 10.1.1: it will close after it
+    driver.end_response()
+    assert driver.must_close
+
+
+def test_an_early_response_keeps_the_connection_when_the_rest_drains() -> None:
+    driver = Driver(max_drain=100)
+    events_of(driver, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 150\r\n\r\n" + b"a" * 50)
+    # 50 bytes read, 100 left: they are read and discarded, and the connection stays.
+    head = driver.start_response(200, [(b"Content-Length", b"0")])
+    assert b"connection" not in head.lower()
+    driver.end_response()
+    assert not driver.must_close
+
+
+def test_an_early_response_to_a_client_waiting_for_100_continue_says_close() -> None:
+    driver = Driver()
+    events_of(
+        driver,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )
+    # The client may never send the body: reading on would parse its next request as body.
+    head = driver.start_response(405, [(b"Content-Length", b"0")])
+    assert b"Connection: close\r\n" in head
+
+
+def test_an_early_response_to_a_chunked_body_drains_it() -> None:
+    driver = Driver(max_drain=100)
+    events_of(driver, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    head = driver.start_response(200, [(b"Content-Length", b"0")])
+    assert b"connection" not in head.lower()  # its size is unknown: drained up to max_drain
+
+
+def test_a_response_to_a_bodyless_request_is_not_early() -> None:
+    driver = Driver(max_drain=0)
+    driver.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert isinstance(driver.next_event(), RequestStarted)  # "end" not parsed yet
+    head = driver.start_response(200, [(b"Content-Length", b"0")])
+    assert b"connection" not in head.lower()
+
+
+def test_max_header_count_at_and_over() -> None:
+    def head(count: int) -> bytes:
+        fields = b"".join(b"X-%d: a\r\n" % i for i in range(count - 1))
+        return b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n"
+
+    assert isinstance(events_of(Driver(max_header_count=5), head(4))[0], RequestStarted)
+    assert isinstance(events_of(Driver(max_header_count=5), head(5))[0], RequestStarted)
+    rejected = events_of(Driver(max_header_count=5), head(6))[-1]
+    assert isinstance(rejected, RequestRejected)
+    assert rejected.status == 431
+    assert b"Connection: close" in rejected.response
+
+
+def test_max_header_count_applies_to_trailers() -> None:
+    def body(count: int) -> bytes:
+        trailers = b"".join(b"X-%d: a\r\n" % i for i in range(count))
+        return (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+            + trailers
+            + b"\r\n"
+        )
+
+    assert isinstance(events_of(Driver(max_header_count=3), body(3))[1], RequestEnded)
+    rejected = events_of(Driver(max_header_count=3), body(4))[-1]
+    assert isinstance(rejected, RequestRejected)
+    assert rejected.status == 431
+
+
+def test_reject_timeout_is_a_408_that_closes() -> None:
+    driver = Driver()
+    driver.receive(b"GET / HT")
+    assert driver.next_event() is Wait.NEED_DATA
+    rejected = driver.reject_timeout("request head not received in time")
+    assert rejected.status == 408
+    assert rejected.response.startswith(b"HTTP/1.1 408 ")
+    assert b"Connection: close" in rejected.response
+    assert driver.must_close
