@@ -13,6 +13,13 @@ Theory of operation:
   current response, and while the listeners are more than ``max_body_buffer`` bytes of body
   behind. Output is bounded by the buffer's high-water mark.
 * A connection that must close sends what it has, then lingers (see the transport).
+* Fairness: one call of :meth:`Connection._process_events` starts at most
+  ``_REQUESTS_PER_SLICE`` requests. A connection with more pipelined requests buffered stops
+  reading and continues in a later step of the loop, after the other ready connections had
+  their turn, so a pipelining flood delays other clients by a slice, not by its whole read.
+* Deadlines are checked by the server's sweep (:meth:`Connection.check_deadlines`), on the
+  loop, not by a thread or timer per connection: the head deadline (``header_timeout``), the
+  silence timeouts, and the minimum data rates (see ``_rates.py``).
 
 Every field is the loop thread's unless its comment says otherwise; each method is labelled.
 """
@@ -39,6 +46,7 @@ from ._driver import (
 )
 from ._exchange import Exchange
 from ._output import OutputBuffer
+from ._rates import RateMeter
 from ._transport import Transport
 from .errors import BadRequest, ClientDisconnected
 from .headers import headers_from_triples
@@ -53,6 +61,11 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "ConnectionContext"]
 
 logger: logging.Logger = logging.getLogger("vestespy")
+
+# Requests one connection may start per step of the loop (see the theory of operation). 16
+# keeps the cost of a slice near a millisecond inline, and lets a batch of 16 pipelined
+# requests (as the benchmarks send) go in one step.
+_REQUESTS_PER_SLICE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +134,17 @@ class Connection:
         self._producer: Iterator[bytes] | None = None
         self._producer_exchange: Exchange | None = None
         self._drain_left = options.max_drain
+        self._yielded = False  # gave up its slice with requests still buffered
         #: When the client last did something, or the last response went out.
-        self.last_active = time.monotonic()
+        self.last_active = now = time.monotonic()
+        # When the request head being received began (None between a head's end and the
+        # next head's first byte), and whether any byte of it came. The first head's clock
+        # starts at the accept, so a client that stalls before (or in) a TLS handshake meets
+        # header_timeout too.
+        self._head_since: float | None = now
+        self._head_bytes = False
+        self._body_meter = RateMeter()  # the request body being received
+        self._response_meter = RateMeter()  # response bytes the kernel would not take
         self.transport = Transport(sock, context.loop.backend, self.on_ready, self.close)
 
     # == loop thread: input ====================================================================
@@ -138,15 +160,21 @@ class Connection:
             data = self.transport.recv()
             if data is None:
                 return
-            self.last_active = time.monotonic()
+            self.last_active = now = time.monotonic()
+            if self._exchange is None:
+                if self._head_since is None:
+                    self._head_since = now
+                self._head_bytes = True
             with self.output.lock:
                 self.driver.receive(data)
             self._process_events()
 
     def _process_events(self) -> None:
-        """Hand the driver's events to the exchange until it needs data or pauses."""
+        """Hand the driver's events to the exchange until it needs data, pauses or has had
+        its slice of the loop."""
         driver = self.driver
         output = self.output
+        budget = _REQUESTS_PER_SLICE
         while not self.closed:
             with output.lock:
                 event = driver.next_event()
@@ -159,6 +187,10 @@ class Connection:
                 self._on_body(event)  # type: ignore[arg-type]
             elif kind is RequestStarted:
                 self._on_request_started(event)  # type: ignore[arg-type]
+                budget -= 1
+                if not budget:
+                    self._yield_slice()
+                    return
             elif kind is RequestEnded:
                 exchange = self._exchange
                 assert exchange is not None
@@ -181,8 +213,24 @@ class Connection:
                 self._on_peer_closed()
                 return
 
+    def _yield_slice(self) -> None:
+        """Stop here and go on in a later step, after the other ready connections."""
+        if not self._yielded:
+            self._yielded = True
+            self._update_reading()  # nothing more is read until the buffered requests are in
+            self._loop.call_soon(self._resume_slice)
+
+    def _resume_slice(self) -> None:
+        self._yielded = False
+        if not self.closed:
+            self._update_reading()
+            self._process_events()
+
     def _on_request_started(self, event: RequestStarted) -> None:
         context = self.context
+        self._head_since = None
+        self._head_bytes = False
+        self._body_meter.reset()
         exchange = Exchange(self, self._exchange_lock, self._max_body_buffer)
         exchange.request = context.handler(
             method=event.method,
@@ -201,6 +249,10 @@ class Connection:
     def _on_body(self, event: BodyReceived) -> None:
         exchange = self._exchange
         assert exchange is not None
+        meter = self._body_meter
+        meter.add(len(event.data))
+        if not meter.running and not self._paused_for_body:
+            meter.start(self.last_active)  # from the first byte of the body
         if exchange.response_sent:
             # The response went out before the body was read: discard, within a bound.
             self._drain_left -= len(event.data)
@@ -209,11 +261,14 @@ class Connection:
             return
         if exchange.post_data(event.data) and not self._paused_for_body:
             self._paused_for_body = True  # stop reading until the listeners catch up
+            meter.stop(time.monotonic())  # the server, not the client, holds things up
             self._update_reading()
 
     def _on_body_resumed(self) -> None:
         if self._paused_for_body:
             self._paused_for_body = False
+            if self._body_meter.bytes:
+                self._body_meter.start(time.monotonic())
             self._update_reading()
 
     def _on_rejected(self, event: RequestRejected) -> None:
@@ -249,7 +304,12 @@ class Connection:
     def _update_reading(self) -> None:
         if not self.closed:
             self.transport.set_reading(
-                not (self._paused_for_response or self._paused_for_body or self._closing)
+                not (
+                    self._paused_for_response
+                    or self._paused_for_body
+                    or self._closing
+                    or self._yielded
+                )
             )
 
     # == any thread: the exchange's host =========================================================
@@ -384,6 +444,8 @@ class Connection:
                 return
             if sent:
                 self.output.sent(sent)
+            if transport.has_backlog and not self._response_meter.running:
+                self._response_meter.start(time.monotonic())
         if finished:
             self._on_responses_sent(finished)
         if self._closing and not self.closed:
@@ -409,7 +471,9 @@ class Connection:
         if sent:
             self.output.sent(sent)
             self.last_active = time.monotonic()
+            self._response_meter.add(sent)
         if not transport.has_backlog:
+            self._response_meter.reset()  # the client read everything: a new period
             if self._producer is not None:
                 self._pull_producer()
             if self._closing and not self.closed:
@@ -468,6 +532,60 @@ class Connection:
             self.close()
             return
         self.last_active = time.monotonic()
+
+    def check_deadlines(self, now: float) -> None:
+        """Close the connection, or answer 408 and close, if the client is late (loop thread).
+
+        Called by the server's sweep, about twice per shortest timeout and at least once a
+        second.
+        """
+        options = self.context.options
+        head_since = self._head_since
+        if (
+            head_since is not None
+            and now - head_since > options.header_timeout
+            and not self.transport.lingering
+        ):
+            if self._head_bytes:
+                self._time_out("request head not received within header_timeout")
+            else:
+                self.close()  # not one byte came: nobody is waiting for an answer
+            return
+        exchange = self._exchange
+        if (
+            exchange is not None
+            and not exchange.received
+            and options.min_body_rate
+            and self._body_meter.too_slow(now, options.min_body_rate, options.rate_grace_period)
+        ):
+            self._time_out("request body slower than min_body_rate")
+            return
+        if (
+            options.min_response_rate
+            and self._response_meter.running
+            and self._response_meter.too_slow(
+                now, options.min_response_rate, options.rate_grace_period
+            )
+        ):
+            logger.info(
+                "closing %s: response read slower than min_response_rate", self.client_address
+            )
+            self.close()
+            return
+        limit = self.silence_limit()
+        if limit is not None and now - self.last_active > limit:
+            self.close()
+
+    def _time_out(self, reason: str) -> None:
+        """Answer 408 (if no response has started) and close."""
+        output = self.output
+        with output.lock:
+            event = self.driver.reject_timeout(reason)
+            if event.response:
+                output.append_locked(event.response)
+            output.close_locked()
+        self._head_since = None
+        self._on_rejected(event)
 
     def silence_limit(self) -> float | None:
         """How long the client may stay silent now before the connection is closed.

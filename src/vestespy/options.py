@@ -42,6 +42,26 @@ class ServerOptions:
     #: response unread, before the connection is closed. Time the application takes to
     #: answer does not count.
     client_timeout: float = 60.0
+    #: Seconds a client has to send a whole request head, however it trickles: counted from
+    #: the connection's start for its first request (the TLS handshake included), from the
+    #: head's first byte for later ones. Past it the client gets 408 (Request Timeout) and
+    #: the connection closes (without a response if not one byte of the head came). 30 s,
+    #: as Kestrel's ``RequestHeadersTimeout``: a 16 KiB head takes 16 s at 1 KB/s, and a
+    #: slowloris client holds its socket half as long as under Node's or nginx's 60 s.
+    header_timeout: float = 30.0
+    #: The least average rate, in bytes per second, at which a client must send a request
+    #: body once ``rate_grace_period`` has passed since its first byte; time in which the
+    #: server does not read (its listeners are behind) does not count. Slower gets 408 (or a
+    #: plain close once the response has started). 0 turns it off. 240, as Kestrel's
+    #: ``MinRequestBodyDataRate``: a real client on a poor link is far faster.
+    min_body_rate: float = 240.0
+    #: The least average rate, in bytes per second, at which a client must read its
+    #: response while the server has bytes it cannot send, once ``rate_grace_period`` has
+    #: passed; slower, the connection closes. 0 turns it off. 240, as Kestrel's
+    #: ``MinResponseDataRate``.
+    min_response_rate: float = 240.0
+    #: Seconds of slowness allowed before ``min_body_rate`` and ``min_response_rate`` apply.
+    rate_grace_period: float = 5.0
     #: Bytes of response a connection buffers for a slow client; a streaming writer waits
     #: above it, so memory per connection stays bounded.
     write_buffer_size: int = 256 * 1024
@@ -116,8 +136,13 @@ class ServerOptionsKwargs(TypedDict, total=False):
     backlog: int
     reuse_port: bool
     max_header_size: int
+    max_header_count: int
     keep_alive_timeout: float
     client_timeout: float
+    header_timeout: float
+    min_body_rate: float
+    min_response_rate: float
+    rate_grace_period: float
     write_buffer_size: int
     max_body_size: int | None
     max_body_buffer: int

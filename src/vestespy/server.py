@@ -135,11 +135,18 @@ class Server(EventEmitter[Literal["request"]]):
         self._stopped.set()
         self._closed = False
         self._close_when_stopped = False
+        opts = self.options
         shortest = min(
-            self.options.keep_alive_timeout,
-            self.options.client_timeout,
-            self.options.linger_timeout,
+            opts.keep_alive_timeout,
+            opts.client_timeout,
+            opts.linger_timeout,
+            opts.header_timeout,
+            opts.rate_grace_period
+            if opts.min_body_rate or opts.min_response_rate
+            else opts.keep_alive_timeout,
         )
+        # The deadlines' sweep runs only while there are connections.
+        self._sweep_timer: Timer | None = None
         self._sweep_interval = min(_SWEEP_MAX_INTERVAL, max(_SWEEP_MIN_INTERVAL, shortest / 2))
         self._context = ConnectionContext(
             loop=self._loop,
@@ -211,9 +218,13 @@ class Server(EventEmitter[Literal["request"]]):
         self._loop.cancel_stop()
         self._serving.set()
         try:
-            self._loop.call_soon(self._sweep)
+            if self._connections and self._sweep_timer is None:
+                self._sweep_timer = self._loop.call_later(self._sweep_interval, self._sweep)
             self._loop.run()
         finally:
+            if self._sweep_timer is not None:
+                self._sweep_timer.cancel()
+                self._sweep_timer = None
             for connection in list(self._connections):
                 connection.close()
             if self._close_when_stopped:
@@ -313,6 +324,8 @@ class Server(EventEmitter[Literal["request"]]):
                 sock.close()
                 self._back_off(f"connection from {client_address} refused: {exc}")
                 return
+            if self._sweep_timer is None:
+                self._sweep_timer = self._loop.call_later(self._sweep_interval, self._sweep)
         self._accept_backoff = 0.0
 
     def _back_off(self, reason: str) -> None:
@@ -357,7 +370,8 @@ class Server(EventEmitter[Literal["request"]]):
         """Close connections whose client stayed silent past the timeout that applies."""
         now = time.monotonic()
         for connection in list(self._connections):
-            limit = connection.silence_limit()
-            if limit is not None and now - connection.last_active > limit:
-                connection.close()
-        self._loop.call_later(self._sweep_interval, self._sweep)
+            connection.check_deadlines(now)
+        # Only while there are connections: an idle server does not wake up.
+        self._sweep_timer = (
+            self._loop.call_later(self._sweep_interval, self._sweep) if self._connections else None
+        )

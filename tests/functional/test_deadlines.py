@@ -1,0 +1,261 @@
+"""Deadlines and minimum rates against clients that trickle, stall or never read.
+
+Timeouts are short here (a few tenths of a second) so that each case takes well under a
+second; the sweep checks deadlines about twice per shortest timeout, so a deadline trips
+between its value and one and a half times it. Durations are measured against those bounds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import vestespy
+from conftest import Serve
+from support import RawClient, ServerThread, serve
+from support.client import build_request
+
+# Every backend with a pool, and inline on the first backend: deadlines are the loop's
+# business, and each case takes most of a second.
+MODES = [(backend, 4) for backend in vestespy.available_backends()] + [
+    (vestespy.available_backends()[0], 0)
+]
+
+
+@pytest.fixture(params=MODES, ids=lambda m: f"{m[0]}-{'pool' if m[1] else 'inline'}")
+def served(request: pytest.FixtureRequest) -> Serve:
+    backend, workers = request.param
+
+    @contextlib.contextmanager
+    def start(listener: Callable[..., object], **kwargs: Any) -> Iterator[ServerThread]:
+        with serve(listener, select=backend, max_workers=workers, **kwargs) as thread:
+            yield thread
+
+    return start
+
+
+HEAD = b"GET / HTTP/1.1\r\nHost: t\r\nX-Padding: " + b"a" * 40 + b"\r\n\r\n"
+
+
+def hello(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+    res.send_all("hello")
+
+
+def echo_length(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+    size = 0
+
+    def ondata(ev: object, req: object, res: object, chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+
+    req.on("data", ondata)
+    req.on("end", lambda ev, req, res: res.send_all(str(size)))
+
+
+def big(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+    res.send_all(b"x" * (10 * 1024 * 1024))
+
+
+def trickle(client: RawClient, data: bytes, interval: float, until: float) -> None:
+    """Send ``data`` a byte every ``interval`` s until the server answers or ``until``."""
+    for byte in data:
+        if time.monotonic() > until:
+            return
+        try:
+            client.send(bytes([byte]))
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        # The pace of the trickle, which stops as soon as the server says something.
+        if select.select([client.sock], [], [], interval)[0]:
+            return
+
+
+def closed_after(client: RawClient, started: float) -> float:
+    """Read until the server closes; return when, from ``started``."""
+    try:
+        client.read_until_close()
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - started
+
+
+def test_a_head_trickled_past_header_timeout_gets_408(served: Serve) -> None:
+    with served(hello, header_timeout=0.3, keep_alive_timeout=30, client_timeout=30) as thread:
+        started = time.monotonic()
+        with RawClient(thread.address) as client:
+            # A byte every 50 ms: the silence timeouts never trip, the head deadline does.
+            trickle(client, HEAD, 0.05, started + 2)
+            response = client.read_response()
+            elapsed = time.monotonic() - started
+            assert response.status == 408
+            assert response.closes
+            assert client.is_closed_by_server()
+        assert 0.3 <= elapsed < 0.3 * 1.5 + 0.25, elapsed
+
+
+def test_a_head_trickled_within_header_timeout_is_served(served: Serve) -> None:
+    with (
+        served(hello, header_timeout=1.5, keep_alive_timeout=30) as thread,
+        RawClient(thread.address) as client,
+    ):
+        started = time.monotonic()
+        # 66 bytes in about 0.5 s: slow, but in time.
+        for index in range(0, len(HEAD), 6):
+            client.send(HEAD[index : index + 6])
+            time.sleep(0.045)
+        assert client.read_response().body == b"hello"
+        assert time.monotonic() - started < 1.0
+
+
+def test_header_timeout_counts_from_the_first_byte_of_a_later_head(served: Serve) -> None:
+    with (
+        served(hello, header_timeout=0.25, keep_alive_timeout=30) as thread,
+        RawClient(thread.address) as client,
+    ):
+        assert client.request().body == b"hello"
+        # Idle longer than header_timeout between requests: keep_alive_timeout applies.
+        deadline = time.monotonic() + 0.4
+        client.sock.settimeout(0.4)
+        with pytest.raises(TimeoutError):
+            client.sock.recv(1)
+        assert time.monotonic() >= deadline - 0.05
+        client.sock.settimeout(10)
+        assert client.request().body == b"hello"
+        started = time.monotonic()
+        trickle(client, HEAD, 0.05, started + 2)
+        assert client.read_response().status == 408
+        assert 0.25 <= time.monotonic() - started < 0.25 * 1.5 + 0.25
+
+
+def test_a_silent_new_connection_is_closed_at_header_timeout_without_a_response(
+    served: Serve,
+) -> None:
+    with served(hello, header_timeout=0.25, keep_alive_timeout=30) as thread:
+        started = time.monotonic()
+        with RawClient(thread.address) as client:
+            assert client.read_until_close() == b""  # no 408 to a client that sent nothing
+            assert 0.25 <= time.monotonic() - started < 0.25 * 1.5 + 0.25
+
+
+def test_a_body_trickled_below_min_body_rate_gets_408(served: Serve) -> None:
+    options = {"min_body_rate": 240, "rate_grace_period": 0.3, "client_timeout": 30}
+    with served(echo_length, **options) as thread, RawClient(thread.address) as client:
+        client.send(build_request("POST", headers=[("Content-Length", "100000")]))
+        client.send(b"x" * 50)
+        started = time.monotonic()
+        # 20 bytes a second: each byte refreshes client_timeout, the rate rule trips.
+        trickle(client, b"x" * 1000, 0.05, started + 3)
+        response = client.read_response()
+        assert response.status == 408
+        assert response.closes
+        # The grace period, then the average must reach 240 B/s: 50 B cover 0.2 s more.
+        assert 0.3 <= time.monotonic() - started < 0.3 * 1.5 + 0.25
+
+
+def test_a_slow_but_steady_body_is_served(served: Serve) -> None:
+    options = {"min_body_rate": 240, "rate_grace_period": 0.3}
+    with served(echo_length, **options) as thread, RawClient(thread.address) as client:
+        client.send(build_request("POST", headers=[("Content-Length", "1000")]))
+        started = time.monotonic()
+        for _ in range(12):  # 1,000 B/s for 0.6 s, four times the minimum
+            client.send(b"x" * 50)
+            time.sleep(0.05)
+        client.send(b"x" * 400)
+        assert client.read_response().body == b"1000"
+        assert time.monotonic() - started >= 0.6
+
+
+def small_receive_buffer_client(address: tuple[str, int]) -> RawClient:
+    client = RawClient.__new__(RawClient)
+    client.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    client.sock.settimeout(10)
+    client.sock.connect(address)
+    client.buffer = bytearray()
+    client.eof = False
+    return client
+
+
+def test_a_response_left_unread_is_closed_at_min_response_rate(served: Serve) -> None:
+    options = {"min_response_rate": 240, "rate_grace_period": 0.3, "client_timeout": 30}
+    with served(big, **options) as thread, small_receive_buffer_client(thread.address) as client:
+        client.send(build_request())
+        started = time.monotonic()
+        # Not reading: the kernel buffers fill within milliseconds, then nothing moves.
+        client.sock.settimeout(3)
+        time.sleep(0.7)  # let the deadline pass while not reading (measured below)
+        received = 0
+        try:
+            while chunk := client.sock.recv(1 << 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert received < 10 * 1024 * 1024  # cut short
+        # Closed at grace + up to one sweep: the read above ends at once, not at 3 s.
+        assert time.monotonic() - started < 0.3 * 1.5 + 0.7
+
+
+def test_client_timeout_applies_to_a_response_left_unread(served: Serve) -> None:
+    # The issue's case: client_timeout=5, keep_alive_timeout=20 closed at 20 s; scaled down.
+    options = {"client_timeout": 0.3, "keep_alive_timeout": 30, "min_response_rate": 0}
+    with served(big, **options) as thread, small_receive_buffer_client(thread.address) as client:
+        client.send(build_request())
+        started = time.monotonic()
+        time.sleep(0.6)  # not reading, past client_timeout (measured below)
+        client.sock.settimeout(3)
+        received = 0
+        try:
+            while chunk := client.sock.recv(1 << 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert received < 10 * 1024 * 1024
+        assert time.monotonic() - started < 0.3 * 1.5 + 0.6
+
+
+def test_a_reader_above_min_response_rate_gets_everything(served: Serve) -> None:
+    # Progress is what the kernel takes, and a loopback send buffer holds megabytes: the
+    # reader must drain a third of it within the grace period for the server to see any.
+    options = {"min_response_rate": 100_000, "rate_grace_period": 0.5}
+    with served(big, **options) as thread, RawClient(thread.address) as client:
+        client.send(build_request())
+        started = time.monotonic()
+        response = client.read_head()
+        assert response.status == 200
+        body = len(client.buffer)  # what came with the head
+        while body < 10 * 1024 * 1024:  # ~10 MB/s at most, in reads of 128 KiB
+            chunk = client.sock.recv(131072)
+            assert chunk, f"closed after {body} bytes"
+            body += len(chunk)
+            time.sleep(0.01)
+        assert time.monotonic() - started > 0.5  # it did run past the grace period
+
+
+def test_an_early_response_to_a_large_upload_says_close(served: Serve) -> None:
+    # RFC 9110 10.1.1: a 405 to a 20 MB POST the client has not sent (it waits for
+    # 100 Continue) tells it the connection closes.
+    def refuse(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        res.status = 405
+        res.send_all("no")
+
+    with served(refuse) as thread, RawClient(thread.address) as client:
+        headers = [("Content-Length", str(20 * 1024 * 1024)), ("Expect", "100-continue")]
+        client.send(build_request("POST", headers=headers))
+        response = client.read_response()
+        assert response.status == 405
+        assert response.closes
+        assert client.is_closed_by_server()
+        with RawClient(thread.address) as client:
+            # A small body is read and discarded: the connection stays open.
+            client.send(build_request("POST", headers=[("Content-Length", "10")]))
+            response = client.read_response()
+            assert response.status == 405
+            assert not response.closes
+            client.send(b"0123456789")
+            assert client.request().status == 405
