@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -47,7 +48,7 @@ from ._driver import (
 from ._exchange import Exchange
 from ._output import OutputBuffer
 from ._rates import RateMeter
-from ._transport import Transport
+from ._transport import TLSTransport, Transport
 from .errors import BadRequest, ClientDisconnected
 from .headers import headers_from_triples
 from .response import Response
@@ -89,6 +90,8 @@ class ConnectionContext:
     emit_request: Callable[..., object]
     #: Called once a connection has closed.
     forget: Callable[[Connection], None]
+    #: The TLS context, or None for plain TCP.
+    ssl_context: ssl.SSLContext | None = None
 
 
 class Connection:
@@ -145,7 +148,18 @@ class Connection:
         self._head_bytes = False
         self._body_meter = RateMeter()  # the request body being received
         self._response_meter = RateMeter()  # response bytes the kernel would not take
-        self.transport = Transport(sock, context.loop.backend, self.on_ready, self.close)
+        self.transport: Transport
+        if context.ssl_context is None:
+            self.transport = Transport(sock, context.loop.backend, self.on_ready, self.close)
+        else:
+            self.transport = TLSTransport(
+                sock,
+                context.loop.backend,
+                self.on_ready,
+                self.close,
+                context.ssl_context,
+                context.loop.call_soon,
+            )
 
     # == loop thread: input ====================================================================
 
@@ -154,10 +168,13 @@ class Connection:
         if events & EVENT_WRITE:
             self._on_writable()
         if events & EVENT_READ and not self.closed:
-            if self.transport.lingering:
-                self.transport.discard_input()
+            transport = self.transport
+            if transport.lingering:
+                transport.discard_input()
                 return
-            data = self.transport.recv()
+            if transport.handshaking and not self._handshake():
+                return
+            data = transport.recv()
             if data is None:
                 return
             self.last_active = now = time.monotonic()
@@ -168,6 +185,20 @@ class Connection:
             with self.output.lock:
                 self.driver.receive(data)
             self._process_events()
+
+    def _handshake(self) -> bool:
+        """Take the TLS handshake a step; True once complete (its data may follow at once)."""
+        transport = self.transport
+        assert isinstance(transport, TLSTransport)
+        if transport.handshake():
+            return True
+        if transport.plaintext_request and not self.closed:
+            logger.info("plaintext HTTP request on the TLS port from %s", self.client_address)
+            self.output.close()
+            transport.send_plaintext_answer()
+            self._closing = True
+            self._close_when_sent()
+        return False
 
     def _process_events(self) -> None:
         """Hand the driver's events to the exchange until it needs data, pauses or has had
@@ -242,6 +273,8 @@ class Connection:
             expects_continue=event.expects_continue,
         )
         exchange.response = Response(exchange, event.method)
+        if context.ssl_context is not None:
+            exchange.request.scheme = "https"
         self._exchange = exchange
         self._drain_left = context.options.max_drain
         exchange.post_request()

@@ -14,18 +14,26 @@ Closing politely is *lingering*: after the last response the transport shuts dow
 side (FIN) and reads and discards until the client closes too, so that the client receives the
 response instead of a reset caused by unread bytes.
 
+TLS (:class:`TLSTransport`) is a layer inside the transport: an ``ssl.SSLObject`` over two
+memory BIOs turns what the socket reads into plaintext and what the connection sends into
+records, and the socket side (backlog, interest, lingering) stays as for plain TCP. With
+memory BIOs OpenSSL never blocks and never asks to retry a write with the same buffer, so the
+handshake is driven by readability like any read, and the loop never waits on a client.
+
 Every method runs on the loop thread.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import socket
+import ssl
 from collections.abc import Callable
 
 from ._backends import EVENT_READ, EVENT_WRITE, Backend
 
-__all__ = ["RECV_SIZE", "Transport"]
+__all__ = ["RECV_SIZE", "TLSTransport", "Transport"]
 
 logger: logging.Logger = logging.getLogger("vestespy")
 
@@ -58,6 +66,7 @@ class Transport:
         "_registered",
         "closed",
         "fd",
+        "handshaking",
         "lingering",
         "sock",
     )
@@ -79,6 +88,8 @@ class Transport:
         self._reading = True
         self.lingering = False
         self.closed = False
+        #: Whether a TLS handshake is under way (never for plain TCP).
+        self.handshaking = False
         self._set_interest(EVENT_READ)
 
     @property
@@ -199,3 +210,192 @@ class Transport:
         else:
             backend.modify(self.fd, events, self._on_ready)
         self._registered = events
+
+
+# A TLS connection starts with a handshake record (content type 22); a plaintext HTTP request
+# starts with a method and a space.
+_PLAINTEXT_REQUEST = re.compile(rb"[A-Z]{3,10} ")
+
+_PLAINTEXT_BODY = b"400 Bad Request: this port speaks HTTPS, and a plain HTTP request came\n"
+#: The answer to a plaintext HTTP request on a TLS port (as nginx answers it, with 400).
+PLAINTEXT_ANSWER = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_PLAINTEXT_BODY), _PLAINTEXT_BODY)
+)
+
+
+class TLSTransport(Transport):
+    """A :class:`Transport` that speaks TLS (server side) through memory BIOs.
+
+    :meth:`recv` returns plaintext and :meth:`send` takes plaintext. What :meth:`send` and
+    :meth:`send_backlog` return is the plaintext the kernel has taken, as near as records
+    allow (never more than was given), so the output buffer's high-water mark still bounds
+    what waits for a slow client.
+
+    Args:
+        sock: The connected socket (non-blocking).
+        backend: The loop's selector backend.
+        on_ready: The backend callback, ``on_ready(events)``.
+        on_lost: Called once when the connection fails for good (a failed handshake too).
+        context: The server's TLS context.
+        call_soon: The loop's ``call_soon``, to deliver an end of input found with data.
+    """
+
+    __slots__ = (
+        "_call_soon",
+        "_eof_pending",
+        "_first_read",
+        "_given",
+        "_incoming",
+        "_outgoing",
+        "_reported",
+        "_tls",
+        "plaintext_request",
+    )
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        backend: Backend,
+        on_ready: Callable[[int], None],
+        on_lost: Callable[[], None],
+        context: ssl.SSLContext,
+        call_soon: Callable[..., None],
+    ) -> None:
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        self._call_soon = call_soon
+        self._given = 0  # plaintext bytes handed to send()
+        self._reported = 0  # of those, reported as taken by the kernel
+        self._eof_pending = False
+        self._first_read = True
+        #: Set when the client spoke plaintext HTTP to this TLS port (see PLAINTEXT_ANSWER).
+        self.plaintext_request = False
+        super().__init__(sock, backend, on_ready, on_lost)
+        self.handshaking = True
+
+    def handshake(self) -> bool:
+        """Take the handshake one step on readability; return True once it is complete.
+
+        False while it goes on, when the client spoke plaintext HTTP
+        (:attr:`plaintext_request`), and when it failed (``on_lost`` has been called).
+        """
+        raw = self._read_raw()
+        if raw is None:
+            return False
+        if not raw:
+            self._on_lost()  # the client left mid-handshake
+            return False
+        first, self._first_read = self._first_read, False
+        if first and raw[:1] != b"\x16" and _PLAINTEXT_REQUEST.match(raw):
+            self.plaintext_request = True
+            self.handshaking = False
+            return False
+        self._incoming.write(raw)
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush_records()
+            return False
+        except ssl.SSLError as exc:
+            logger.debug("TLS handshake on connection %d failed: %s", self.fd, exc)
+            self._flush_records()  # the alert, if the kernel takes it
+            self._on_lost()
+            return False
+        self.handshaking = False
+        self._flush_records()
+        return not self.closed
+
+    @property
+    def alpn_protocol(self) -> str | None:
+        """The protocol ALPN chose, if any."""
+        return self._tls.selected_alpn_protocol()
+
+    @property
+    def server_name(self) -> str | None:
+        """The host name the client asked for (SNI), if any."""
+        name: str | None = self._tls.server_hostname
+        return name
+
+    def recv(self) -> bytes | None:
+        """Return the plaintext that arrived, ``b""`` at the end, None if none yet."""
+        if self._eof_pending:
+            return b""
+        raw = self._read_raw()
+        if raw is None and self.closed:
+            return None
+        if raw:
+            self._incoming.write(raw)
+        pieces = []
+        try:
+            while True:
+                piece = self._tls.read(RECV_SIZE)
+                if not piece:
+                    break
+                pieces.append(piece)
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            raw = b""  # close_notify: the client is done
+        except ssl.SSLError as exc:
+            self._failed(exc)
+            return None
+        if self._outgoing.pending:
+            self._flush_records()  # session tickets, key updates
+        if raw == b"":
+            if pieces:
+                # Hand over the data now and the end next (the socket may not signal again).
+                self._eof_pending = True
+                self._call_soon(self._on_ready, EVENT_READ)
+            else:
+                return b""
+        if not pieces:
+            return None
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def send(self, data: bytes) -> int:
+        """Encrypt ``data`` and send the records; return the plaintext count taken."""
+        if data:
+            self._tls.write(data)
+            self._given += len(data)
+        return self._report(Transport.send(self, self._outgoing.read()))
+
+    def send_backlog(self) -> int:
+        """Send what the backlog holds; return the plaintext count taken."""
+        return self._report(Transport.send_backlog(self))
+
+    def send_plaintext_answer(self) -> None:
+        """Answer a plaintext HTTP request with PLAINTEXT_ANSWER, unencrypted."""
+        Transport.send(self, PLAINTEXT_ANSWER)
+
+    def linger(self) -> bool:
+        """Send close_notify, then shut down the write side and wait for the client."""
+        if not self.plaintext_request and not self.handshaking:
+            try:
+                self._tls.unwrap()
+            except (ssl.SSLWantReadError, ssl.SSLError):
+                pass  # our close_notify is written; the client's is not awaited
+            if self._outgoing.pending:
+                Transport.send(self, self._outgoing.read())
+        return super().linger()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _read_raw(self) -> bytes | None:
+        """What the socket has: ``b""`` at its end, None if nothing (or the socket failed)."""
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except OSError as exc:
+            self._failed(exc)
+            return None
+
+    def _flush_records(self) -> None:
+        data = self._outgoing.read()
+        if data:
+            Transport.send(self, data)
+
+    def _report(self, taken: int) -> int:
+        count = min(taken, self._given - self._reported)
+        self._reported += count
+        return count

@@ -84,6 +84,12 @@ class ServerOptions:
     allow_obs_fold: bool = False
     #: Seconds a closing connection waits for the client to close after the final response.
     linger_timeout: float = 2.0
+    #: A PEM certificate chain file: with it the server speaks TLS (HTTPS) only. ALPN offers
+    #: ``http/1.1``. For more control (protocol versions, ciphers, SNI callbacks) pass an
+    #: :class:`ssl.SSLContext` as ``Server(ssl_context=...)`` instead.
+    certfile: str | None = None
+    #: The private key file for ``certfile``, if the key is not in that file.
+    keyfile: str | None = None
     #: The most client connections open at once, or None for no limit. At the limit the
     #: server stops accepting: new clients wait in the listening socket's queue (``backlog``)
     #: and are served as soon as a connection closes, so a burst costs no file descriptor
@@ -97,6 +103,10 @@ class ServerOptions:
             if isinstance(value, bool) or field.name == "reuse_port":
                 continue
             if value is None and field.name in ("max_body_size", "max_connections"):
+                continue
+            if field.name in ("certfile", "keyfile"):
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"option {field.name} must be a path, not {value!r}")
                 continue
             if field.name == "max_connections" and isinstance(value, int) and value < 1:
                 raise ValueError(f"option max_connections must be >= 1 or None, not {value!r}")
@@ -152,3 +162,5 @@ class ServerOptionsKwargs(TypedDict, total=False):
     allow_obs_fold: bool
     linger_timeout: float
     max_connections: int | None
+    certfile: str | None
+    keyfile: str | None

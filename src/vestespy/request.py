@@ -79,6 +79,8 @@ class Request(EventEmitter[RequestEvent]):
     client_address: SocketAddress
     #: Route parameters set by :class:`~vestespy.tools.Dispatcher`; ``{}`` otherwise.
     params: dict[str, str]
+    #: ``"https"`` when the request came over TLS (the server sets it), else ``"http"``.
+    scheme: str = "http"
 
     def __init__(
         self,

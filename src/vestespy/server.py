@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +56,26 @@ def _check_port(port: object) -> None:
         raise ValueError(f"port must be in 0-65535 (0 picks a free one), not {port}")
 
 
+def _tls_context(
+    ssl_context: ssl.SSLContext | None, options: ServerOptions
+) -> ssl.SSLContext | None:
+    """The server's TLS context: the one given, or one made from ``certfile``/``keyfile``.
+
+    Either way ALPN offers ``http/1.1`` only: a client must not pick h2 on a server that
+    speaks HTTP/1.1.
+    """
+    if options.certfile is not None:
+        if ssl_context is not None:
+            raise ValueError("give ssl_context or the certfile option, not both")
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(options.certfile, options.keyfile)
+    elif options.keyfile is not None:
+        raise ValueError("the keyfile option needs certfile")
+    if ssl_context is not None:
+        ssl_context.set_alpn_protocols(["http/1.1"])
+    return ssl_context
+
+
 def _bind(addr: tuple[str, int], backlog: int, reuse_port: bool) -> socket.socket:
     host, port = addr[0], addr[1]
     infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -84,6 +105,9 @@ class Server(EventEmitter[Literal["request"]]):
         handler: The request class, :class:`~vestespy.Request` or a subclass.
         max_workers: Listener threads; 0 runs listeners on the loop thread (they must not
             block).
+        ssl_context: Serve HTTPS with this server-side context (its ALPN protocols are set
+            to ``http/1.1``; its SNI callback, if any, runs in each handshake). The
+            ``certfile`` and ``keyfile`` options are the short way.
         **options: Fields of :class:`~vestespy.ServerOptions`.
 
     Raises:
@@ -103,6 +127,8 @@ class Server(EventEmitter[Literal["request"]]):
     backend: str
     #: The number of listener threads; 0 runs listeners inline on the loop thread.
     max_workers: int
+    #: Whether the server speaks TLS (HTTPS).
+    tls: bool
 
     def __init__(
         self,
@@ -111,14 +137,17 @@ class Server(EventEmitter[Literal["request"]]):
         select: str = "auto",
         handler: type[Request] = Request,
         max_workers: int = 50,
+        ssl_context: ssl.SSLContext | None = None,
         **options: Unpack[ServerOptionsKwargs],
     ) -> None:
         super().__init__()
         _check_port(addr[1])
         self.options: ServerOptions = ServerOptions.from_kwargs(options)
+        tls = _tls_context(ssl_context, self.options)
         self.debug: bool = debug
         self.handler: type[Request] = handler
         self.max_workers: int = max_workers
+        self.tls: bool = tls is not None
         backend = create_backend(select)
         self.backend: str = backend.name
         self._pool = WorkerPool(max_workers)
@@ -157,6 +186,7 @@ class Server(EventEmitter[Literal["request"]]):
             new_strand=self._pool.strand,
             emit_request=self.emit,
             forget=self._forget,
+            ssl_context=tls,
         )
         # Accepting pauses at max_connections and after accept() ran out of a resource.
         self._accepting = False
