@@ -643,7 +643,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        self.output.close()
+        self.output.discard()
         self._producer = self._producer_exchange = None
         self.transport.close()
         self.context.forget(self)

@@ -32,6 +32,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._emitter import drop_listeners
 from .errors import ClientDisconnected
 from .headers import headers_from_triples
 from .response import answer_with_error
@@ -285,6 +286,9 @@ class Exchange:
         self.failed = False  # "close" is always delivered
         if request.has_listeners("close"):
             self._guard(request.emit, "close", request, self.response)
+        # Nothing more is emitted: what the listeners hold goes now, not at the next
+        # cyclic collection (the request and its exchange refer to each other).
+        drop_listeners(request)
 
     def _guard(self, emit: Callable[..., object], *args: Any) -> None:
         """Call listeners; one that raises must not take the server down."""

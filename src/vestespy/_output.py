@@ -27,6 +27,10 @@ from typing import Generic, TypeVar
 
 __all__ = ["OutputBuffer"]
 
+# Queued pieces up to this size in all are joined into one send; past it they are sent one by
+# one, so that a large body is never copied (a 10 MB send_all used to be copied whole here).
+_JOIN_LIMIT = 64 * 1024
+
 #: What marks the end of a message in the queue (the connection uses its exchanges).
 Marker = TypeVar("Marker")
 
@@ -118,12 +122,22 @@ class OutputBuffer(Generic[Marker]):
         with self.lock:
             self.close_locked()
 
+    def discard(self) -> None:
+        """Close and drop what is queued: the connection is gone."""
+        with self.lock:
+            self.close_locked()
+            self._pieces = []
+            self.size = 0
+
     # -- loop thread ---------------------------------------------------------------------
 
-    def take(self) -> tuple[bytes, Sequence[Marker]]:
-        """Take everything queued as one piece, and the markers of the messages it ends.
+    def take(self) -> tuple[bytes | list[bytes], Sequence[Marker]]:
+        """Take everything queued, and the markers of the messages it ends.
 
-        The bytes still count in :attr:`size` until :meth:`sent` reports them taken.
+        Small pieces are joined into one (one ``send`` for every response of a loop pass);
+        when a large piece is queued (a big ``send_all`` body), the pieces are returned as a
+        list so that it is not copied. The bytes still count in :attr:`size` until
+        :meth:`sent` reports them taken.
         """
         with self.lock:
             self._flush_requested = False
@@ -136,7 +150,19 @@ class OutputBuffer(Generic[Marker]):
             if not pieces:
                 return b"", ended
             self._pieces = []
-        return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), ended
+            size = self._taken_size(pieces)
+        if len(pieces) == 1:
+            return pieces[0], ended
+        if size <= _JOIN_LIMIT:
+            return b"".join(pieces), ended
+        return pieces, ended
+
+    @staticmethod
+    def _taken_size(pieces: list[bytes]) -> int:
+        total = 0
+        for piece in pieces:
+            total += len(piece)
+        return total
 
     def has_room(self) -> bool:
         """Whether less than the high-water mark is buffered."""

@@ -15,6 +15,7 @@ from ._backends import EVENT_READ, FDLimitError, create_backend
 from ._connection import Connection, ConnectionContext
 from ._emitter import EventEmitter
 from ._loop import EventLoop, Timer
+from ._memory import release_memory
 from ._pool import WorkerPool
 from .options import ServerOptions
 from .request import Request
@@ -42,6 +43,10 @@ _RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.E
 # ends early when a connection closes (which frees a descriptor).
 _ACCEPT_BACKOFF_FIRST = 0.05
 _ACCEPT_BACKOFF_MAX = 1.0
+# Freed memory is handed back to the system (see _memory.py) this long after the connections
+# fell to a quarter of their peak, when at least this many had been open at once.
+_RELEASE_DELAY = 1.0
+_RELEASE_MIN_PEAK = 8
 # How often timeouts are checked: at most once a second, and often enough to keep each
 # timeout accurate to half its length (short timeouts are mostly for tests).
 _SWEEP_MAX_INTERVAL = 1.0
@@ -174,6 +179,10 @@ class Server(EventEmitter[Literal["request"]]):
             if opts.min_body_rate or opts.min_response_rate
             else opts.keep_alive_timeout,
         )
+        # The most connections open at once since memory was last handed back, and the
+        # one-shot timer that will hand it back.
+        self._peak_connections = 0
+        self._release_timer: Timer | None = None
         # The deadlines' sweep runs only while there are connections.
         self._sweep_timer: Timer | None = None
         self._sweep_interval = min(_SWEEP_MAX_INTERVAL, max(_SWEEP_MIN_INTERVAL, shortest / 2))
@@ -356,6 +365,8 @@ class Server(EventEmitter[Literal["request"]]):
                 return
             if self._sweep_timer is None:
                 self._sweep_timer = self._loop.call_later(self._sweep_interval, self._sweep)
+            if len(connections) > self._peak_connections:
+                self._peak_connections = len(connections)
         self._accept_backoff = 0.0
 
     def _back_off(self, reason: str) -> None:
@@ -390,11 +401,23 @@ class Server(EventEmitter[Literal["request"]]):
 
     def _forget(self, connection: Connection) -> None:
         self._connections.discard(connection)
+        if (
+            self._release_timer is None
+            and self._peak_connections >= _RELEASE_MIN_PEAK
+            and len(self._connections) <= self._peak_connections // 4
+        ):
+            # The load has passed: give its memory back once the closing settles.
+            self._release_timer = self._loop.call_later(_RELEASE_DELAY, self._release_memory)
         if not self._accepting:
             # A descriptor and a connection slot are free: take the next client now.
             limit = self.options.max_connections
             if limit is None or len(self._connections) < limit:
                 self._start_accepting()
+
+    def _release_memory(self) -> None:
+        self._release_timer = None
+        self._peak_connections = len(self._connections)
+        release_memory()
 
     def _sweep(self) -> None:
         """Close connections whose client stayed silent past the timeout that applies."""

@@ -408,3 +408,27 @@ def test_keep_alive_counts_from_the_end_of_the_response(worker: ListenerThread) 
     h.loop.run()
     assert h.connection.silence_limit() == 5
     assert h.connection.last_active > before
+
+
+def test_a_large_body_is_queued_and_kept_without_a_copy() -> None:
+    # A 1 MiB send_all reaches the socket as the very object the listener gave, and what the
+    # kernel does not take is kept as a view of it, not a copy.
+    body = b"b" * (1 << 20)
+    taken: list[object] = []
+    h = Harness(inline=True)
+    h.server.on("request", lambda ev, req, res: res.send_all(body))
+    original = h.sock.send
+
+    def send(data: bytes | bytearray | memoryview) -> int:
+        taken.append(data)
+        return original(data)
+
+    h.sock.send = send  # type: ignore[method-assign]
+    h.sock.window = 1000
+    h.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert any(piece is body for piece in taken)
+    backlog = list(h.connection.transport._backlog)
+    assert backlog and all(view.obj is body for view in backlog)
+    assert len(body) - 1000 < h.connection.transport.backlog_size < len(body)  # the head went
+    h.connection.close()
+    assert h.connection.transport.backlog_size == 0
