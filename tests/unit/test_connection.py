@@ -428,7 +428,8 @@ def test_a_large_body_is_queued_and_kept_without_a_copy() -> None:
     h.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert any(piece is body for piece in taken)
     backlog = list(h.connection.transport._backlog)
-    assert backlog and all(view.obj is body for view in backlog)
+    assert backlog
+    assert all(view.obj is body for view in backlog)
     assert len(body) - 1000 < h.connection.transport.backlog_size < len(body)  # the head went
     h.connection.close()
     assert h.connection.transport.backlog_size == 0
