@@ -6,11 +6,9 @@ that lowering or raising ``RLIMIT_NOFILE`` touches no other test.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +16,7 @@ import vestespy
 from conftest import Serve
 from support import RawClient
 from support.client import build_request
-
-SCRIPT = Path(__file__).parent.parent / "support" / "rlimit_server.py"
+from support.process import Subprocess
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX descriptor limits")
 
@@ -60,55 +57,6 @@ def test_max_connections_must_be_positive_or_none() -> None:
         vestespy.ServerOptions(max_connections=0)
     assert vestespy.ServerOptions(max_connections=None).max_connections is None
     assert vestespy.ServerOptions().max_connections == 1000
-
-
-class Subprocess:
-    """The server of rlimit_server.py, its port, and its stderr once it has ended."""
-
-    def __init__(self, *args: str) -> None:
-        self.stderr = ""
-        self.process = subprocess.Popen(
-            [sys.executable, str(SCRIPT), *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert line, self.stop()
-        port, self.in_use, self.limit = (int(x) for x in line.split())
-        self.address = ("127.0.0.1", port)
-
-    def send(self, line: str) -> str:
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return self.process.stdout.readline().strip()
-
-    def cpu(self, client: RawClient) -> float:
-        return float(client.request("GET", "/cpu").body)
-
-    def stop(self) -> str:
-        """End the process; return its stderr."""
-        assert self.process.stdin is not None
-        if not self.process.stdin.closed:
-            self.process.stdin.close()
-        if self.process.poll() is None:
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        assert self.process.stderr is not None
-        assert self.process.stdout is not None
-        if self.process.stderr.closed:
-            return self.stderr
-        self.stderr = self.process.stderr.read()
-        self.process.stderr.close()
-        self.process.stdout.close()
-        return self.stderr
 
 
 @pytest.fixture

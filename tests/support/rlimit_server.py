@@ -5,11 +5,13 @@ server on 127.0.0.1 port 0, then lowers (or raises) ``RLIMIT_NOFILE`` to NOFILE,
 what the process already holds (NOFILE may be ``+N``: N more than the descriptors open now),
 prints the port and serves. ``--pad FD`` opens /dev/null until a descriptor reaches FD, so
 the next sockets land past it; a line ``unpad`` on stdin closes them again. ``GET /cpu``
-answers the process's CPU seconds. The process ends when stdin closes.
+answers the process's CPU seconds, ``GET /stats`` its descriptors, threads, RSS and
+connections (JSON, Linux), ``GET /big`` 10 MB. The process ends when stdin closes.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import resource
@@ -19,10 +21,30 @@ import time
 
 import vestespy
 
+BIG = b"x" * (10 * 1024 * 1024)
+
+
+def stats(server: vestespy.Server) -> str:
+    """Descriptors, threads, RSS (KiB) and connections of this process, as JSON."""
+    with open("/proc/self/status") as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return json.dumps(
+        {
+            "fds": len(os.listdir("/dev/fd")),
+            "threads": threading.active_count(),
+            "rss_kib": rss,
+            "connections": len(server._connections),
+        }
+    )
+
 
 def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
     if req.path == "/cpu":
         res.send_all(f"{time.process_time():.6f}")
+    elif req.path == "/stats":
+        res.send_all(stats(server))
+    elif req.path == "/big":
+        res.send_all(BIG)  # one object for every response: a view each, never a copy
     else:
         res.send_all("hello")
 
