@@ -42,8 +42,8 @@ class ServerOptions:
     #: response unread, before the connection is closed. Time the application takes to
     #: answer does not count.
     client_timeout: float = 60.0
-    #: Seconds a client has to send a whole request head, however it trickles: counted from
-    #: the connection's start for its first request (the TLS handshake included), from the
+    #: Seconds a client has to send a whole request head, however it trickles, counted from
+    #: the connection's start for its first request (the TLS handshake included) and from the
     #: head's first byte for later ones. Past it the client gets 408 (Request Timeout) and
     #: the connection closes (without a response if not one byte of the head came). 30 s,
     #: as Kestrel's ``RequestHeadersTimeout``: a 16 KiB head takes 16 s at 1 KB/s, and a
@@ -84,7 +84,7 @@ class ServerOptions:
     allow_obs_fold: bool = False
     #: Seconds a closing connection waits for the client to close after the final response.
     linger_timeout: float = 2.0
-    #: A PEM certificate chain file: with it the server speaks TLS (HTTPS) only. ALPN offers
+    #: A PEM certificate chain file; with it the server speaks TLS (HTTPS) only. ALPN offers
     #: ``http/1.1``. For more control (protocol versions, ciphers, SNI callbacks) pass an
     #: :class:`ssl.SSLContext` as ``Server(ssl_context=...)`` instead.
     certfile: str | None = None
