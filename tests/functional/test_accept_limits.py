@@ -71,7 +71,12 @@ def connect_many(address: tuple[str, int], count: int) -> list[RawClient]:
     return [RawClient(address) for _ in range(count)]
 
 
-@pytest.mark.parametrize("workers", [4, 0], ids=["pool", "inline"])
+@pytest.mark.parametrize(
+    ("backend", "workers"),
+    [(backend, 4) for backend in vestespy.available_backends()]
+    + [(vestespy.available_backends()[0], 0)],
+    ids=lambda value: str(value),
+)
 def test_out_of_descriptors_accept_backs_off_and_serves_the_open_connections(
     backend: str, workers: int, spawn: list[Subprocess]
 ) -> None:

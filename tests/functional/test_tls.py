@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import vestespy
 from conftest import Serve
-from support import RawClient, serve
+from support import RawClient, ServerThread, serve
 
 trustme = pytest.importorskip("trustme")
 
@@ -36,6 +39,19 @@ def client_context(ca: trustme.CA) -> ssl.SSLContext:
     ca.configure_trust(context)
     context.set_alpn_protocols(["h2", "http/1.1"])
     return context
+
+
+@pytest.fixture(params=[4, 0], ids=["pool", "inline"])
+def served_here(request: pytest.FixtureRequest) -> Serve:
+    """The first backend, pool and inline: what is not backend-specific runs there only."""
+    workers = int(request.param)
+
+    @contextlib.contextmanager
+    def start(listener: Callable[..., object], **kwargs: Any) -> Iterator[ServerThread]:
+        with serve(listener, max_workers=workers, **kwargs) as thread:
+            yield thread
+
+    return start
 
 
 def tls_client(address: tuple[str, int], context: ssl.SSLContext) -> RawClient:
@@ -75,8 +91,8 @@ def test_https_on_every_backend(
             assert client.request().body == b"https 0"
 
 
-def test_plain_http_scheme_is_http(served: Serve) -> None:
-    with served(describe) as thread, RawClient(thread.address) as client:
+def test_plain_http_scheme_is_http(served_here: Serve) -> None:
+    with served_here(describe) as thread, RawClient(thread.address) as client:
         assert client.request().body == b"http 0"
 
 
@@ -100,9 +116,9 @@ def test_certfile_and_keyfile_options(
 
 
 def test_a_stalled_handshake_delays_nobody_and_meets_header_timeout(
-    served: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+    served_here: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
-    with served(describe, ssl_context=server_context, header_timeout=0.5) as thread:
+    with served_here(describe, ssl_context=server_context, header_timeout=0.5) as thread:
         stalled = socket.create_connection(thread.address, timeout=10)
         half_hello = socket.create_connection(thread.address, timeout=10)
         try:
@@ -121,10 +137,10 @@ def test_a_stalled_handshake_delays_nobody_and_meets_header_timeout(
 
 
 def test_a_plaintext_request_to_the_tls_port_gets_a_plaintext_400(
-    served: Serve, server_context: ssl.SSLContext
+    served_here: Serve, server_context: ssl.SSLContext
 ) -> None:
     with (
-        served(describe, ssl_context=server_context) as thread,
+        served_here(describe, ssl_context=server_context) as thread,
         RawClient(thread.address) as client,
     ):
         response = client.request()
@@ -135,7 +151,7 @@ def test_a_plaintext_request_to_the_tls_port_gets_a_plaintext_400(
 
 
 def test_sni_callback_runs_as_the_ssl_module_provides(
-    served: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+    served_here: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
     names: list[str | None] = []
 
@@ -144,7 +160,7 @@ def test_sni_callback_runs_as_the_ssl_module_provides(
 
     server_context.sni_callback = sni
     with (
-        served(describe, ssl_context=server_context) as thread,
+        served_here(describe, ssl_context=server_context) as thread,
         tls_client(thread.address, client_context) as client,
     ):
         assert client.request().body == b"https 0"
@@ -152,10 +168,10 @@ def test_sni_callback_runs_as_the_ssl_module_provides(
 
 
 def test_a_failed_handshake_closes_only_that_connection(
-    served: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+    served_here: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
     untrusting = ssl.create_default_context()  # does not trust the test CA
-    with served(describe, ssl_context=server_context) as thread:
+    with served_here(describe, ssl_context=server_context) as thread:
         with pytest.raises(ssl.SSLCertVerificationError):
             tls_client(thread.address, untrusting)
         with socket.create_connection(thread.address, timeout=10) as garbage:
@@ -173,8 +189,8 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_curl_over_https(served: Serve, server_context: ssl.SSLContext, ca_file: Path) -> None:
-    with served(describe, ssl_context=server_context) as thread:
+def test_curl_over_https(served_here: Serve, server_context: ssl.SSLContext, ca_file: Path) -> None:
+    with served_here(describe, ssl_context=server_context) as thread:
         port = thread.address[1]
         result = subprocess.run(
             [
