@@ -433,3 +433,19 @@ def test_a_large_body_is_queued_and_kept_without_a_copy() -> None:
     assert len(body) - 1000 < h.connection.transport.backlog_size < len(body)  # the head went
     h.connection.close()
     assert h.connection.transport.backlog_size == 0
+
+
+def test_a_pipelining_connection_gets_a_slice_of_the_loop_per_pass() -> None:
+    # 20 pipelined requests in one read: 8 are started in this step, the rest in later passes
+    # (after the other ready connections), and nothing more is read meanwhile.
+    started: list[str] = []
+    h = Harness(inline=True)
+    h.server.on("request", lambda ev, req, res: (started.append(req.target), res.send_all("k")))
+    h.sock.feed(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(20)))
+    h.connection.on_ready(EVENT_READ)
+    assert len(started) == 8
+    assert not h.interest & EVENT_READ  # reading waits until the buffered requests are in
+    h.loop.run()
+    assert started == [f"/{i}" for i in range(20)]
+    assert h.interest & EVENT_READ
+    assert h.sock.take_sent().count(b"HTTP/1.1 200 OK") == 20
