@@ -8,9 +8,11 @@ checks ``Server(addr, **options)`` (PEP 692); a test keeps the two in step.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypedDict
+
+from .proxies import TrustedProxies
 
 __all__ = ["ServerOptions", "ServerOptionsKwargs"]
 
@@ -96,11 +98,24 @@ class ServerOptions:
     #: and no error. Past the queue, their connection attempts time out. (1000, as gunicorn's
     #: ``worker_connections``: well below the usual 1024 file descriptors of a process.)
     max_connections: int | None = 1000
+    #: Reverse proxies whose ``X-Forwarded-*`` and ``Forwarded`` fields are believed:
+    #: addresses, networks, ``"*"`` (any peer) and ``"unix"`` (UNIX socket peers); a string
+    #: is split at commas. Empty (the default): those fields are ignored. See
+    #: :mod:`vestespy.proxies`.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        proxies: object = self.trusted_proxies
+        if isinstance(proxies, str):
+            proxies = proxies.split(",")
+        if not isinstance(proxies, Iterable):
+            raise ValueError(f"option trusted_proxies must be strings, not {proxies!r}")
+        entries = tuple(str(entry).strip() for entry in proxies if str(entry).strip())
+        TrustedProxies(entries)  # raises ValueError naming a bad entry
+        object.__setattr__(self, "trusted_proxies", entries)
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, bool) or field.name == "reuse_port":
+            if isinstance(value, bool) or field.name in ("reuse_port", "trusted_proxies"):
                 continue
             if value is None and field.name in ("max_body_size", "max_connections"):
                 continue
@@ -164,3 +179,4 @@ class ServerOptionsKwargs(TypedDict, total=False):
     max_connections: int | None
     certfile: str | None
     keyfile: str | None
+    trusted_proxies: tuple[str, ...]

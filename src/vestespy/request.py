@@ -75,11 +75,13 @@ class Request(EventEmitter[RequestEvent]):
     headers: Headers
     #: The trailer fields of a chunked body, filled before ``"end"``.
     trailers: Headers
-    #: The client's socket address.
+    #: The client's address, the socket peer's or what trusted proxies reported (see
+    #: :mod:`vestespy.proxies`; the port is then 0 when they did not report one).
     client_address: SocketAddress
     #: Route parameters set by :class:`~vestespy.tools.Dispatcher`; ``{}`` otherwise.
     params: dict[str, str]
-    #: ``"https"`` when the request came over TLS (the server sets it), else ``"http"``.
+    #: ``"https"`` when the request came over TLS (the server sets it), or when a trusted
+    #: proxy said the client used it (:mod:`vestespy.proxies`); else ``"http"``.
     scheme: str = "http"
 
     def __init__(
@@ -118,6 +120,31 @@ class Request(EventEmitter[RequestEvent]):
         self.params: dict[str, str] = {}
         self._connection = connection
         self._expects_continue = expects_continue
+
+    # What trusted proxies reported is set by the server after construction; these class
+    # defaults stand otherwise, so a request straight from its client costs nothing more.
+    _peer: SocketAddress | None = None
+    _host: str | None = None
+
+    @property
+    def peer_address(self) -> SocketAddress:
+        """The socket peer's address, whatever proxies say (:attr:`client_address` otherwise)."""
+        peer = self._peer
+        return self.client_address if peer is None else peer
+
+    @property
+    def host(self) -> str | None:
+        """The host the client asked for, from the ``Host`` field or trusted proxies."""
+        host = self._host
+        return self.headers.get("host") if host is None else host
+
+    def _set_forwarded(self, client: SocketAddress, scheme: str | None, host: str | None) -> None:
+        """Record what trusted proxies said; the socket peer stays :attr:`peer_address`."""
+        self._peer = self.client_address
+        self.client_address = client
+        if scheme is not None:
+            self.scheme = scheme
+        self._host = host
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.target} HTTP/{self.http_version}>"

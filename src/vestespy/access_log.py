@@ -1,0 +1,242 @@
+"""The access log: one line per response on the ``vestespy.access`` logger.
+
+Theory of operation: the server calls its ``access_log`` hook once per finished response
+(:data:`AccessHook`: the request, the status, the body bytes sent and the duration in seconds);
+with no hook set, it does nothing per request at all. :class:`AccessLogFormatter` turns those
+into a line from a format of named fields, ``{client} "{request_line}" {status}``, computing
+only the fields the format names. Every value that came from the client is escaped (``"``,
+``\\``, control characters and non-ASCII become ``\\xHH``), so a request cannot forge a log
+line or a field boundary. :class:`AccessLogger` is the hook the command line installs: it
+formats only when the ``vestespy.access`` logger would emit the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import string
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .request import Request
+
+__all__ = [
+    "COMBINED_FORMAT",
+    "FIELDS",
+    "AccessHook",
+    "AccessLogFormatter",
+    "AccessLogger",
+    "escape",
+]
+
+#: ``hook(request, status, bytes_sent, duration)``: called once per finished response, on the
+#: thread that finished it; ``bytes_sent`` counts body bytes, ``duration`` is in seconds from
+#: the request head to the response's last byte being queued.
+AccessHook = Callable[["Request", int, int, float], object]
+
+#: The default format, Apache's and nginx's "combined" with the duration in ms appended.
+COMBINED_FORMAT = (
+    '{client} - - [{time}] "{request_line}" {status} {bytes} "{referer}" "{user_agent}" '
+    "{duration_ms}"
+)
+
+#: The fields a format may name, and what each holds. ``{header[NAME]}`` gives any request
+#: header field.
+FIELDS: dict[str, str] = {
+    "client": "the client address (through trusted proxies)",
+    "peer": "the socket peer address",
+    "method": "the request method",
+    "target": "the request-target as received",
+    "path": "the decoded path",
+    "query": "the query string",
+    "version": "the protocol, such as HTTP/1.1",
+    "request_line": "method, target and protocol, as in the request line",
+    "status": "the response status code",
+    "bytes": "the body bytes sent ('-' for none)",
+    "bytes_sent": "the body bytes sent (0 for none)",
+    "duration_ms": "the time taken in milliseconds, three decimals",
+    "duration_us": "the time taken in microseconds",
+    "duration_s": "the time taken in seconds, six decimals",
+    "user_agent": "the User-Agent field",
+    "referer": "the Referer field",
+    "request_id": "the X-Request-ID field",
+    "host": "the requested host (through trusted proxies)",
+    "scheme": "http or https (through trusted proxies)",
+    "time": "the local time, as 10/Oct/2026:13:55:36 +0000",
+    "time_iso": "the local time in ISO 8601",
+    "pid": "the worker's process id",
+    "header": "header[NAME]: the request header field NAME",
+}
+
+_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), 0x22, 0x5C, *range(0x7F, 0x100))}
+
+
+def escape(value: str) -> str:
+    """Escape a value for a log line: quotes, backslashes, controls and non-ASCII as ``\\xHH``.
+
+    Example:
+        >>> from vestespy.access_log import escape
+        >>> escape('a"b\\nc')
+        'a\\\\x22b\\\\x0ac'
+    """
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return value
+    escaped = value.translate(_ESCAPES)
+    if not escaped.isascii():  # beyond Latin-1 (values are Latin-1 from the wire, but...)
+        escaped = escaped.encode("ascii", "backslashreplace").decode("ascii")
+    return escaped
+
+
+_time_cache: tuple[int, str, str] = (0, "", "")
+
+
+def _local_times() -> tuple[str, str]:
+    """The CLF and ISO 8601 forms of the current local time, recomputed once a second."""
+    global _time_cache
+    now = int(time.time())
+    if _time_cache[0] != now:
+        local = time.localtime(now)
+        _time_cache = (
+            now,
+            time.strftime("%d/%b/%Y:%H:%M:%S %z", local),
+            time.strftime("%Y-%m-%dT%H:%M:%S%z", local),
+        )
+    return _time_cache[1], _time_cache[2]
+
+
+def _address(address: object) -> str:
+    if isinstance(address, tuple) and address:
+        return escape(str(address[0]))
+    return escape(str(address)) if address else "-"
+
+
+class _Headers:
+    __slots__ = ("_request",)
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    def __getitem__(self, name: str) -> str:
+        value = self._request.headers.get(name)
+        return "-" if value is None else escape(value)
+
+
+class _Fields:
+    """The mapping ``str.format_map`` reads: each field computed when asked for."""
+
+    __slots__ = ("bytes_sent", "duration", "request", "status")
+
+    def __init__(self, request: Request, status: int, bytes_sent: int, duration: float):
+        self.request = request
+        self.status = status
+        self.bytes_sent = bytes_sent
+        self.duration = duration
+
+    def __getitem__(self, name: str) -> object:
+        request = self.request
+        if name == "client":
+            return _address(request.client_address)
+        if name == "peer":
+            return _address(request.peer_address)
+        if name == "method":
+            return escape(request.method)
+        if name == "target":
+            return escape(request.target)
+        if name == "path":
+            return escape(request.path)
+        if name == "query":
+            return escape(request.query) or "-"
+        if name == "version":
+            return f"HTTP/{request.http_version}"
+        if name == "request_line":
+            return escape(f"{request.method} {request.target} HTTP/{request.http_version}")
+        if name == "status":
+            return self.status
+        if name == "bytes":
+            return self.bytes_sent or "-"
+        if name == "bytes_sent":
+            return self.bytes_sent
+        if name == "duration_ms":
+            return f"{self.duration * 1000:.3f}"
+        if name == "duration_us":
+            return round(self.duration * 1_000_000)
+        if name == "duration_s":
+            return f"{self.duration:.6f}"
+        if name in ("user_agent", "referer", "request_id"):
+            field = {"user_agent": "user-agent", "referer": "referer", "request_id": "x-request-id"}
+            value = request.headers.get(field[name])
+            return "-" if value is None else escape(value)
+        if name == "host":
+            return escape(request.host) if request.host else "-"
+        if name == "scheme":
+            return request.scheme
+        if name == "time":
+            return _local_times()[0]
+        if name == "time_iso":
+            return _local_times()[1]
+        if name == "pid":
+            return os.getpid()
+        if name == "header":
+            return _Headers(request)
+        raise KeyError(name)
+
+
+class AccessLogFormatter:
+    """Formats access log lines from a format of named ``{fields}`` (see :data:`FIELDS`).
+
+    Args:
+        format: The line format, :data:`COMBINED_FORMAT` by default.
+
+    Raises:
+        ValueError: The format names an unknown field or is malformed.
+
+    Example:
+        >>> from vestespy.access_log import AccessLogFormatter
+        >>> AccessLogFormatter("{method} {status}").fields
+        ('method', 'status')
+    """
+
+    def __init__(self, format: str = COMBINED_FORMAT) -> None:
+        names: list[str] = []
+        try:
+            for _, name, _, _ in string.Formatter().parse(format):
+                if name is None:
+                    continue
+                base = name.partition("[")[0].partition(".")[0]
+                if base not in FIELDS:
+                    raise ValueError(
+                        f"unknown access log field {{{name}}}; known: {', '.join(FIELDS)}"
+                    )
+                if base == "header" and not name.startswith("header["):
+                    raise ValueError("write a header field as {header[Name]}")
+                names.append(base)
+        except ValueError as exc:
+            raise ValueError(f"bad access log format {format!r}: {exc}") from None
+        self.format = format
+        #: The fields the format names, in order.
+        self.fields: tuple[str, ...] = tuple(names)
+
+    def __call__(self, request: Request, status: int, bytes_sent: int, duration: float) -> str:
+        """Return the line for one response."""
+        return self.format.format_map(_Fields(request, status, bytes_sent, duration))
+
+
+class AccessLogger:
+    """An access hook that logs one line per response on ``vestespy.access`` at INFO.
+
+    Args:
+        format: The line format (see :class:`AccessLogFormatter`).
+        logger: The logger; ``logging.getLogger("vestespy.access")`` by default.
+    """
+
+    def __init__(self, format: str = COMBINED_FORMAT, logger: logging.Logger | None = None):
+        self.formatter: AccessLogFormatter = AccessLogFormatter(format)
+        self.logger: logging.Logger = logger or logging.getLogger("vestespy.access")
+
+    def __call__(self, request: Request, status: int, bytes_sent: int, duration: float) -> None:
+        """Log the line for one response, if the logger is enabled for INFO."""
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("%s", self.formatter(request, status, bytes_sent, duration))
