@@ -45,23 +45,26 @@ from ._driver import (
     RequestStarted,
     Wait,
 )
-from ._exchange import Exchange
+from ._exchange import Exchange, LoggedExchange
 from ._output import OutputBuffer
 from ._rates import RateMeter
 from ._transport import TLSTransport, Transport
 from .errors import BadRequest, ClientDisconnected
 from .headers import headers_from_triples
+from .proxies import resolve
 from .response import Response
 
 if TYPE_CHECKING:
     from ._loop import EventLoop
     from ._pool import InlineStrand, Strand
+    from .access_log import AccessHook
     from .options import ServerOptions
+    from .proxies import TrustedProxies
     from .request import Request, SocketAddress
 
 __all__ = ["Connection", "ConnectionContext"]
 
-logger: logging.Logger = logging.getLogger("vestespy")
+logger: logging.Logger = logging.getLogger("vestespy.error")
 
 # Requests one connection may start per pass of the loop (see the theory of operation). 8
 # keeps a slice inline near half a millisecond. With 20 connections flooding, a normal client
@@ -94,6 +97,10 @@ class ConnectionContext:
     forget: Callable[[Connection], None]
     #: The TLS context, or None for plain TCP.
     ssl_context: ssl.SSLContext | None = None
+    #: Called once per completed response, or None (then nothing is measured).
+    access_log: AccessHook | None = None
+    #: Peers whose forwarding fields are believed, or None (then none is read).
+    trusted_proxies: TrustedProxies | None = None
 
 
 class Connection:
@@ -127,6 +134,9 @@ class Connection:
         self.strand = context.new_strand()
         self.emit_request = context.emit_request
         self.debug = context.debug
+        self.access_log = context.access_log
+        # With an access log, exchanges that measure; without, nothing more per request.
+        self._exchange_class = Exchange if context.access_log is None else LoggedExchange
         # Inline, the loop hands each piece of body to the listeners before it reads more,
         # so none can pile up: the accounting is skipped.
         self._max_body_buffer = 0 if context.inline else options.max_body_buffer
@@ -269,19 +279,25 @@ class Connection:
         self._head_since = None
         self._head_bytes = False
         self._body_meter.reset()
-        exchange = Exchange(self, self._exchange_lock, self._max_body_buffer)
-        exchange.request = context.handler(
+        exchange = self._exchange_class(self, self._exchange_lock, self._max_body_buffer)
+        headers = headers_from_triples(event.headers)
+        exchange.request = request = context.handler(
             method=event.method,
             target=event.target,
             http_version=event.http_version,
-            headers=headers_from_triples(event.headers),
+            headers=headers,
             client_address=self.client_address,
             connection=exchange,
             expects_continue=event.expects_continue,
         )
         exchange.response = Response(exchange, event.method)
         if context.ssl_context is not None:
-            exchange.request.scheme = "https"
+            request.scheme = "https"
+        trusted = context.trusted_proxies
+        if trusted is not None:
+            forwarded = resolve(self.client_address, headers, trusted)
+            if forwarded is not None:
+                request._set_forwarded(forwarded.client, forwarded.scheme, forwarded.host)
         self._exchange = exchange
         self._drain_left = context.options.max_drain
         exchange.post_request()
@@ -533,7 +549,7 @@ class Connection:
                     self._producer = self._producer_exchange = None
                     exchange.finish()
                     break
-                self.write_body(data)
+                exchange.write(data)  # through the exchange: the access log counts it
         except ClientDisconnected:
             self._producer = self._producer_exchange = None
         except Exception:
@@ -626,6 +642,29 @@ class Connection:
             output.close_locked()
         self._head_since = None
         self._on_rejected(event)
+
+    def drain(self) -> None:
+        """The server drains: the next response is the last one (loop thread).
+
+        A response not started yet carries ``Connection: close``; one started already ends
+        the connection when it ends. An idle connection stays open until
+        :meth:`close_if_idle` closes it, so that a request sent on it meanwhile is answered
+        rather than cut off.
+        """
+        with self.output.lock:
+            self.driver.refuse_keep_alive()
+
+    def close_if_idle(self, now: float, idle_for: float) -> bool:
+        """Close (FIN, then linger) if no request is under way and the client has been
+        silent for ``idle_for`` seconds; return whether it is closing (loop thread)."""
+        if self._closing:
+            return True
+        if self._exchange is not None or now - self.last_active < idle_for:
+            return False
+        self._closing = True
+        self._update_reading()
+        self._close_when_sent()
+        return True
 
     def silence_limit(self) -> float | None:
         """How long the client may stay silent now before the connection is closed.

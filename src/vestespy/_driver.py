@@ -171,6 +171,7 @@ class Driver:
         "_max_fields",
         "_max_head",
         "_max_line",
+        "_no_keep_alive",
         "_rejected",
         "_relaxed",
     )
@@ -187,6 +188,7 @@ class Driver:
     ) -> None:
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
         self._rejected = False
+        self._no_keep_alive = False
         self._eof = False
         # Whether the raw bytes of the head h11 is about to parse have been checked.
         self._head_checked = False
@@ -442,7 +444,19 @@ class Driver:
     @property
     def must_close(self) -> bool:
         """Whether the connection must close once the bytes already returned are sent."""
-        return self._rejected or self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+        return (
+            self._rejected
+            or self._no_keep_alive
+            or self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+        )
+
+    def refuse_keep_alive(self) -> None:
+        """End the connection after the current response (a server draining).
+
+        A response not started yet carries ``Connection: close``; no further request is
+        parsed.
+        """
+        self._no_keep_alive = True
 
     def send_continue(self) -> bytes:
         """Return ``100 Continue`` if the client waits for it, else ``b""``."""
@@ -471,7 +485,11 @@ class Driver:
         read says ``Connection: close`` when the connection will close after it (RFC 9110
         10.1.1): see :meth:`_drains_body`.
         """
-        if self._h11.their_state is h11.SEND_BODY and not self._drains_body():
+        if (self._h11.their_state is h11.SEND_BODY and not self._drains_body()) or (
+            # A draining server: h11 reads our own Connection: close and stops keeping the
+            # connection alive.
+            self._no_keep_alive and not any(n.lower() == b"connection" for n, _ in headers)
+        ):
             headers = [*headers, (b"Connection", b"close")]
         return self._h11.send(
             h11.Response(
@@ -514,7 +532,7 @@ class Driver:
         """Return the bytes that end the response and start the next cycle if possible."""
         conn = self._h11
         data = conn.send(h11.EndOfMessage(headers=trailers or []))
-        if conn.their_state is h11.DONE and conn.our_state is h11.DONE:
+        if conn.their_state is h11.DONE and conn.our_state is h11.DONE and not self._no_keep_alive:
             self._start_next_cycle()
         return data
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -39,12 +40,13 @@ from .response import answer_with_error
 
 if TYPE_CHECKING:
     from ._pool import InlineStrand, Strand
+    from .access_log import AccessHook
     from .request import Request
     from .response import Response
 
-__all__ = ["Exchange", "ExchangeHost"]
+__all__ = ["Exchange", "ExchangeHost", "LoggedExchange"]
 
-logger: logging.Logger = logging.getLogger("vestespy")
+logger: logging.Logger = logging.getLogger("vestespy.error")
 
 
 class ExchangeHost(Protocol):
@@ -56,6 +58,8 @@ class ExchangeHost(Protocol):
     emit_request: Callable[..., object]
     #: Whether a 500 page carries the traceback.
     debug: bool
+    #: The access log hook (read by :class:`LoggedExchange` only).
+    access_log: AccessHook | None
 
     def in_loop_thread(self) -> bool:
         """Whether the caller is the loop thread."""
@@ -312,3 +316,54 @@ class Exchange:
                 answered = False
             if not answered:
                 self.abort()
+
+
+class LoggedExchange(Exchange):
+    """An exchange that reports its response to the access log hook.
+
+    The connection makes these instead of :class:`Exchange` only when the server has a hook,
+    so that a server without one measures nothing at all. Counted: the body bytes handed to
+    the connection, and the time from the request head to the response's end being queued.
+    A response that never completes (the connection closed first) is not reported.
+    """
+
+    __slots__ = ("_body_bytes", "_started")
+
+    def __init__(self, host: ExchangeHost, lock: threading.Lock, max_body_buffer: int) -> None:
+        super().__init__(host, lock, max_body_buffer)
+        self._started = time.perf_counter()
+        self._body_bytes = 0
+
+    def start(
+        self,
+        status: int,
+        reason: bytes | None,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        end: bool,
+    ) -> None:
+        """Queue the head, ``body`` and, if ``end``, the end of the response; count it."""
+        self._body_bytes += len(body)
+        super().start(status, reason, headers, body, end)
+        if end:
+            self._report(status)
+
+    def write(self, data: bytes) -> None:
+        """Queue body bytes (see :meth:`Exchange.write`); count them."""
+        super().write(data)
+        self._body_bytes += len(data)
+
+    def finish(self) -> None:
+        """Queue the end of the response (see :meth:`Exchange.finish`); report it."""
+        super().finish()
+        self._report(self.response.status)
+
+    def _report(self, status: int) -> None:
+        hook = self._host.access_log
+        if hook is None:
+            return
+        duration = time.perf_counter() - self._started
+        try:
+            hook(self.request, status, self._body_bytes, duration)
+        except Exception:
+            logger.exception("the access log hook raised")

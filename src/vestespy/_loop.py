@@ -27,7 +27,7 @@ from ._backends import EVENT_READ, Backend
 
 __all__ = ["EventLoop", "Timer"]
 
-logger: logging.Logger = logging.getLogger("vestespy")
+logger: logging.Logger = logging.getLogger("vestespy.error")
 
 
 class Timer:

@@ -27,7 +27,7 @@ from typing import Any
 
 __all__ = ["InlineStrand", "Strand", "WorkerPool"]
 
-logger: logging.Logger = logging.getLogger("vestespy")
+logger: logging.Logger = logging.getLogger("vestespy.error")
 
 Task = tuple[Callable[..., object], tuple[Any, ...]]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from ._backends import EVENT_READ, FDLimitError, create_backend
@@ -18,6 +19,7 @@ from ._loop import EventLoop, Timer
 from ._memory import release_memory
 from ._pool import WorkerPool
 from .options import ServerOptions
+from .proxies import TrustedProxies
 from .request import Request
 
 if TYPE_CHECKING:
@@ -25,12 +27,13 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self, Unpack
 
+    from .access_log import AccessHook
     from .options import ServerOptionsKwargs
     from .response import Response
 
 __all__ = ["RequestListener", "Server"]
 
-logger: logging.Logger = logging.getLogger("vestespy")
+logger: logging.Logger = logging.getLogger("vestespy.error")
 
 #: A ``"request"`` listener: ``fn(server, req, res)``.
 RequestListener = Callable[["Server", Request, "Response"], object]
@@ -51,6 +54,14 @@ _RELEASE_MIN_PEAK = 8
 # timeout accurate to half its length (short timeouts are mostly for tests).
 _SWEEP_MAX_INTERVAL = 1.0
 _SWEEP_MIN_INTERVAL = 0.05
+# A draining server closes a connection once it has been idle this long (at most half the
+# drain's timeout). Closing an idle keep-alive connection races with a request its client may
+# be sending at that instant; a client (or proxy) picks the connection it used last, so one
+# idle for a while is the one least likely to be in use. Until then a request on it is
+# answered, with Connection: close.
+_DRAIN_IDLE = 1.0
+# How often a draining server looks for idle connections.
+_DRAIN_SWEEP = 0.05
 
 
 def _check_port(port: object) -> None:
@@ -79,6 +90,23 @@ def _tls_context(
     if ssl_context is not None:
         ssl_context.set_alpn_protocols(["http/1.1"])
     return ssl_context
+
+
+def _listening_sockets(
+    addr: tuple[str, int] | socket.socket | Sequence[socket.socket], options: ServerOptions
+) -> list[socket.socket]:
+    """Bind ``addr``, or take the listening socket(s) given."""
+    if isinstance(addr, socket.socket):
+        socks = [addr]
+    elif isinstance(addr, tuple) and len(addr) == 2 and not isinstance(addr[0], socket.socket):
+        return [_bind(addr, options.backlog, options.reuse_port)]
+    else:
+        socks = list(addr)
+    if not socks or not all(isinstance(sock, socket.socket) for sock in socks):
+        raise TypeError("addr must be (host, port), a listening socket or a list of them")
+    for sock in socks:
+        sock.setblocking(False)
+    return socks
 
 
 def _bind(addr: tuple[str, int], backlog: int, reuse_port: bool) -> socket.socket:
@@ -134,30 +162,37 @@ class Server(EventEmitter[Literal["request"]]):
     max_workers: int
     #: Whether the server speaks TLS (HTTPS).
     tls: bool
+    #: The access log hook, or None (see :mod:`vestespy.access_log`).
+    access_log: AccessHook | None
 
     def __init__(
         self,
-        addr: tuple[str, int],
+        addr: tuple[str, int] | socket.socket | Sequence[socket.socket],
         debug: bool = False,
         select: str = "auto",
         handler: type[Request] = Request,
         max_workers: int = 50,
         ssl_context: ssl.SSLContext | None = None,
+        *,
+        access_log: AccessHook | None = None,
         **options: Unpack[ServerOptionsKwargs],
     ) -> None:
         super().__init__()
-        _check_port(addr[1])
+        if isinstance(addr, tuple) and len(addr) == 2 and isinstance(addr[0], str):
+            _check_port(addr[1])
         self.options: ServerOptions = ServerOptions.from_kwargs(options)
         tls = _tls_context(ssl_context, self.options)
         self.debug: bool = debug
         self.handler: type[Request] = handler
         self.max_workers: int = max_workers
         self.tls: bool = tls is not None
+        self.access_log = access_log
+        trusted = TrustedProxies(self.options.trusted_proxies)
         backend = create_backend(select)
         self.backend: str = backend.name
         self._pool = WorkerPool(max_workers)
         try:
-            self._sock = _bind(addr, self.options.backlog, self.options.reuse_port)
+            self._socks = _listening_sockets(addr, self.options)
         except BaseException:
             backend.close()
             self._pool.shutdown(wait=False)
@@ -169,6 +204,9 @@ class Server(EventEmitter[Literal["request"]]):
         self._stopped.set()
         self._closed = False
         self._close_when_stopped = False
+        self._draining = False
+        self._drain_idle = _DRAIN_IDLE
+        self._drain_timer: Timer | None = None
         opts = self.options
         shortest = min(
             opts.keep_alive_timeout,
@@ -196,6 +234,8 @@ class Server(EventEmitter[Literal["request"]]):
             emit_request=self.emit,
             forget=self._forget,
             ssl_context=tls,
+            access_log=access_log,
+            trusted_proxies=trusted if trusted else None,
         )
         # Accepting pauses at max_connections and after accept() ran out of a resource.
         self._accepting = False
@@ -204,7 +244,8 @@ class Server(EventEmitter[Literal["request"]]):
         try:
             self._start_accepting()
         except BaseException:
-            self._sock.close()
+            for sock in self._socks:
+                sock.close()
             self._loop.close()
             self._pool.shutdown(wait=False)
             raise
@@ -213,9 +254,19 @@ class Server(EventEmitter[Literal["request"]]):
 
     @property
     def address(self) -> tuple[str, int]:
-        """The bound ``(host, port)``; the port is the real one when 0 was asked for."""
-        name = self._sock.getsockname()
+        """The bound ``(host, port)``; the port is the real one when 0 was asked for.
+
+        With several sockets, the first one's; for a UNIX domain socket, ``(path, 0)``.
+        """
+        name = self._socks[0].getsockname()
+        if isinstance(name, str | bytes):
+            return os.fsdecode(name), 0
         return name[0], name[1]
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """The listening sockets."""
+        return list(self._socks)
 
     def on(self, event: Literal["request"], listener: RequestListener) -> Self:
         """Call ``listener(server, req, res)`` for each request.
@@ -266,19 +317,41 @@ class Server(EventEmitter[Literal["request"]]):
                 self._sweep_timer = None
             for connection in list(self._connections):
                 connection.close()
+            if self._draining:
+                self._draining = False
+                if self._drain_timer is not None:
+                    self._drain_timer.cancel()
+                    self._drain_timer = None
+                if not self._close_when_stopped:
+                    self._start_accepting()
             if self._close_when_stopped:
                 self._serving.clear()
                 self.close()
             self._serving.clear()
             self._stopped.set()
 
-    def shutdown(self) -> None:
-        """Make :meth:`serve_forever` return soon; open connections are closed.
+    def shutdown(self, timeout: float = 0.0) -> None:
+        """Make :meth:`serve_forever` return: at once, or after draining for ``timeout``.
+
+        With ``timeout`` 0 (the default) open connections are closed now. With a positive
+        ``timeout`` the server drains first: it stops accepting, lets the requests in flight
+        finish (their responses carry ``Connection: close``), closes keep-alive connections
+        once they have been idle for a second (a request sent on one meanwhile is answered,
+        with ``Connection: close``), and returns once none is left, or after ``timeout``
+        seconds, closing what is still open. A later call with a shorter timeout (or 0) cuts
+        it short.
 
         Safe to call from any thread, from a listener and from a signal handler; it does
-        not wait.
+        not wait (see :meth:`wait_stopped`).
+
+        Args:
+            timeout: Seconds to let requests in flight finish.
         """
-        self._loop.stop()
+        if timeout <= 0:
+            self._loop.stop()
+            return
+        self._loop.call_soon(self._drain, timeout)
+        self._loop.wake()  # call_soon does not wake when called on the loop thread's stack
 
     def wait_serving(self, timeout: float | None = None) -> bool:
         """Wait until :meth:`serve_forever` is running; return whether it is.
@@ -310,7 +383,8 @@ class Server(EventEmitter[Literal["request"]]):
             self.shutdown()
             self._stopped.wait()
         self._closed = True
-        self._sock.close()
+        for sock in self._socks:
+            sock.close()
         self._loop.close()
         # A listener cannot wait for the pool it runs on.
         self._pool.shutdown(wait=not from_listener)
@@ -332,7 +406,7 @@ class Server(EventEmitter[Literal["request"]]):
 
     # -- loop thread ---------------------------------------------------------------------------
 
-    def _on_acceptable(self, events: int) -> None:
+    def _accept(self, listening: socket.socket) -> None:
         limit = self.options.max_connections
         connections = self._connections
         for _ in range(_ACCEPTS_PER_PASS):
@@ -341,7 +415,7 @@ class Server(EventEmitter[Literal["request"]]):
                 self._stop_accepting()
                 return
             try:
-                sock, client_address = self._sock.accept()
+                sock, client_address = listening.accept()
             except (BlockingIOError, InterruptedError):
                 self._accept_backoff = 0.0
                 return
@@ -389,18 +463,56 @@ class Server(EventEmitter[Literal["request"]]):
     def _stop_accepting(self) -> None:
         if self._accepting:
             self._accepting = False
-            self._loop.backend.unregister(self._sock.fileno())
+            for listening in self._socks:
+                self._loop.backend.unregister(listening.fileno())
 
     def _start_accepting(self) -> None:
         if self._accept_timer is not None:
             self._accept_timer.cancel()
             self._accept_timer = None
-        if not self._accepting and not self._closed:
+        if not self._accepting and not self._closed and not self._draining:
             self._accepting = True
-            self._loop.backend.register(self._sock.fileno(), EVENT_READ, self._on_acceptable)
+            backend = self._loop.backend
+            for listening in self._socks:
+
+                def on_acceptable(events: int, listening: socket.socket = listening) -> None:
+                    self._accept(listening)
+
+                backend.register(listening.fileno(), EVENT_READ, on_acceptable)
+
+    def _drain(self, timeout: float) -> None:
+        """Stop accepting; close idle connections; stop once the others are done."""
+        if self._drain_timer is not None:
+            if self._drain_timer.when <= time.monotonic() + timeout:
+                return  # an earlier deadline stands
+            self._drain_timer.cancel()
+        self._drain_timer = self._loop.call_later(timeout, self._loop.stop)
+        if self._draining:
+            return
+        self._stop_accepting()
+        self._draining = True
+        self._drain_idle = min(_DRAIN_IDLE, timeout / 2)
+        for connection in list(self._connections):
+            connection.drain()
+        self._drain_sweep()
+
+    def _drain_sweep(self) -> None:
+        if not self._draining:
+            return
+        if not self._connections:
+            self._loop.stop()
+            return
+        now = time.monotonic()
+        for connection in list(self._connections):
+            connection.close_if_idle(now, self._drain_idle)
+        self._loop.call_later(_DRAIN_SWEEP, self._drain_sweep)
 
     def _forget(self, connection: Connection) -> None:
         self._connections.discard(connection)
+        if self._draining:
+            if not self._connections:
+                self._loop.stop()
+            return
         if (
             self._release_timer is None
             and self._peak_connections >= _RELEASE_MIN_PEAK

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..server import Server
@@ -29,7 +28,6 @@ def serve(
     *,
     script_name: str = "",
     url_scheme: str = "http",
-    trusted_proxies: Iterable[str] = (),
     select: str = "auto",
     max_workers: int = 50,
     debug: bool = False,
@@ -58,11 +56,11 @@ def serve(
         port: The port to bind; 0 picks a free one (logged).
         script_name: See :class:`~vestespy.wsgi.WSGIAdapter`.
         url_scheme: See :class:`~vestespy.wsgi.WSGIAdapter`.
-        trusted_proxies: See :class:`~vestespy.wsgi.WSGIAdapter`.
         select: The selector backend, as for :class:`~vestespy.Server`.
         max_workers: Listener threads; WSGI needs at least one.
         debug: Put tracebacks in 500 responses.
-        **options: Fields of :class:`~vestespy.ServerOptions`.
+        **options: Fields of :class:`~vestespy.ServerOptions`. ``trusted_proxies`` is
+            also given to the adapter (see :class:`~vestespy.wsgi.WSGIAdapter`).
 
     Raises:
         ValueError: ``max_workers`` is below 1, or an option has a bad value.
@@ -72,7 +70,10 @@ def serve(
     if max_workers < 1:
         raise ValueError(f"WSGI applications need max_workers >= 1, not {max_workers}")
     adapter = WSGIAdapter(
-        app, script_name=script_name, url_scheme=url_scheme, trusted_proxies=trusted_proxies
+        app,
+        script_name=script_name,
+        url_scheme=url_scheme,
+        trusted_proxies=options.get("trusted_proxies", ()),
     )
     with Server(
         (host, port), debug=debug, select=select, max_workers=max_workers, **options
