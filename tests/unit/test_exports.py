@@ -54,6 +54,16 @@ PUBLIC = {
     "vestespy.request": ["Request", "RequestEvent", "SocketAddress"],
     "vestespy.response": ["Body", "Response", "StreamChunk"],
     "vestespy.server": ["RequestListener", "Server"],
+    "vestespy.proxies": ["Forwarded", "TrustedProxies", "parse_forwarded", "resolve"],
+    "vestespy.access_log": [
+        "COMBINED_FORMAT",
+        "FIELDS",
+        "AccessHook",
+        "AccessLogFormatter",
+        "AccessLogger",
+        "escape",
+    ],
+    "vestespy.cli": ["build_parser", "main"],
 }
 
 

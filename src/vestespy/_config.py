@@ -1,0 +1,50 @@
+"""What the command line asked for, shared by the supervisor and its workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._sockets import BindSpec
+
+__all__ = ["BOOT_ERROR", "Config", "StartupError"]
+
+#: The exit status of a worker that could not load the application: the supervisor stops
+#: instead of starting it again.
+BOOT_ERROR = 3
+
+
+class StartupError(Exception):
+    """The server cannot start; the message is the one line shown to the user."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The parsed command line (see ``vestespy --help`` for each field)."""
+
+    app: str | None = None
+    factory: bool = False
+    wsgi: str | None = None
+    root_path: str = ""
+    binds: tuple[BindSpec, ...] = ()
+    workers: int = 1
+    threads: int = 50
+    backend: str = "auto"
+    log_level: str = "info"
+    access_log: bool = True
+    access_log_format: str | None = None
+    graceful_timeout: float = 30.0
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    reload: bool = False
+    reload_dirs: tuple[str, ...] = ()
+    debug: bool = False
+    #: The ServerOptions fields given on the command line.
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def app_name(self) -> str:
+        """The application as the user named it, for log lines."""
+        if self.wsgi:
+            return f"WSGI application {self.wsgi}"
+        return self.app or "the demo"

@@ -1,0 +1,214 @@
+"""One worker process of the command line: load the application, serve, drain on a signal.
+
+Theory of operation: the supervisor forks a worker with the listening sockets already bound.
+The worker imports the application itself (so that a reload imports the edited code), builds a
+:class:`~vestespy.Server` on the inherited sockets and serves until a signal: SIGTERM or SIGINT
+drain it (:meth:`~vestespy.Server.shutdown` with ``--graceful-timeout``), SIGQUIT closes at
+once. It talks to the supervisor through one pipe: ``R`` once it serves, ``X`` when it retires
+by itself (``--max-requests``) so that its replacement starts while it drains. An application
+that cannot be loaded ends the worker with :data:`BOOT_ERROR` after one line on stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import logging
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._config import BOOT_ERROR, Config, StartupError
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from .request import Request
+    from .response import Response
+    from .server import RequestListener, Server
+
+__all__ = ["load_listener", "run_worker"]
+
+logger: logging.Logger = logging.getLogger("vestespy.error")
+
+
+def _name(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _import_attribute(spec: str) -> Any:
+    module_name, _, attribute = spec.partition(":")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise StartupError(f"cannot import module {module_name!r}: not found") from exc
+        raise StartupError(f"error while importing {module_name!r}: {_name(exc)}") from exc
+    except Exception as exc:
+        raise StartupError(f"error while importing {module_name!r}: {_name(exc)}") from exc
+    value: Any = module
+    for part in attribute.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise StartupError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    return value
+
+
+def load_listener(config: Config) -> RequestListener:
+    """Import the application the command line names and return its ``"request"`` listener.
+
+    Raises:
+        StartupError: It cannot be imported, or is not a listener.
+    """
+    if config.wsgi:
+        try:
+            wsgi: Any = importlib.import_module("vestespy.wsgi")
+        except ImportError as exc:
+            raise StartupError(
+                f"--wsgi needs vestespy.wsgi, which cannot be imported: {exc}"
+            ) from exc
+        app = _import_attribute(config.wsgi)
+        if config.factory:
+            app = _call_factory(config.wsgi, app)
+        listener: Any = wsgi.WSGIAdapter(app, script_name=config.root_path)
+        return listener  # type: ignore[no-any-return]
+    if not config.app:
+        from .demo import build_demo
+
+        return build_demo().as_handler()
+    value = _import_attribute(config.app)
+    if config.factory:
+        value = _call_factory(config.app, value)
+    if hasattr(value, "as_handler"):
+        value = value.as_handler()
+    if not callable(value):
+        raise StartupError(
+            f"{config.app} is a {type(value).__name__}, not a 'request' listener or a Dispatcher"
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def _call_factory(spec: str, factory: Any) -> Any:
+    if not callable(factory):
+        raise StartupError(f"--factory: {spec} is not callable")
+    try:
+        return factory()
+    except Exception as exc:
+        raise StartupError(f"--factory: {spec}() raised {exc!r}") from exc
+
+
+def _recycling(
+    listener: RequestListener, limit: int, retire: Callable[[], None]
+) -> RequestListener:
+    """Wrap ``listener`` so that the worker retires after ``limit`` requests."""
+    counter = itertools.count(1)  # next() on a count is atomic in CPython
+
+    def counted(server: Server, req: Request, res: Response) -> object:
+        if next(counter) == limit:
+            retire()
+        return listener(server, req, res)
+
+    return counted
+
+
+def run_worker(config: Config, sockets: list[socket.socket], report_fd: int | None) -> int:
+    """Serve ``config``'s application on ``sockets`` until a signal; return the exit status.
+
+    Args:
+        config: The command line.
+        sockets: The listening sockets, inherited.
+        report_fd: The pipe to the supervisor, or None when running without one.
+    """
+    from .access_log import COMBINED_FORMAT, AccessLogger
+    from .server import Server
+
+    def report(message: bytes) -> None:
+        if report_fd is not None:
+            try:
+                os.write(report_fd, message)
+            except OSError:
+                pass
+
+    if config.reload:
+        # No .pyc from a worker of a reload: one written in the same second as a later edit
+        # of the same size would pass for up to date.
+        sys.dont_write_bytecode = True
+    try:
+        listener = load_listener(config)
+    except StartupError as exc:
+        logger.debug("the application cannot be loaded", exc_info=True)
+        if report_fd is None:
+            print(f"vestespy: error: {exc}", file=sys.stderr, flush=True)
+        else:  # the supervisor says it once, however many workers fail
+            report(b"E" + str(exc).encode())
+        return BOOT_ERROR
+    server = Server(
+        sockets,
+        debug=config.debug,
+        select=config.backend,
+        max_workers=config.threads,
+        access_log=(
+            AccessLogger(config.access_log_format or COMBINED_FORMAT) if config.access_log else None
+        ),
+        **config.options,
+    )
+    graceful = config.graceful_timeout
+
+    def drain(*_: object) -> None:
+        server.shutdown(timeout=graceful)
+
+    def retire() -> None:
+        report(b"X")
+        drain()
+
+    if config.max_requests > 0:
+        limit = config.max_requests + random.randint(0, max(0, config.max_requests_jitter))
+        listener = _recycling(listener, limit, retire)
+    server.on("request", listener)
+
+    quit_now = getattr(signal, "SIGQUIT", None)  # not on Windows
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if signum == quit_now:
+            server.shutdown()
+        else:
+            drain()
+
+    for signum in (signal.SIGTERM, signal.SIGINT, quit_now):
+        if signum is not None:
+            signal.signal(signum, on_signal)
+    if report_fd is not None:
+        # The supervisor handles SIGHUP; a terminal hang-up reaches the whole group.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    done = threading.Event()
+    if report_fd is not None:
+        _watch_parent(done, os.getppid(), drain)
+    logger.debug("worker %d serving (backend %s)", os.getpid(), server.backend)
+    report(b"R")
+    try:
+        server.serve_forever()
+    finally:
+        done.set()
+        server.close()
+    return 0
+
+
+def _watch_parent(done: threading.Event, parent: int, drain: Callable[[], None]) -> None:
+    """Drain if the supervisor disappears (killed with SIGKILL: no one else would stop us)."""
+
+    def watch() -> None:
+        while not done.wait(1.0):
+            if os.getppid() != parent:
+                logger.warning("worker %d: the supervisor is gone; stopping", os.getpid())
+                drain()
+                return
+
+    threading.Thread(target=watch, name="vestespy-parent-watch", daemon=True).start()
