@@ -277,6 +277,8 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         parser.error("--max-requests and --max-requests-jitter must be at least 0")
     if args.wsgi and args.app:
         parser.error("give either MODULE:ATTR or --wsgi MODULE:APP, not both")
+    if args.wsgi and args.threads < 1:
+        parser.error("--wsgi needs --threads >= 1 (WSGI applications block)")
     if args.root_path and not args.wsgi:
         parser.error("--root-path applies to --wsgi applications")
     if args.access_log_format:

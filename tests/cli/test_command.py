@@ -80,6 +80,7 @@ def test_version(tmp_path: Path) -> None:
         (["--trusted-proxies", "not-an-ip"], "not-an-ip"),
         (["--access-log-format", "{nope}"], "unknown access log field"),
         (["--root-path", "/x"], "--root-path applies to --wsgi"),
+        (["--wsgi", "app:app", "--threads", "0"], "--wsgi needs --threads >= 1"),
         (["--backend", "nosuch"], "invalid choice"),
     ],
 )

@@ -48,7 +48,7 @@ def test_bind_tcp_and_describe() -> None:
     listener = bind(parse_bind("127.0.0.1:0"))
     try:
         port = listener.sock.getsockname()[1]
-        assert listener.describe() == f"http://127.0.0.1:{port}"
+        assert listener.describe() == f"http://127.0.0.1:{port}/"
         with pytest.raises(BindError, match=f"cannot bind 127.0.0.1:{port}: "):
             bind(parse_bind(f"127.0.0.1:{port}"))
     finally:
