@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import logging
 import os
 import re
@@ -134,9 +135,16 @@ def _bind_spec(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (not the whole usage), status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command's argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Serve a VestesPy application (with no MODULE:ATTR, a small demo).",
         epilog=(
@@ -385,9 +393,29 @@ def open_listeners(config: Config) -> tuple[list[Listener], list[list[Listener]]
     return shared, slots
 
 
+def _check_module(spec: str | None) -> None:
+    """Refuse a MODULE:ATTR whose module cannot be found, before binding or forking.
+
+    Only found, not imported: the workers import the application, so that each reload (and
+    --reload) runs the code as it is on disk now.
+    """
+    if not spec:
+        return
+    module_name = spec.partition(":")[0]
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        found = None  # a parent package is missing: the import would fail the same way
+    if found is None:
+        raise StartupError(f"cannot import module {module_name!r}: not found")
+
+
 def run(config: Config) -> int:
     """Bind, then serve with worker processes until a signal; return the exit status."""
     log = logging.getLogger("vestespy.error")
+    _check_module(config.wsgi or config.app)
     shared, slots = open_listeners(config)
     named = shared + slots[0]
     log.info(

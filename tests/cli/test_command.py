@@ -82,13 +82,24 @@ def test_version(tmp_path: Path) -> None:
         (["--root-path", "/x"], "--root-path applies to --wsgi"),
         (["--wsgi", "app:app", "--threads", "0"], "--wsgi needs --threads >= 1"),
         (["--backend", "nosuch"], "invalid choice"),
+        (["--port", "99999"], "not a port number (0-65535)"),
     ],
 )
 def test_bad_argument_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
     with Command(args, tmp_path) as command:
         assert command.wait() == 2
     assert message in command.stderr
+    # One line naming the problem, not the whole usage.
+    assert len(command.stderr.strip().splitlines()) == 1, command.stderr
     assert "Traceback" not in command.stderr
+
+
+def test_a_missing_module_is_refused_before_binding(tmp_path: Path) -> None:
+    with Command(["nosuchmodule:app", "--port", "0"], tmp_path) as command:
+        assert command.wait() == 1
+    assert (
+        command.stderr.strip() == "vestespy: error: cannot import module 'nosuchmodule': not found"
+    )
 
 
 @pytest.mark.parametrize(
