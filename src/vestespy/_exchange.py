@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._emitter import drop_listeners
 from .errors import ClientDisconnected
 from .headers import headers_from_triples
-from .response import answer_with_error
+from .request import detach_request
+from .response import answer_with_error, detach_response
 
 if TYPE_CHECKING:
     from ._pool import InlineStrand, Strand
@@ -290,9 +291,12 @@ class Exchange:
         self.failed = False  # "close" is always delivered
         if request.has_listeners("close"):
             self._guard(request.emit, "close", request, self.response)
-        # Nothing more is emitted: what the listeners hold goes now, not at the next
-        # cyclic collection (the request and its exchange refer to each other).
+        # Nothing more is emitted: what the listeners hold goes now, and the request and the
+        # response let go of this exchange, so that refcounting frees all of them at once
+        # instead of the cyclic collector, later.
         drop_listeners(request)
+        detach_request(request)
+        detach_response(self.response)
 
     def _guard(self, emit: Callable[..., object], *args: Any) -> None:
         """Call listeners; one that raises must not take the server down."""

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from .errors import ResponseAlreadyStarted, StreamLengthError
+from .errors import ClientDisconnected, ResponseAlreadyStarted, StreamLengthError
 from .headers import Headers, header_triples
 
 if TYPE_CHECKING:
@@ -323,3 +323,48 @@ def answer_with_error(response: Response, status: int, body: str) -> bool:
     )
     response.send_all(body)
     return True
+
+
+class _ClosedChannel:
+    """Where a response writes once its exchange is over: nothing can reach the client."""
+
+    def in_loop_thread(self) -> bool:
+        return False
+
+    def start(
+        self,
+        status: int,
+        reason: bytes | None,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        end: bool,
+    ) -> None:
+        pass  # as for a connection that closed before the response started: dropped
+
+    def write(self, data: bytes) -> None:
+        raise ClientDisconnected("the connection closed while the response was sent")
+
+    def finish(self) -> None:
+        raise ClientDisconnected("the connection closed while the response was sent")
+
+    def stream_from_loop(self, chunks: Iterator[bytes]) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        pass
+
+
+_CLOSED_CHANNEL = _ClosedChannel()
+
+
+def detach_response(response: Response) -> None:
+    """Cut the response from its exchange once the exchange is over (for the server).
+
+    The exchange refers to the response and the response to the exchange: without this the
+    pair, and what they hold, would wait for the cyclic garbage collector. Anything the
+    application still sends goes nowhere, as it would on a closed connection.
+    """
+    response._channel = _CLOSED_CHANNEL

@@ -449,3 +449,28 @@ def test_a_pipelining_connection_gets_a_slice_of_the_loop_per_pass() -> None:
     assert started == [f"/{i}" for i in range(20)]
     assert h.interest & EVENT_READ
     assert h.sock.take_sent().count(b"HTTP/1.1 200 OK") == 20
+
+
+# == memory ========================================================================================
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["pool", "inline"])
+def test_a_finished_exchange_leaves_nothing_for_the_cyclic_collector(
+    inline: bool, worker: ListenerThread
+) -> None:
+    """Refcounting frees each request, response and exchange as soon as it is over."""
+    import gc
+
+    h = Harness(inline=inline)
+    h.server.on("request", lambda server, req, res: res.send_all("ok"))
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            h.receive(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            if not inline:
+                run_strand(h, worker)
+            assert h.sock.take_sent().endswith(b"ok")
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
