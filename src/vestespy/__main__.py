@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ._backends import available_backends
+from ._core import version_line
 from .server import RequestListener, Server
 
 __all__ = ["main"]
@@ -47,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--wsgi", metavar="MODULE:APP", help="serve a WSGI application")
     parser.add_argument(
         "--root-path", default="", help="the URL prefix a WSGI app is mounted at (SCRIPT_NAME)"
+    )
+    parser.add_argument(
+        "--version", action="version", version=version_line(), help="the build and core in use"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
