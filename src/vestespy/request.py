@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import unquote, urlsplit
 
 from ._emitter import EventEmitter, Listener
+from ._mypyc import mypyc_attr
 from .headers import Headers
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ def _split_target(target: str) -> tuple[str, str]:
     return "", ""  # authority-form (CONNECT)
 
 
+# Users may subclass it: mypyc must allow that when compiled.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Request(EventEmitter[RequestEvent]):
     """An HTTP request: its head as parsed, and an emitter of its body's events.
 
