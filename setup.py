@@ -29,10 +29,13 @@ HERE = Path(__file__).resolve().parent
 PACKAGE = HERE / "src" / "vestespy"
 
 #: The modules compiled by mypyc: the hot path of a request. One table, read by the build and
-#: by tests/test_build.py; a module listed here must pass ``mypy --strict`` and compile.
+#: by tests/unit/test_build_info.py and tests/build; a module listed here must pass ``mypy --strict`` and compile.
 COMPILED_MODULES = (
     "_driver",
     "_connection",
+    "_transport",
+    "_output",
+    "_exchange",
     "_strict",
     "_emitter",
     "_pool",
@@ -40,7 +43,7 @@ COMPILED_MODULES = (
     "headers",
     "request",
     "response",
-    "backends",
+    "_backends",
 )
 
 ENV = "VESTESPY_COMPILE"
