@@ -138,9 +138,9 @@ class BuildInfo:
 
     #: VestesPy's version.
     version: str
-    #: Whether VestesPy's hot modules run compiled by mypyc (False: pure Python).
+    #: Whether VestesPy's hot modules run compiled by mypyc (else pure Python).
     compiled: bool
-    #: The protocol core: ``"h11"`` or ``"h11_mypyc"``.
+    #: The protocol core, ``"h11"`` or ``"h11_mypyc"``.
     core: str
     #: The protocol core's version.
     core_version: str
