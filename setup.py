@@ -28,8 +28,8 @@ from setuptools.command.build_ext import build_ext
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE / "src" / "vestespy"
 
-#: The modules compiled by mypyc: the hot path of a request. One table, read by the build and
-#: by tests/unit/test_build_info.py and tests/build; a module listed here must pass ``mypy --strict`` and compile.
+#: The modules compiled by mypyc: the hot path of a request. One table, read by the build and by
+#: the tests (unit/test_build_info.py, build/); a module listed here must compile with mypyc.
 COMPILED_MODULES = (
     "_driver",
     "_connection",
