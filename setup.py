@@ -18,6 +18,7 @@ former in-place build left beside the sources, so that an edited ``.py`` is what
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -113,6 +114,10 @@ def _extensions() -> list[object]:
         return []
     if not any(command in sys.argv for command in BUILD_COMMANDS):
         return []  # metadata only (egg_info, dist_info, sdist): nothing to compile
+    # setuptools copies build/lib* into the wheel as it finds it: a module renamed or removed
+    # since an earlier build (its .py or its compiled .so) would ship again, stale.
+    for stale in HERE.joinpath("build").glob("lib*"):
+        shutil.rmtree(stale, ignore_errors=True)
     if mode == "pure":
         _say(f"pure Python ({ENV}=0)")
         return []
