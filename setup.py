@@ -37,6 +37,7 @@ COMPILED_MODULES = (
     "_transport",
     "_output",
     "_exchange",
+    "_rates",
     "_strict",
     "_emitter",
     "_pool",
