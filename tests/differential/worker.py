@@ -36,8 +36,8 @@ def transcript(chunks: list[bytes], eof: bool) -> list[Any]:
             out.append((type(event).__name__, fields))
             if isinstance(event, RequestStarted) and event.expects_continue:
                 out.append(("continue", driver.send_continue()))
-            if isinstance(event, RequestEnded) and driver.request_in_progress:
-                respond()
+            if isinstance(event, RequestEnded):
+                respond()  # each request that ends is owed a response
             if isinstance(event, (RequestRejected, PeerClosed)):
                 return  # the driver would repeat it
         out.append(("runaway",))
