@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 PACKAGE = HERE / "src" / "vestespy"
 
 #: The modules compiled by mypyc: the hot path of a request. One table, read by the build and by
-#: the tests (unit/test_build_info.py, build/); a module listed here must compile with mypyc.
+#: the tests (unit/test_build_info.py, packaging/); a module listed here must compile with mypyc.
 COMPILED_MODULES = (
     "_driver",
     "_connection",
