@@ -114,7 +114,8 @@ def test_editable_install_runs_the_sources(project: Path, tmp_path: Path) -> Non
     python = venv / "bin" / "python"
     log = run([str(python), "-m", "pip", "install", "-e", str(project)], tmp_path)
     assert not stale.exists(), log.stdout + log.stderr
-    assert not list(package.glob("*.so")) and not list((project / "src").glob("*.so"))
+    assert not list(package.glob("*.so"))
+    assert not list((project / "src").glob("*.so"))
     # An edit shows at once, and the build reports itself as pure Python.
     source = package / "_driver.py"
     source.write_text(source.read_text() + "\nEDITED = True\n")
