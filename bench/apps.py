@@ -207,6 +207,23 @@ def run_uvicorn(port: int) -> None:
     )
 
 
+def run_uvicorn_httptools(port: int) -> None:
+    """uvicorn on httptools (llhttp, in C) and uvloop: the reference users pick for speed."""
+    import uvicorn
+
+    uvicorn.run(
+        asgi_app,
+        host=HOST,
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE,
+        backlog=4096,
+    )
+
+
 def run_hypercorn(port: int) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
@@ -223,8 +240,25 @@ def run_hypercorn(port: int) -> None:
 # -- VestesPy ------------------------------------------------------------------------------
 
 
-def run_vestespy(port: int, select: str, max_workers: int) -> None:
+#: Where run.py installs the compiled build of the working tree (``pip install --target``).
+COMPILED_BUILD = (
+    Path(__file__).resolve().parent
+    / ".build"
+    / f"compiled-py{sys.version_info[0]}{sys.version_info[1]}"
+)
+
+
+def run_vestespy(port: int, select: str, max_workers: int, compiled: bool = False) -> None:
+    """VestesPy: the working tree's sources on h11, or its mypyc build on h11_mypyc."""
+    os.environ["VESTESPY_H11"] = "h11_mypyc" if compiled else "h11"
+    if compiled:
+        sys.path.insert(0, str(COMPILED_BUILD))
     import vestespy
+
+    info = vestespy.build_info()
+    if info.compiled != compiled:
+        raise SystemExit(f"expected the {'compiled' if compiled else 'pure'} build: {info}")
+    print(info, flush=True)
 
     def on_request(server: Any, req: Any, res: Any) -> None:
         size = _stream_size(req.path)
@@ -301,21 +335,23 @@ def run_bare(port: int) -> None:
 # -- the h11 ceiling: h11 and a selectors loop, handler inline, nothing else --------------
 
 
-def run_h11_minimal(port: int) -> None:
+def run_h11_minimal(port: int, core: str = "h11") -> None:
     """Answer ``GET /`` with h11 and an epoll loop and nothing else: what h11 alone allows.
 
     No threads, no events, no checks beyond h11's, one ``send`` per read: the fastest a
-    server can be that parses and frames every request with h11's public API.
+    server can be that parses and frames every request with h11's public API (``core``:
+    ``h11`` or ``h11_mypyc``, the same API compiled).
     """
+    import importlib
     import selectors
 
-    import h11
+    h11 = importlib.import_module(core)
 
     listener = socket.create_server((HOST, port), backlog=4096)
     listener.setblocking(False)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
-    conns: dict[socket.socket, h11.Connection] = {}
+    conns: dict[socket.socket, Any] = {}
     headers = [(b"Content-Type", b"text/plain"), (b"Content-Length", b"%d" % len(HELLO))]
     while True:
         for key, _ in selector.select():
@@ -368,8 +404,12 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "vestespy-pool-select": lambda port: run_vestespy(port, "select", 4),
     "vestespy-inline-select": lambda port: run_vestespy(port, "select", 0),
     "vestespy-wsgi-epoll": lambda port: run_vestespy_wsgi(port, "epoll", 4),
+    "vestespy-compiled-pool-epoll": lambda port: run_vestespy(port, "epoll", 4, compiled=True),
+    "vestespy-compiled-inline-epoll": lambda port: run_vestespy(port, "epoll", 0, compiled=True),
+    "uvicorn-httptools": run_uvicorn_httptools,
     "bare-socket": run_bare,
     "h11-minimal": run_h11_minimal,
+    "h11-minimal-mypyc": lambda port: run_h11_minimal(port, "h11_mypyc"),
 }
 
 

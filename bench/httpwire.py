@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,13 @@ def rss_kib(pid: int) -> int | None:
         out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True)
         return int(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
     return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far; None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # Fields 14 and 15 (utime, stime), counted from the state, the third field.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

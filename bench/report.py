@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from workloads import BARE, H11_MINIMAL, Column, Workload
+from workloads import BARE, H11_MINIMAL, H11_MINIMAL_MYPYC, Column, Workload
 
 REFERENCE = "waitress"
 Results = dict[str, dict[tuple[str, str], float | None]]  # server -> (workload, column) -> value
@@ -99,10 +99,17 @@ def reference_ratios(
     """One line per workload that has a reference server: each figure as a fraction of it.
 
     The transfers compare with the bare socket loop (the pure-Python I/O limit), hello world
-    with h11-minimal (the most a server on h11 can do).
+    with h11-minimal on h11 and on h11_mypyc (the most a server on that core can do); then
+    the server CPU per hello request each VestesPy variant spends beyond h11-minimal on its
+    core (pure on h11, compiled on h11_mypyc).
     """
     lines = []
-    for reference_name, label in ((BARE, "the bare socket loop"), (H11_MINIMAL, "h11-minimal")):
+    references = (
+        (BARE, "the bare socket loop"),
+        (H11_MINIMAL, "h11-minimal"),
+        (H11_MINIMAL_MYPYC, "h11-minimal-mypyc"),
+    )
+    for reference_name, label in references:
         measured = results.get(reference_name, {})
         for workload in workloads:
             key = (workload.name, "rate")
@@ -112,11 +119,20 @@ def reference_ratios(
             parts = []
             for server in servers:
                 value = results.get(server, {}).get(key)
-                if server not in (BARE, H11_MINIMAL) and value:
+                if server not in (BARE, H11_MINIMAL, H11_MINIMAL_MYPYC) and value:
                     parts.append(f"{server} {value / reference:.2f}x")
             if parts:
                 title = workload.columns[0].title
                 lines.append(f"{title} vs {label}: " + ", ".join(parts))
+    overheads = []
+    for server in servers:
+        reference_name = H11_MINIMAL_MYPYC if "-compiled-" in server else H11_MINIMAL
+        cpu = results.get(server, {}).get(("hello", "cpu"))
+        reference_cpu = results.get(reference_name, {}).get(("hello", "cpu"))
+        if server.startswith("vestespy") and cpu and reference_cpu:
+            overheads.append(f"{server} {cpu - reference_cpu:+.1f} (vs {reference_name})")
+    if overheads:
+        lines.append("hello server CPU us/req beyond h11-minimal: " + ", ".join(overheads))
     return lines
 
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import resource
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +41,31 @@ _NEEDS = {
     "gunicorn": "gunicorn",
     "uvicorn": "uvicorn",
     "hypercorn": "hypercorn",
+    "uvicorn-httptools": "httptools",
+    "h11-minimal-mypyc": "h11_mypyc",
+    "vestespy-compiled-pool-epoll": "h11_mypyc",
+    "vestespy-compiled-inline-epoll": "h11_mypyc",
 }
+
+
+def build_compiled() -> str | None:
+    """Install the working tree's mypyc build where apps.py looks for it; None, or why not."""
+    from apps import COMPILED_BUILD
+
+    print(f"building the compiled variant into {COMPILED_BUILD} ...", file=sys.stderr, flush=True)
+    shutil.rmtree(COMPILED_BUILD, ignore_errors=True)
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target"]
+    command += [str(COMPILED_BUILD), str(REPO)]
+    result = subprocess.run(
+        command,
+        env={**os.environ, "VESTESPY_COMPILE": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        return "the mypyc build failed: " + (result.stderr.strip().splitlines() or ["?"])[-1]
+    return None
 
 
 def _names(value: str, known: list[str], what: str) -> list[str]:
@@ -73,6 +101,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="a new server process per workload (default: yes, but not with --quick)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every server this many times, alternating the order; each figure is the median",
     )
     return parser.parse_args(argv)
 
@@ -112,23 +146,50 @@ def main(argv: list[str] | None = None) -> int:
     failures: set[tuple[str, str]] = set()
     notes: list[str] = []
     started = time.monotonic()
+    runnable = []
+    compiled_error = None
+    if any("-compiled-" in name for name in servers):
+        compiled_error = build_compiled()
+    for name in servers:
+        todo = [w for w in workloads if name in w.servers]
+        if not todo:
+            continue
+        module = _NEEDS.get(name)
+        missing = None
+        if module is not None and importlib.util.find_spec(module) is None:
+            missing = "not installed (pip install -e '.[bench]')"
+        elif "-compiled-" in name and compiled_error is not None:
+            missing = compiled_error
+        if missing is not None:
+            failures.update((name, w.name) for w in todo)
+            notes.append(f"{name}: {missing}")
+            print(f"{name}: {missing}", file=sys.stderr)
+            continue
+        runnable.append((name, todo))
+    rounds: list[report.Results] = []
     with tempfile.TemporaryDirectory(prefix="vestespy-bench-") as tmp:
         ctx = Context(scale, pinning, use_wrk, wrk.write_scripts(Path(tmp), 16, 1024))
-        for name in servers:
-            todo = [w for w in workloads if name in w.servers]
-            if not todo:
-                continue
-            module = _NEEDS.get(name)
-            if module is not None and importlib.util.find_spec(module) is None:
-                failures.update((name, w.name) for w in todo)
-                notes.append(f"{name}: not installed (pip install -e '.[bench]')")
-                print(f"{name}: not installed", file=sys.stderr)
-                continue
-            # One process per workload (full runs: memory and state of one workload cannot
-            # colour the next), or one per server (quick runs: start-up dominates).
-            groups = [[w] for w in todo] if fresh else [todo]
-            for group in groups:
-                _run_group(ctx, name, group, Path(tmp), results, failures, notes)
+        for number in range(args.rounds):
+            # Alternate the order, so that no server always follows the same one.
+            order = runnable if number % 2 == 0 else runnable[::-1]
+            if args.rounds > 1:
+                print(f"round {number + 1} of {args.rounds}", file=sys.stderr, flush=True)
+            measured: report.Results = {}
+            for name, todo in order:
+                # One process per workload (full runs: memory and state of one workload
+                # cannot colour the next), or one per server (quick runs: start-up dominates).
+                groups = [[w] for w in todo] if fresh else [todo]
+                for group in groups:
+                    _run_group(ctx, name, group, Path(tmp), measured, failures, notes)
+            rounds.append(measured)
+    for name in {name for measured in rounds for name in measured}:
+        keys = {key for measured in rounds for key in measured.get(name, {})}
+        results[name] = {}
+        for key in keys:
+            values = [m[name][key] for m in rounds if m.get(name, {}).get(key) is not None]
+            results[name][key] = statistics.median(values) if values else None
+    if args.rounds > 1:
+        notes.append(f"each figure: the median of {args.rounds} rounds, order alternating")
     elapsed = time.monotonic() - started
 
     header, rows = report.table(servers, workloads, results, failures)

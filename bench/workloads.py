@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import wrk
+from httpwire import cpu_seconds
 from procs import Pinning, ServerProcess, run_client, run_tool
 
-PEERS = ["waitress", "cheroot", "gunicorn", "uvicorn", "hypercorn"]
+# uvicorn-httptools: uvicorn on httptools and uvloop, the C-parser reference users pick for speed.
+PEERS = ["waitress", "cheroot", "gunicorn", "uvicorn", "hypercorn", "uvicorn-httptools"]
+# Two builds: the working tree's sources on h11 (pure), and the same sources compiled by mypyc
+# (built by run.py into bench/.build) on h11_mypyc.
 VESTESPY = [
     "vestespy-pool-epoll",
     "vestespy-inline-epoll",
@@ -17,11 +21,15 @@ VESTESPY = [
     "vestespy-inline-select",
     # The WSGI app of waitress, cheroot and gunicorn, through vestespy.wsgi.WSGIAdapter.
     "vestespy-wsgi-epoll",
+    "vestespy-compiled-pool-epoll",
+    "vestespy-compiled-inline-epoll",
 ]
 BARE = "bare-socket"
-# The h11 ceiling: h11 with a selectors loop and nothing else, for the hello workloads.
+# The h11 ceiling: h11 with a selectors loop and nothing else, for the hello workloads; on
+# h11 and on h11_mypyc.
 H11_MINIMAL = "h11-minimal"
-SERVERS = [*PEERS, *VESTESPY, BARE, H11_MINIMAL]
+H11_MINIMAL_MYPYC = "h11-minimal-mypyc"
+SERVERS = [*PEERS, *VESTESPY, BARE, H11_MINIMAL, H11_MINIMAL_MYPYC]
 HTTP_SERVERS = [*PEERS, *VESTESPY]
 # The two transfers, with the bare socket loop as their reference.
 TRANSFER_SERVERS = (*HTTP_SERVERS, BARE)
@@ -103,7 +111,9 @@ def _requests_per_second(
         if ctx.scale.warmup:
             run_tool(ctx.pinning, wrk.wrk_command(server.port, connections, 1, script, path), 60)
         command = wrk.wrk_command(server.port, connections, ctx.scale.seconds, script, path)
+        cpu_before = cpu_seconds(server.pid)
         result = wrk.parse_report(run_tool(ctx.pinning, command, ctx.scale.seconds + 60))
+        cpu_after = cpu_seconds(server.pid)
     else:
         args = ["load", "--port", str(server.port), "--connections", str(connections)]
         args += ["--depth", str(depth)]
@@ -112,9 +122,16 @@ def _requests_per_second(
         if ctx.scale.warmup:
             run_client(ctx.pinning, [*args, "--duration", "1"], 60)
         args += ["--duration", str(ctx.scale.seconds)]
+        cpu_before = cpu_seconds(server.pid)
         result = run_client(ctx.pinning, args, ctx.scale.seconds + 60)
+        cpu_after = cpu_seconds(server.pid)
     _check_errors(result, notes)
-    return Measurement({"rate": result["value"]}, notes)
+    figures = {"rate": result["value"]}
+    if cpu_before is not None and cpu_after is not None:
+        # Server CPU per request (µs): the server process's user + system time over the
+        # measured run (every thread), divided by the requests completed in it.
+        figures["cpu"] = (cpu_after - cpu_before) * 1e6 / result["requests"]
+    return Measurement(figures, notes)
 
 
 def _hello(ctx: Context, server: ServerProcess) -> Measurement:
@@ -166,15 +183,15 @@ WORKLOADS: dict[str, Workload] = {
         Workload(
             "hello",
             "hello world, keep-alive, 50 connections",
-            (Column("rate", "hello req/s", True),),
-            (*HTTP_SERVERS, H11_MINIMAL),
+            (Column("rate", "hello req/s", True), Column("cpu", "hello CPU us/req", False)),
+            (*HTTP_SERVERS, H11_MINIMAL, H11_MINIMAL_MYPYC),
             _hello,
         ),
         Workload(
             "pipelined",
             "hello world, 16 requests per write, 50 connections",
             (Column("rate", "pipelined x16 req/s", True),),
-            (*HTTP_SERVERS, H11_MINIMAL),
+            (*HTTP_SERVERS, H11_MINIMAL, H11_MINIMAL_MYPYC),
             _pipelined,
         ),
         Workload(

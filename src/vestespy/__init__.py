@@ -17,6 +17,7 @@ Example:
 """
 
 from ._backends import available_backends
+from ._core import BuildInfo, build_info
 from ._emitter import EventEmitter
 from .errors import BadRequest, ClientDisconnected, ResponseAlreadyStarted, StreamLengthError
 from .headers import Headers
@@ -34,6 +35,7 @@ from . import tools as tools
 
 __all__ = [
     "BadRequest",
+    "BuildInfo",
     "ClientDisconnected",
     "EventEmitter",
     "Headers",
@@ -46,5 +48,6 @@ __all__ = [
     "StreamLengthError",
     "__version__",
     "available_backends",
+    "build_info",
     "serve",
 ]

@@ -33,9 +33,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ._backends import EVENT_READ, EVENT_WRITE
+from ._backends import EVENT_READ, EVENT_WRITE, Backend
 from ._driver import (
     BodyReceived,
     Driver,
@@ -47,20 +47,19 @@ from ._driver import (
 )
 from ._exchange import Exchange, LoggedExchange
 from ._output import OutputBuffer
+from ._pool import SerialQueue
 from ._rates import RateMeter
 from ._transport import TLSTransport, Transport
+from .access_log import AccessHook
 from .errors import BadRequest, ClientDisconnected
 from .headers import headers_from_triples
-from .proxies import resolve
+from .options import ServerOptions
+from .proxies import TrustedProxies, resolve
+from .request import Request
 from .response import Response
 
 if TYPE_CHECKING:
-    from ._loop import EventLoop
-    from ._pool import InlineStrand, Strand
-    from .access_log import AccessHook
-    from .options import ServerOptions
-    from .proxies import TrustedProxies
-    from .request import Request, SocketAddress
+    from .request import SocketAddress
 
 __all__ = ["Connection", "ConnectionContext"]
 
@@ -74,6 +73,22 @@ logger: logging.Logger = logging.getLogger("vestespy.error")
 _REQUESTS_PER_SLICE = 8
 
 
+class Reactor(Protocol):
+    """What a connection needs of its loop: :class:`~vestespy._loop.EventLoop`, or a fake.
+
+    A protocol rather than the class: compiled by mypyc, a field typed with a compiled class
+    refuses anything else at run time, and the tests hand connections a fake loop.
+    """
+
+    backend: Backend
+
+    def in_loop_thread(self) -> bool: ...
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> None: ...
+    def at_end_of_pass(self, callback: Callable[[], object]) -> None: ...
+
+
+# Its field types are imported at run time, not only for type checking: compiled by mypyc,
+# the dataclass reads the classes of its annotations when the module loads.
 @dataclass(frozen=True, slots=True)
 class ConnectionContext:
     """What a server gives its connections: the loop, listener threads, options, bookkeeping.
@@ -81,7 +96,7 @@ class ConnectionContext:
     Made once per server and shared, read-only, by its connections.
     """
 
-    loop: EventLoop
+    loop: Reactor
     options: ServerOptions
     #: The request class to instantiate.
     handler: type[Request]
@@ -90,7 +105,7 @@ class ConnectionContext:
     #: Whether listeners run on the loop thread (``max_workers=0``).
     inline: bool
     #: Makes a connection's serial queue of listener calls.
-    new_strand: Callable[[], Strand | InlineStrand]
+    new_strand: Callable[[], SerialQueue]
     #: Calls the server's listeners: ``emit_request("request", req, res)``.
     emit_request: Callable[..., object]
     #: Called once a connection has closed.

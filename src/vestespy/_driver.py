@@ -1,6 +1,6 @@
 """The sans-IO connection driver: bytes in, request events out; responses in, bytes out.
 
-Theory of operation: one :class:`Driver` wraps one ``h11.Connection(h11.SERVER)`` for the life
+Theory of operation: one :class:`Driver` wraps one ``Connection(SERVER)`` for the life
 of a client connection. It knows nothing of sockets, threads or clocks; its owner feeds it what
 the socket read (:meth:`Driver.receive`), pulls :data:`DriverEvent` objects out
 (:meth:`Driver.next_event`) and writes whatever bytes the response methods return. The owner
@@ -26,10 +26,31 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from http import HTTPStatus
-
-import h11
+from typing import TYPE_CHECKING
 
 from . import _strict
+from ._core import (
+    CLOSED,
+    DONE,
+    ERROR,
+    IDLE,
+    MUST_CLOSE,
+    PAUSED,
+    SEND_BODY,
+    SEND_RESPONSE,
+    SERVER,
+    Connection,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    InformationalResponse,
+    RemoteProtocolError,
+    Request,
+    Response,
+)
+
+if TYPE_CHECKING:
+    from h11._headers import Headers as CoreHeaders
 
 __all__ = [
     "BodyReceived",
@@ -119,7 +140,7 @@ def reason_phrase(status: int) -> bytes:
     return _REASONS.get(status, b"")
 
 
-def _triples(headers: h11._headers.Headers) -> list[tuple[str, str, str]]:
+def _triples(headers: CoreHeaders) -> list[tuple[str, str, str]]:
     # raw_items() gives the names as received; lower-casing the decoded name here is cheaper
     # than zipping it with h11's lower-cased view, which iterates through Sequence.__getitem__.
     triples = []
@@ -186,7 +207,7 @@ class Driver:
         max_header_count: int = 100,
         max_drain: int = 1024 * 1024,
     ) -> None:
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
+        self._h11 = Connection(SERVER, max_incomplete_event_size=max_header_size)
         self._rejected = False
         self._no_keep_alive = False
         self._eof = False
@@ -211,21 +232,24 @@ class Driver:
     # -- receiving -------------------------------------------------------------------------
 
     def receive(self, data: bytes) -> None:
-        """Feed bytes read from the client; ``b""`` means the client closed its side."""
+        """Feed bytes read from the client; ``b""`` means the client closed its side.
+
+        ``data`` must be ``bytes``: h11_mypyc refuses a ``bytearray`` or ``memoryview``.
+        """
         conn = self._h11
         if not data:
             self._eof = True
             if self._held_cr:
                 self._held_cr = False
                 conn.receive_data(b"\r")
-        elif conn.their_state is h11.MUST_CLOSE:
+        elif conn.their_state is MUST_CLOSE:
             # RFC 9112 9.6: after a request with "Connection: close" (or an HTTP/1.0 one)
             # nothing more is read; h11 would call further bytes an error and answer 400
             # in place of the response the request is owed.
             return
         elif (
             (data[0] == 13 or self._held_cr)
-            and conn.their_state is h11.IDLE
+            and conn.their_state is IDLE
             and not self._head_checked
             and not conn.trailing_data[0]
         ):
@@ -254,7 +278,7 @@ class Driver:
         if chunks is not None and chunks.error is not None:
             return self._reject(chunks.error.status, chunks.error.name)
         state = conn.their_state
-        if state is h11.IDLE:
+        if state is IDLE:
             if not self._head_checked:
                 data = conn.trailing_data[0]
                 if not data and not self._eof:
@@ -265,16 +289,16 @@ class Driver:
                 if rule is not None:
                     return self._reject(rule.status, rule.name)
                 conn = self._h11  # a rewritten head is in a fresh h11 connection
-        elif state is h11.MUST_CLOSE:
+        elif state is MUST_CLOSE:
             # RFC 9112 9.6: bytes after a closing request are not read; h11 would reject
             # them with a 400 in place of the response the request is owed.
             return PeerClosed() if self._eof else Wait.NEED_DATA
         try:
             event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
+        except RemoteProtocolError as exc:
             return self._reject(exc.error_status_hint, str(exc))
         kind = type(event)
-        if kind is h11.Data:
+        if kind is Data:
             data = bytes(event.data)  # type: ignore[union-attr]
             self._body_seen += len(data)
             if self._body_left is not None:
@@ -283,9 +307,9 @@ class Driver:
                     rule = _strict.BODY_TOO_LARGE
                     return self._reject(rule.status, rule.name)
             return BodyReceived(data)
-        if kind is h11.Request:
+        if kind is Request:
             return self._request_started(event)  # type: ignore[arg-type]
-        if kind is h11.EndOfMessage:
+        if kind is EndOfMessage:
             trailers = _triples(event.headers)  # type: ignore[union-attr]
             if trailers:
                 if _strict.check_trailers(trailers) is not None:
@@ -293,12 +317,12 @@ class Driver:
                 if len(trailers) > self._max_fields:
                     return self._reject(431, _strict.TOO_MANY_FIELDS.name)
             self._chunks = None
-            if conn.our_state is h11.DONE:
+            if conn.our_state is DONE:
                 self._start_next_cycle()
             return RequestEnded(trailers)
-        if kind is h11.ConnectionClosed:
+        if kind is ConnectionClosed:
             return PeerClosed()
-        if event is h11.PAUSED:
+        if event is PAUSED:
             return Wait.PAUSED
         return Wait.NEED_DATA
 
@@ -354,14 +378,14 @@ class Driver:
         state as one after ``start_next_cycle``.
         """
         closed = self._h11.trailing_data[1]
-        fresh = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head)
+        fresh = Connection(SERVER, max_incomplete_event_size=self._max_head)
         if data:
             fresh.receive_data(data)  # (b"" would mean the end of input)
         if closed:
             fresh.receive_data(b"")
         self._h11 = fresh
 
-    def _request_started(self, event: h11.Request) -> RequestStarted | RequestRejected:
+    def _request_started(self, event: Request) -> RequestStarted | RequestRejected:
         self._head_checked = False
         method = event.method.decode("ascii")
         target = event.target.decode("ascii")
@@ -418,13 +442,13 @@ class Driver:
         """
         self._rejected = True
         conn = self._h11
-        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        if conn.our_state not in (IDLE, SEND_RESPONSE):
             return RequestRejected(status, reason, b"", self._eof)
         if self._eof:
             # The client hung up mid-message: nobody is left to read an error response.
             return RequestRejected(status, reason, b"", True)
         body = f"{status} {reason_phrase(status).decode()}: {reason}\n".encode()
-        response = h11.Response(
+        response = Response(
             status_code=status,
             reason=reason_phrase(status),
             headers=[
@@ -435,8 +459,8 @@ class Driver:
         )
         data = conn.send(response)
         if not head:
-            data += conn.send(h11.Data(data=body))
-        data += conn.send(h11.EndOfMessage())
+            data += conn.send(Data(data=body))
+        data += conn.send(EndOfMessage())
         return RequestRejected(status, reason, data, self._eof)
 
     # -- sending ---------------------------------------------------------------------------
@@ -447,7 +471,7 @@ class Driver:
         return (
             self._rejected
             or self._no_keep_alive
-            or self._h11.our_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+            or self._h11.our_state in (MUST_CLOSE, CLOSED, ERROR)
         )
 
     def refuse_keep_alive(self) -> None:
@@ -462,16 +486,14 @@ class Driver:
         """Return ``100 Continue`` if the client waits for it, else ``b""``."""
         if self._h11.they_are_waiting_for_100_continue and not self._rejected:
             return self._h11.send(
-                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+                InformationalResponse(status_code=100, headers=[], reason=b"Continue")
             )
         return b""
 
     def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> bytes:
         """Return an interim (1xx) response's bytes."""
         return self._h11.send(
-            h11.InformationalResponse(
-                status_code=status, headers=headers, reason=reason_phrase(status)
-            )
+            InformationalResponse(status_code=status, headers=headers, reason=reason_phrase(status))
         )
 
     def start_response(
@@ -485,14 +507,14 @@ class Driver:
         read says ``Connection: close`` when the connection will close after it (RFC 9110
         10.1.1): see :meth:`_drains_body`.
         """
-        if (self._h11.their_state is h11.SEND_BODY and not self._drains_body()) or (
+        if (self._h11.their_state is SEND_BODY and not self._drains_body()) or (
             # A draining server: h11 reads our own Connection: close and stops keeping the
             # connection alive.
             self._no_keep_alive and not any(n.lower() == b"connection" for n, _ in headers)
         ):
             headers = [*headers, (b"Connection", b"close")]
         return self._h11.send(
-            h11.Response(
+            Response(
                 status_code=status,
                 headers=headers,
                 reason=reason if reason is not None else reason_phrase(status),
@@ -524,15 +546,15 @@ class Driver:
 
     def send_body(self, data: bytes) -> list[bytes]:
         """Return the pieces that frame ``data`` (``data`` itself among them, uncopied)."""
-        pieces = self._h11.send_with_data_passthrough(h11.Data(data=data))
+        pieces = self._h11.send_with_data_passthrough(Data(data=data))
         assert pieces is not None
         return pieces
 
     def end_response(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
         """Return the bytes that end the response and start the next cycle if possible."""
         conn = self._h11
-        data = conn.send(h11.EndOfMessage(headers=trailers or []))
-        if conn.their_state is h11.DONE and conn.our_state is h11.DONE and not self._no_keep_alive:
+        data = conn.send(EndOfMessage(headers=trailers or []))
+        if conn.their_state is DONE and conn.our_state is DONE and not self._no_keep_alive:
             self._start_next_cycle()
         return data
 

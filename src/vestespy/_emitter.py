@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ._mypyc import mypyc_attr
+
 if TYPE_CHECKING:
     # typing.Self is 3.11+; the annotation is never evaluated at run time.
     from typing_extensions import Self
@@ -42,6 +44,8 @@ class _Once:
         return self.listener(*args)
 
 
+# Users and interpreted modules (Server) subclass it: mypyc must allow that when compiled.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class EventEmitter(Generic[EventName]):
     """A minimal Node.js-style event emitter.
 

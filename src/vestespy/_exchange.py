@@ -40,7 +40,7 @@ from .request import detach_request
 from .response import answer_with_error, detach_response
 
 if TYPE_CHECKING:
-    from ._pool import InlineStrand, Strand
+    from ._pool import SerialQueue
     from .access_log import AccessHook
     from .request import Request
     from .response import Response
@@ -54,7 +54,7 @@ class ExchangeHost(Protocol):
     """What an exchange needs from its connection (every method: any thread)."""
 
     #: The connection's serial queue of listener calls.
-    strand: Strand | InlineStrand
+    strand: SerialQueue
     #: Calls the server's ``"request"`` listeners: ``emit("request", req, res)``.
     emit_request: Callable[..., object]
     #: Whether a 500 page carries the traceback.

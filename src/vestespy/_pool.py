@@ -23,13 +23,23 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["InlineStrand", "Strand", "WorkerPool"]
+__all__ = ["InlineStrand", "SerialQueue", "Strand", "WorkerPool"]
 
 logger: logging.Logger = logging.getLogger("vestespy.error")
 
 Task = tuple[Callable[..., object], tuple[Any, ...]]
+
+
+class SerialQueue(Protocol):
+    """What connections need of a strand: :class:`Strand`, :class:`InlineStrand` or a fake.
+
+    A protocol rather than the union: compiled by mypyc, a value typed with compiled classes
+    refuses anything else at run time, and the tests hand connections fake strands.
+    """
+
+    def post(self, fn: Callable[..., object], *args: Any) -> None: ...
 
 
 class Strand:

@@ -18,9 +18,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from . import __version__
 from ._backends import available_backends
 from ._config import Config, StartupError
+from ._core import version_line
 from ._sockets import BindError, Listener, bind, bind_group, parse_bind, systemd_listeners
 from .access_log import COMBINED_FORMAT, AccessLogFormatter
 from .options import ServerOptions
@@ -160,7 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE:ATTR",
         help="a 'request' listener, a Dispatcher, or (with --factory) a function returning one",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=version_line(),
+        help="show the version, the build (compiled or pure) and the protocol core, and exit",
+    )
     parser.add_argument(
         "--factory", action="store_true", help="call MODULE:ATTR (no arguments) to get the app"
     )

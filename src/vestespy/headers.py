@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import ClassVar, overload
 
+from ._mypyc import mypyc_attr
+
 __all__ = ["Headers"]
 
 
+# Users may subclass it: mypyc must allow that when compiled.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Headers:
     """An ordered, case-insensitive multi-map of ``str`` header fields.
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import unquote, urlsplit
 
 from ._emitter import EventEmitter, Listener
+from ._mypyc import mypyc_attr
 from .headers import Headers
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ def _split_target(target: str) -> tuple[str, str]:
     return "", ""  # authority-form (CONNECT)
 
 
+# Users may subclass it: mypyc must allow that when compiled.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Request(EventEmitter[RequestEvent]):
     """An HTTP request: its head as parsed, and an emitter of its body's events.
 
@@ -149,42 +152,44 @@ class Request(EventEmitter[RequestEvent]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.method} {self.target} HTTP/{self.http_version}>"
 
-    if TYPE_CHECKING:
-        # Typing only: each event's listener signature. At run time on() and once() are
-        # EventEmitter's; _listener_added() below does the request's own bookkeeping.
-        @overload
-        def on(
-            self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
-        ) -> Self: ...
-        @overload
-        def on(
-            self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
-        ) -> Self: ...
-        @overload
-        def on(
-            self,
-            event: Literal["error"],
-            listener: Callable[[Self, Self, Response, Exception], object],
-        ) -> Self: ...
-        def on(self, event: RequestEvent, listener: Listener) -> Self:
-            """Call ``listener`` each time ``event`` is emitted (see the class for events)."""
+    # Each event's listener signature, for type checkers. Real methods rather than overloads
+    # under ``if TYPE_CHECKING`` in the class body, which mypyc cannot compile;
+    # _listener_added() below does the request's own bookkeeping.
+    @overload
+    def on(
+        self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
+    ) -> Self: ...
+    @overload
+    def on(
+        self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
+    ) -> Self: ...
+    @overload
+    def on(
+        self,
+        event: Literal["error"],
+        listener: Callable[[Self, Self, Response, Exception], object],
+    ) -> Self: ...
+    def on(self, event: RequestEvent, listener: Listener) -> Self:
+        """Call ``listener`` each time ``event`` is emitted (see the class for events)."""
+        return super().on(event, listener)
 
-        @overload
-        def once(
-            self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
-        ) -> Self: ...
-        @overload
-        def once(
-            self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
-        ) -> Self: ...
-        @overload
-        def once(
-            self,
-            event: Literal["error"],
-            listener: Callable[[Self, Self, Response, Exception], object],
-        ) -> Self: ...
-        def once(self, event: RequestEvent, listener: Listener) -> Self:
-            """Like :meth:`on`, but the listener is removed after its first call."""
+    @overload
+    def once(
+        self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
+    ) -> Self: ...
+    @overload
+    def once(
+        self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
+    ) -> Self: ...
+    @overload
+    def once(
+        self,
+        event: Literal["error"],
+        listener: Callable[[Self, Self, Response, Exception], object],
+    ) -> Self: ...
+    def once(self, event: RequestEvent, listener: Listener) -> Self:
+        """Like :meth:`on`, but the listener is removed after its first call."""
+        return super().once(event, listener)
 
     def _listener_added(self, event: str) -> None:
         # A client waiting for "100 Continue" gets it once the body has a reader.

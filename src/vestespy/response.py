@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from ._mypyc import mypyc_attr
 from .errors import ClientDisconnected, ResponseAlreadyStarted, StreamLengthError
 from .headers import Headers, header_triples
 
@@ -69,6 +70,8 @@ def _checked_field(name: str, value: str) -> tuple[bytes, bytes]:
         raise ValueError(f"header {name!r} has characters outside Latin-1: {value!r}") from None
 
 
+# Users may subclass it: mypyc must allow that when compiled.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Response:
     """The response to one :class:`~vestespy.Request`.
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ._backends import EVENT_READ, FDLimitError, create_backend
 from ._connection import Connection, ConnectionContext
+from ._core import version_line
 from ._emitter import EventEmitter
 from ._loop import EventLoop, Timer
 from ._memory import release_memory
@@ -307,6 +308,7 @@ class Server(EventEmitter[Literal["request"]]):
         # (or from a listener) is honoured.
         self._loop.cancel_stop()
         self._serving.set()
+        logger.info("%s", version_line())
         try:
             if self._connections and self._sweep_timer is None:
                 self._sweep_timer = self._loop.call_later(self._sweep_interval, self._sweep)

@@ -65,7 +65,9 @@ def test_version(tmp_path: Path) -> None:
 
     with Command(["--version"], tmp_path) as command:
         assert command.wait() == 0
-    assert command.stdout.strip() == f"vestespy {vestespy.__version__}"
+    # The version, then which build and which protocol core are in use.
+    assert command.stdout.strip() == str(vestespy.build_info())
+    assert command.stdout.startswith(f"vestespy {vestespy.__version__} (")
 
 
 @pytest.mark.parametrize(

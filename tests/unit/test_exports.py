@@ -18,6 +18,7 @@ import vestespy.tools
 PUBLIC = {
     "vestespy": [
         "BadRequest",
+        "BuildInfo",
         "ClientDisconnected",
         "EventEmitter",
         "Headers",
@@ -30,6 +31,7 @@ PUBLIC = {
         "StreamLengthError",
         "__version__",
         "available_backends",
+        "build_info",
         "serve",
     ],
     "vestespy.tools": ["Dispatcher", "RouteHandler"],

@@ -1,0 +1,77 @@
+"""Runs the installed connection driver on one protocol core, for the differential test.
+
+Started as ``VESTESPY_H11=<core> python worker.py``; reads pickled lists of byte chunks on
+stdin (4-byte big-endian length, then the pickle) and answers with the pickled transcript of
+what the driver did with them (:func:`transcript`). Stays up until stdin closes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import struct
+import sys
+from typing import Any
+
+from vestespy._core import CORE_NAME
+from vestespy._driver import Driver, PeerClosed, RequestEnded, RequestRejected, RequestStarted, Wait
+
+
+def transcript(chunks: list[bytes], eof: bool) -> list[Any]:
+    """Feed ``chunks`` (then EOF, if ``eof``) to a driver; return what happened, as data.
+
+    Every request that ends gets a small response, so that pipelined requests proceed.
+    Driver events are recorded with their fields; exceptions by type name and message.
+    """
+    out: list[Any] = []
+    driver = Driver()
+
+    def drain() -> None:
+        for _ in range(10_000):
+            event = driver.next_event()
+            if isinstance(event, Wait):
+                out.append(("wait", event.name))
+                return
+            fields = tuple(getattr(event, field.name) for field in dataclasses.fields(event))
+            out.append((type(event).__name__, fields))
+            if isinstance(event, RequestStarted) and event.expects_continue:
+                out.append(("continue", driver.send_continue()))
+            if isinstance(event, RequestEnded):
+                respond()  # each request that ends is owed a response
+            if isinstance(event, (RequestRejected, PeerClosed)):
+                return  # the driver would repeat it
+        out.append(("runaway",))
+
+    def respond() -> None:
+        try:
+            head = driver.start_response(200, [(b"Content-Length", b"2")])
+            body = driver.send_body(b"ok")
+            end = driver.end_response()
+            out.append(("sent", head, b"".join(body), end, driver.must_close))
+        except Exception as exc:  # what the core raises is part of the comparison
+            out.append(("send-error", type(exc).__name__, str(exc)))
+
+    for chunk in [*chunks, *([b""] if eof else [])]:
+        try:
+            driver.receive(chunk)
+            drain()
+        except Exception as exc:
+            out.append(("error", type(exc).__name__, str(exc)))
+            break
+    return out
+
+
+def main() -> None:
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdout.write(CORE_NAME.encode().ljust(16))
+    stdout.flush()
+    while header := stdin.read(4):
+        (size,) = struct.unpack(">I", header)
+        batch: list[tuple[list[bytes], bool]] = pickle.loads(stdin.read(size))
+        reply = pickle.dumps([transcript(chunks, eof) for chunks, eof in batch])
+        stdout.write(struct.pack(">I", len(reply)) + reply)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
