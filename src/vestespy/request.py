@@ -85,7 +85,7 @@ class Request(EventEmitter[RequestEvent]):
     params: dict[str, str]
     #: ``"https"`` when the request came over TLS (the server sets it), or when a trusted
     #: proxy said the client used it (:mod:`vestespy.proxies`); else ``"http"``.
-    scheme: str = "http"
+    scheme: str
 
     def __init__(
         self,
@@ -123,11 +123,12 @@ class Request(EventEmitter[RequestEvent]):
         self.params: dict[str, str] = {}
         self._connection = connection
         self._expects_continue = expects_continue
-
-    # What trusted proxies reported is set by the server after construction; these class
-    # defaults stand otherwise, so a request straight from its client costs nothing more.
-    _peer: SocketAddress | None = None
-    _host: str | None = None
+        self.scheme = "http"
+        # What trusted proxies reported, set by the server after construction. Assigned here,
+        # not as class defaults: compiled by mypyc, a native attribute must be set on the
+        # instance before it is read.
+        self._peer: SocketAddress | None = None
+        self._host: str | None = None
 
     @property
     def peer_address(self) -> SocketAddress:
