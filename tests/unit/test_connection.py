@@ -451,6 +451,23 @@ def test_a_pipelining_connection_gets_a_slice_of_the_loop_per_pass() -> None:
     assert h.sock.take_sent().count(b"HTTP/1.1 200 OK") == 20
 
 
+@pytest.mark.parametrize("count", [8, 9])
+def test_a_connection_yields_only_when_a_request_beyond_its_slice_is_there(count: int) -> None:
+    # Eight pipelined requests fit the slice: no extra pass. A ninth is held, not started,
+    # until the connection's next turn.
+    started: list[str] = []
+    h = Harness(inline=True)
+    h.server.on("request", lambda ev, req, res: (started.append(req.target), res.send_all("k")))
+    h.sock.feed(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(count)))
+    h.connection.on_ready(EVENT_READ)
+    assert len(started) == 8
+    assert bool(h.interest & EVENT_READ) is (count == 8)
+    h.loop.run()
+    assert started == [f"/{i}" for i in range(count)]
+    assert h.interest & EVENT_READ
+    assert h.sock.take_sent().count(b"HTTP/1.1 200 OK") == count
+
+
 # == memory ========================================================================================
 
 
