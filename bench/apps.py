@@ -134,8 +134,10 @@ def run_gunicorn(port: int) -> None:
     Application().run()
 
 
-def run_vestespy_wsgi(port: int, select: str, max_workers: int) -> None:
-    """The same WSGI app on VestesPy's adapter (vestespy.wsgi), pool of 4 as waitress."""
+def run_vestespy_wsgi(port: int, select: str, max_workers: int, compiled: bool = False) -> None:
+    """The same WSGI app on VestesPy's adapter (vestespy.wsgi), pool of 4 as waitress; on the
+    pure build and h11, or the compiled build and h11_mypyc (see :func:`run_vestespy`)."""
+    _choose_build(compiled)
     import vestespy
     from vestespy.wsgi import WSGIAdapter
 
@@ -248,8 +250,8 @@ COMPILED_BUILD = (
 )
 
 
-def run_vestespy(port: int, select: str, max_workers: int, compiled: bool = False) -> None:
-    """VestesPy: the working tree's sources on h11, or its mypyc build on h11_mypyc."""
+def _choose_build(compiled: bool) -> None:
+    """Import VestesPy's pure build on h11, or its compiled build on h11_mypyc; check it."""
     os.environ["VESTESPY_H11"] = "h11_mypyc" if compiled else "h11"
     if compiled:
         sys.path.insert(0, str(COMPILED_BUILD))
@@ -259,6 +261,12 @@ def run_vestespy(port: int, select: str, max_workers: int, compiled: bool = Fals
     if info.compiled != compiled:
         raise SystemExit(f"expected the {'compiled' if compiled else 'pure'} build: {info}")
     print(info, flush=True)
+
+
+def run_vestespy(port: int, select: str, max_workers: int, compiled: bool = False) -> None:
+    """VestesPy: the working tree's sources on h11, or its mypyc build on h11_mypyc."""
+    _choose_build(compiled)
+    import vestespy
 
     def on_request(server: Any, req: Any, res: Any) -> None:
         size = _stream_size(req.path)
@@ -404,6 +412,7 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "vestespy-pool-select": lambda port: run_vestespy(port, "select", 4),
     "vestespy-inline-select": lambda port: run_vestespy(port, "select", 0),
     "vestespy-wsgi-epoll": lambda port: run_vestespy_wsgi(port, "epoll", 4),
+    "vestespy-compiled-wsgi-epoll": lambda port: run_vestespy_wsgi(port, "epoll", 4, True),
     "vestespy-compiled-pool-epoll": lambda port: run_vestespy(port, "epoll", 4, compiled=True),
     "vestespy-compiled-inline-epoll": lambda port: run_vestespy(port, "epoll", 0, compiled=True),
     "uvicorn-httptools": run_uvicorn_httptools,

@@ -100,9 +100,16 @@ def count(tree: Path, server: str, depth: int, requests: int, out: Path) -> floa
         subprocess.run([*control, "-i", "on"], check=True, capture_output=True)
         drive(port, requests, depth)
         subprocess.run([*control, "-i", "off"], check=True, capture_output=True)
+        # Dump now: under valgrind a server blocked in epoll_wait may not see SIGTERM for a
+        # long while (seen with inline servers), and a killed one writes nothing.
+        subprocess.run([*control, "-d"], check=True, capture_output=True)
     finally:
         proc.terminate()
-        proc.wait(60)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     total = 0
     for path in out.parent.glob(out.name + "*"):
         for found in re.findall(r"^(?:summary|totals): (\d+)", path.read_text(), re.MULTILINE):

@@ -45,6 +45,7 @@ _NEEDS = {
     "h11-minimal-mypyc": "h11_mypyc",
     "vestespy-compiled-pool-epoll": "h11_mypyc",
     "vestespy-compiled-inline-epoll": "h11_mypyc",
+    "vestespy-compiled-wsgi-epoll": "h11_mypyc",
 }
 
 

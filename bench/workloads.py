@@ -23,6 +23,8 @@ VESTESPY = [
     "vestespy-wsgi-epoll",
     "vestespy-compiled-pool-epoll",
     "vestespy-compiled-inline-epoll",
+    # The WSGI app on the compiled build (what the default install gives where a compiler is).
+    "vestespy-compiled-wsgi-epoll",
 ]
 BARE = "bare-socket"
 # The h11 ceiling: h11 with a selectors loop and nothing else, for the hello workloads; on

@@ -40,6 +40,14 @@ class ResponseChannel(Protocol):
     def write(self, data: bytes) -> None:
         """Queue body bytes; off the loop thread, wait while the output buffer is full."""
 
+    def sends_files(self) -> bool:
+        """Whether :meth:`write_file` may be used (plain TCP: the kernel sends the file)."""
+
+    def write_file(self, fd: int, offset: int, count: int) -> None:
+        """Queue ``count`` bytes of the regular file ``fd`` from ``offset``; off the loop
+        thread, wait while the output buffer is full. ``fd`` is duplicated: the caller may
+        close its file once this returns."""
+
     def finish(self) -> None:
         """Queue the end of the message."""
 

@@ -49,6 +49,7 @@ from ._exchange import Exchange, LoggedExchange
 from ._output import OutputBuffer
 from ._pool import SerialQueue
 from ._rates import RateMeter
+from ._segment import FileSegment
 from ._transport import TLSTransport, Transport
 from .access_log import AccessHook
 from .errors import BadRequest, ClientDisconnected
@@ -461,6 +462,31 @@ class Connection:
                 self._fail_locked()
                 raise
             output.extend_locked(pieces)
+
+    def sends_files(self) -> bool:
+        """Whether file ranges go to the kernel's sendfile: plain TCP only (any thread)."""
+        return self.context.ssl_context is None
+
+    def write_file(self, fd: int, offset: int, count: int) -> None:
+        """Queue a file range; off the loop thread, wait while the buffer is full (any
+        thread). The segment holds its own descriptor, so the caller may close the file.
+
+        Raises:
+            ClientDisconnected: The connection closed.
+        """
+        segment = FileSegment(fd, offset, count)
+        output = self.output
+        with output.lock:
+            if output.size >= output.high_water and not self._loop.in_loop_thread():
+                output.wait_for_room_locked()
+            if output.closed:
+                raise ClientDisconnected("the connection closed while the response was sent")
+            try:
+                pieces = self.driver.send_file_body(segment)
+            except Exception:
+                self._fail_locked()
+                raise
+            output.extend_with_file_locked(pieces)
 
     def end_response(self, exchange: Exchange) -> None:
         """Queue the end of the response (any thread).

@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import _strict
 from ._core import (
@@ -51,6 +51,8 @@ from ._core import (
 
 if TYPE_CHECKING:
     from h11._headers import Headers as CoreHeaders
+
+    from ._segment import FileSegment
 
 __all__ = [
     "BodyReceived",
@@ -547,6 +549,19 @@ class Driver:
     def send_body(self, data: bytes) -> list[bytes]:
         """Return the pieces that frame ``data`` (``data`` itself among them, uncopied)."""
         pieces = self._h11.send_with_data_passthrough(Data(data=data))
+        assert pieces is not None
+        return pieces
+
+    def send_file_body(self, segment: FileSegment) -> list[bytes | FileSegment]:
+        """Return the pieces that frame a file segment, the segment itself among them.
+
+        h11 calls only ``len()`` on what it passes through, so the file's bytes never pass
+        through Python (see ``_segment.py``).
+        """
+        # Typed as Any: h11 annotates Data.data as bytes, yet documents passing any object
+        # with len() through send_with_data_passthrough for sendfile.
+        passthrough: Any = segment
+        pieces: list[Any] | None = self._h11.send_with_data_passthrough(Data(data=passthrough))
         assert pieces is not None
         return pieces
 

@@ -85,6 +85,12 @@ class ExchangeHost(Protocol):
     def write_body(self, data: bytes) -> None:
         """Queue body bytes, waiting for room off the loop thread."""
 
+    def sends_files(self) -> bool:
+        """Whether :meth:`write_file` may be used (plain TCP: the kernel sends the file)."""
+
+    def write_file(self, fd: int, offset: int, count: int) -> None:
+        """Queue a range of a regular file, waiting for room off the loop thread."""
+
     def end_response(self, exchange: Exchange) -> None:
         """Queue the end of the response."""
 
@@ -229,6 +235,19 @@ class Exchange:
         """
         self._host.write_body(data)
 
+    def sends_files(self) -> bool:
+        """Whether :meth:`write_file` may be used: plain TCP, where the kernel sends files."""
+        return self._host.sends_files()
+
+    def write_file(self, fd: int, offset: int, count: int) -> None:
+        """Queue ``count`` bytes of the regular file ``fd`` from ``offset``, sent by the
+        kernel; off the loop thread, wait while the output buffer is full.
+
+        Raises:
+            ClientDisconnected: The connection closed.
+        """
+        self._host.write_file(fd, offset, count)
+
     def finish(self) -> None:
         """Queue the end of the response.
 
@@ -356,6 +375,11 @@ class LoggedExchange(Exchange):
         """Queue body bytes (see :meth:`Exchange.write`); count them."""
         super().write(data)
         self._body_bytes += len(data)
+
+    def write_file(self, fd: int, offset: int, count: int) -> None:
+        """Queue a file range (see :meth:`Exchange.write_file`); count it."""
+        super().write_file(fd, offset, count)
+        self._body_bytes += count
 
     def finish(self) -> None:
         """Queue the end of the response (see :meth:`Exchange.finish`); report it."""

@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
+
+from ._segment import FileSegment
 
 __all__ = ["OutputBuffer"]
 
 # Queued pieces up to this size in all are joined into one send; past it they are sent one by
 # one, so that a large body is never copied (a 10 MB send_all used to be copied whole here).
 _JOIN_LIMIT = 64 * 1024
+
+#: What may be queued: bytes, or a file range the kernel sends (``Response.send_file``).
+Piece = bytes | FileSegment
 
 #: What marks the end of a message in the queue (the connection uses its exchanges).
 Marker = TypeVar("Marker")
@@ -48,6 +53,7 @@ class OutputBuffer(Generic[Marker]):
         "_drained",
         "_ended",
         "_flush_requested",
+        "_has_file",
         "_pieces",
         "_request_flush",
         "_waiting",
@@ -63,7 +69,8 @@ class OutputBuffer(Generic[Marker]):
         self._drained = threading.Condition(self.lock)
         self.high_water = high_water
         self._request_flush = request_flush
-        self._pieces: list[bytes] = []
+        self._pieces: list[Piece] = []
+        self._has_file = False  # a FileSegment is among the pieces: they must not be joined
         #: Bytes queued or in the transport's backlog, not yet taken by the kernel.
         self.size = 0
         #: Set once no more bytes may be queued (the connection is closing or closed).
@@ -87,6 +94,17 @@ class OutputBuffer(Generic[Marker]):
 
     def extend_locked(self, pieces: list[bytes]) -> None:
         """Queue several pieces, in order."""
+        out = self._pieces
+        for piece in pieces:
+            out.append(piece)
+            self.size += len(piece)
+        if not self._flush_requested:
+            self._flush_requested = True
+            self._request_flush()
+
+    def extend_with_file_locked(self, pieces: list[Piece]) -> None:
+        """Queue the pieces that frame a :class:`FileSegment`, the segment among them."""
+        self._has_file = True
         out = self._pieces
         for piece in pieces:
             out.append(piece)
@@ -126,18 +144,19 @@ class OutputBuffer(Generic[Marker]):
         """Close and drop what is queued: the connection is gone."""
         with self.lock:
             self.close_locked()
-            self._pieces = []
+            self._pieces = []  # a FileSegment among them closes its descriptor when dropped
+            self._has_file = False
             self.size = 0
 
     # -- loop thread ---------------------------------------------------------------------
 
-    def take(self) -> tuple[bytes | list[bytes], Sequence[Marker]]:
+    def take(self) -> tuple[bytes | list[Piece], Sequence[Marker]]:
         """Take everything queued, and the markers of the messages it ends.
 
         Small pieces are joined into one (one ``send`` for every response of a loop pass);
-        when a large piece is queued (a big ``send_all`` body), the pieces are returned as a
-        list so that it is not copied. The bytes still count in :attr:`size` until
-        :meth:`sent` reports them taken.
+        when a large piece is queued (a big ``send_all`` body) or a file segment, the pieces
+        are returned as a list so that nothing is copied. The bytes still count in
+        :attr:`size` until :meth:`sent` reports them taken.
         """
         with self.lock:
             self._flush_requested = False
@@ -150,15 +169,19 @@ class OutputBuffer(Generic[Marker]):
             if not pieces:
                 return b"", ended
             self._pieces = []
+            if self._has_file:
+                self._has_file = False
+                return pieces, ended
             size = self._taken_size(pieces)
-        if len(pieces) == 1:
-            return pieces[0], ended
+        data = cast("list[bytes]", pieces)  # no file segment was queued: bytes only
+        if len(data) == 1:
+            return data[0], ended
         if size <= _JOIN_LIMIT:
-            return b"".join(pieces), ended
+            return b"".join(data), ended
         return pieces, ended
 
     @staticmethod
-    def _taken_size(pieces: list[bytes]) -> int:
+    def _taken_size(pieces: list[Piece]) -> int:
         total = 0
         for piece in pieces:
             total += len(piece)

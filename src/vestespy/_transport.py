@@ -10,6 +10,10 @@ Socket errors are mapped in one place, :meth:`Transport._failed`: ``BlockingIOEr
 ``OSError`` means the connection is lost, which the transport reports once through the
 ``on_lost`` callback its owner gave it (the owner closes the connection).
 
+File ranges (:class:`~vestespy._segment.FileSegment`, from ``Response.send_file``) travel in
+the same lists and backlog as bytes and are sent with ``os.sendfile``, one bounded step per
+write readiness; only a plain TCP transport is given them.
+
 Closing politely is *lingering*: after the last response the transport shuts down its write
 side (FIN) and reads and discards until the client closes too, so that the client receives the
 response instead of a reset caused by unread bytes.
@@ -33,6 +37,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ._backends import EVENT_READ, EVENT_WRITE, Backend
+from ._segment import FileSegment, FileTruncated
 
 __all__ = ["RECV_SIZE", "TLSTransport", "Transport"]
 
@@ -89,8 +94,9 @@ class Transport:
         self._backend = backend
         self._on_ready = on_ready
         self._on_lost = on_lost
-        # What the kernel did not take yet: views of the bytes given, never copies of them.
-        self._backlog: deque[memoryview] = deque()
+        # What the kernel did not take yet: views of the bytes given, never copies of them,
+        # and file segments.
+        self._backlog: deque[memoryview | FileSegment] = deque()
         self._backlog_size = 0
         self._registered = 0  # the events the backend watches for
         self._reading = True
@@ -116,13 +122,16 @@ class Transport:
             self._failed(exc)
             return None
 
-    def send(self, data: bytes | list[bytes]) -> int:
+    def send(self, data: bytes | list[bytes | FileSegment]) -> int:
         """Send ``data`` (bytes, or pieces in order) or keep what the kernel does not take;
         return the count taken now."""
         if isinstance(data, list):
             taken = 0
             for piece in data:
-                taken += self.send(piece)
+                if isinstance(piece, FileSegment):
+                    taken += self._send_segment(piece)
+                else:
+                    taken += self.send(piece)
                 if self.closed:
                     break
             return taken
@@ -150,11 +159,16 @@ class Transport:
         if not backlog:
             return 0  # a readiness report older than the send that emptied it
         first = backlog[0]
+        if isinstance(first, FileSegment):
+            return self._send_backlog_segment(first)
         if len(first) < _COALESCE and len(backlog) > 1:
             parts = []
             size = 0
             while backlog and size < _COALESCE:
-                part = backlog.popleft()
+                part = backlog[0]
+                if isinstance(part, FileSegment):
+                    break  # sent on its own, with sendfile
+                backlog.popleft()
                 parts.append(part)
                 size += len(part)
             first = memoryview(b"".join(parts))
@@ -171,6 +185,42 @@ class Transport:
         self._backlog_size -= sent
         if not backlog:
             self._update_interest()
+        return sent
+
+    def _send_segment(self, segment: FileSegment) -> int:
+        """Send a file segment, or keep it in the backlog; return the count taken now."""
+        size = len(segment)
+        if not size:
+            return 0
+        if self._backlog:
+            self._backlog.append(segment)
+            self._backlog_size += size
+            return 0
+        self._backlog.append(segment)
+        self._backlog_size += size
+        sent = self._send_backlog_segment(segment)
+        if self._backlog and not self.closed:
+            self._update_interest()
+        return sent
+
+    def _send_backlog_segment(self, segment: FileSegment) -> int:
+        """One sendfile step for the segment first in the backlog."""
+        try:
+            sent = segment.send_to(self.fd)
+        except FileTruncated as exc:
+            # The response cannot be completed: the client must see the connection close.
+            logger.warning("connection %d: %s; closing it", self.fd, exc)
+            if not self.closed:
+                self._on_lost()
+            return 0
+        except OSError as exc:
+            self._failed(exc)
+            return 0
+        self._backlog_size -= sent
+        if not segment.remaining:
+            self._backlog.popleft()
+            if not self._backlog:
+                self._update_interest()
         return sent
 
     @property
@@ -397,9 +447,15 @@ class TLSTransport(Transport):
             return None
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
-    def send(self, data: bytes | list[bytes]) -> int:
-        """Encrypt ``data`` and send the records; return the plaintext count taken."""
+    def send(self, data: bytes | list[bytes | FileSegment]) -> int:
+        """Encrypt ``data`` and send the records; return the plaintext count taken.
+
+        Never given file segments: the kernel cannot encrypt, so ``Response.send_file``
+        reads the file and sends bytes on a TLS connection (see ``sends_files``).
+        """
         for piece in data if isinstance(data, list) else (data,):
+            if isinstance(piece, FileSegment):
+                raise TypeError("a TLS transport cannot send a file segment")
             if piece:
                 self._tls.write(piece)
                 self._given += len(piece)

@@ -12,12 +12,16 @@ client never blocks the loop or grows memory.
 from __future__ import annotations
 
 import email.utils
+import io
+import os
 import re
+import stat
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from ._mypyc import mypyc_attr
+from ._segment import FileSegment
 from .errors import ClientDisconnected, ResponseAlreadyStarted, StreamLengthError
 from .headers import Headers, header_triples
 
@@ -38,6 +42,9 @@ _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _FIELD_VALUE_FORBIDDEN = re.compile(r"[\x00\r\n]")
 
 _date_cache: tuple[int, bytes] = (0, b"")
+
+# Blocks read by send_file where the kernel cannot send the file (TLS, not a regular file).
+_FILE_BLOCK = 64 * 1024
 
 
 def http_date() -> bytes:
@@ -294,6 +301,81 @@ class Response:
         self._state = _DONE
         channel.finish()
 
+    def send_file(self, file: BinaryIO, length: int | None = None) -> None:
+        """Send ``length`` bytes of a binary file from its current position (all the rest of
+        it if None), with ``Content-Length``.
+
+        On a plain TCP connection, a regular file is sent by the kernel (``os.sendfile`` on
+        the loop thread, as the client reads): its bytes never pass through Python. Over TLS
+        the file is read in blocks of 64 KiB and sent as :meth:`send_stream` sends. Either
+        way the call returns once the bytes that do not fit the connection's write buffer
+        are on their way, and the file may be closed then: the server reads from its own
+        duplicate of the descriptor. The file's position is moved past the range.
+
+        A file without a descriptor, or one that is not a regular file (a pipe, a
+        ``BytesIO``), is read through its ``read()`` method as :meth:`send_stream` reads a
+        stream: on a worker thread before the call returns; on the loop thread
+        (``max_workers=0``) as the client takes the bytes, so it must stay open until then.
+        Without ``length`` such a file is read to its end and sent as :meth:`send_chunked`
+        sends.
+
+        Args:
+            file: A file opened in binary mode (``open(path, "rb")``) or any binary reader.
+            length: The bytes to send; None sends the rest of the file.
+
+        Raises:
+            StreamLengthError: The regular file holds fewer than ``length`` bytes from its
+                position (nothing was sent), or another file ended early (the connection
+                was closed).
+            ClientDisconnected: The client went away.
+            ResponseAlreadyStarted: A response was already sent for this request.
+            TypeError: The file is a text file.
+            ValueError: ``length`` is negative, or :attr:`status` is not final (200-999).
+        """
+        given: object = file  # the annotation says binary; a caller without mypy may differ
+        if isinstance(given, io.TextIOBase):
+            raise TypeError("send_file needs a file opened in binary mode, not a text file")
+        if length is not None and length < 0:
+            raise ValueError(f"length must be >= 0, not {length}")
+        fd = _regular_file_descriptor(file)
+        if fd < 0:
+            self._send_body(_read_blocks(file, length), length)
+            return
+        offset = file.tell()
+        available = max(os.fstat(fd).st_size - offset, 0)
+        if length is None:
+            length = available
+        elif length > available:
+            raise StreamLengthError(
+                f"the file holds {available} bytes from its position, not {length}"
+            )
+        if not self._channel.sends_files():
+            # TLS: read the range through a segment (a duplicate descriptor, closed when the
+            # segment is done or dropped), so that the file may be closed once this returns,
+            # also where the loop pulls the blocks later.
+            blocks = _read_segment(FileSegment(fd, offset, length))
+            file.seek(offset + length)
+            self._send_body(blocks, length)
+            return
+        reason, fields = self._begin(length, chunked=False)
+        channel = self._channel
+        self._head_sent = True
+        if self._head_only or not length:
+            self._state = _DONE
+            channel.start(self.status, reason, fields, b"", True)
+            file.seek(offset + length)
+            return
+        self._state = _STREAMING
+        try:
+            channel.start(self.status, reason, fields, b"", False)
+            channel.write_file(fd, offset, length)
+        except BaseException:
+            channel.abort()
+            raise
+        file.seek(offset + length)
+        self._state = _DONE
+        channel.finish()
+
     @staticmethod
     def _chunks(stream: Iterable[StreamChunk], length: int | None) -> Iterator[bytes]:
         """Yield the stream's non-empty pieces as bytes, checking the declared length."""
@@ -308,6 +390,38 @@ class Response:
             yield data
         if length is not None and sent != length:
             raise StreamLengthError(f"stream ended after {sent} of its declared {length} bytes")
+
+
+def _regular_file_descriptor(file: BinaryIO) -> int:
+    """The file's descriptor if it is a regular file (sendfile can send it), else -1."""
+    try:
+        fd = file.fileno()
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        pass
+    return -1
+
+
+def _read_blocks(file: BinaryIO, length: int | None) -> Iterator[bytes]:
+    """Read ``length`` bytes (to the end if None) in blocks; fewer if the file ends first."""
+    left = length
+    while left is None or left > 0:
+        data = file.read(_FILE_BLOCK if left is None else min(_FILE_BLOCK, left))
+        if not data:
+            return
+        if left is not None:
+            left -= len(data)
+        yield data
+
+
+def _read_segment(segment: FileSegment) -> Iterator[bytes]:
+    """Read a file segment in blocks (where the kernel cannot send it: TLS)."""
+    while segment.remaining:
+        data = segment.read(_FILE_BLOCK)
+        if not data:
+            return  # truncated meanwhile: the length check ends the response
+        yield data
 
 
 def answer_with_error(response: Response, status: int, body: str) -> bool:
@@ -345,6 +459,12 @@ class _ClosedChannel:
         pass  # as for a connection that closed before the response started: dropped
 
     def write(self, data: bytes) -> None:
+        raise ClientDisconnected("the connection closed while the response was sent")
+
+    def sends_files(self) -> bool:
+        return False
+
+    def write_file(self, fd: int, offset: int, count: int) -> None:
         raise ClientDisconnected("the connection closed while the response was sent")
 
     def finish(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import ssl
@@ -91,6 +92,36 @@ def test_https_on_every_backend(
             assert client.request().body == b"https 0"
 
 
+def test_send_file_reads_the_file_over_tls(
+    served_here: Serve,
+    server_context: ssl.SSLContext,
+    client_context: ssl.SSLContext,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The kernel cannot encrypt: the file is read in blocks, and may still be closed at once.
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+    sendfile_calls: list[int] = []
+    monkeypatch.setattr(os, "sendfile", lambda *args: sendfile_calls.append(0) or 0)
+
+    def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        with path.open("rb") as file:
+            file.seek(7)
+            res.send_file(file)
+
+    with (
+        served_here(listener, ssl_context=server_context) as thread,
+        tls_client(thread.address, client_context) as client,
+    ):
+        for _ in range(2):
+            response = client.request()
+            assert response.header("Content-Length") == str(len(data) - 7)
+            assert response.body == data[7:]
+    assert sendfile_calls == []
+
+
 def test_plain_http_scheme_is_http(served_here: Serve) -> None:
     with served_here(describe) as thread, RawClient(thread.address) as client:
         assert client.request().body == b"http 0"
@@ -134,7 +165,8 @@ def test_a_stalled_handshake_delays_nobody_and_meets_header_timeout(
             for sock in (stalled, half_hello):
                 assert sock.recv(100) == b""
             closed = time.monotonic()
-            assert 0.5 <= closed - opened and closed - started < 0.5 * 1.5 + 0.3
+            assert closed - opened >= 0.5
+            assert closed - started < 0.5 * 1.5 + 0.3
         finally:
             stalled.close()
             half_hello.close()

@@ -142,6 +142,28 @@ def test_streamed_response(framework: tuple[str, ServerThread]) -> None:
     assert response.body == "".join(f"line {i}\n" for i in range(1000)).encode()
 
 
+def test_a_file_goes_through_the_file_wrapper_and_sendfile(
+    framework: tuple[str, ServerThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Flask's send_file and Django's FileResponse hand the open file to wsgi.file_wrapper.
+    name, thread = framework
+    sent: list[int] = []
+    real = os.sendfile
+
+    def counting(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        sent.append(real(out_fd, in_fd, offset, count))
+        return sent[-1]
+
+    monkeypatch.setattr(os, "sendfile", counting)
+    source = Path(wsgi_frameworks.__file__).read_bytes()
+    with RawClient(thread.address) as client:
+        response = client.request("GET", "/mount/file")
+    assert response.status == 200
+    assert response.header("Content-Length") == str(len(source))
+    assert response.body == source
+    assert sum(sent) == len(source), name
+
+
 def test_error_page(framework: tuple[str, ServerThread], caplog: pytest.LogCaptureFixture) -> None:
     _, thread = framework
     with RawClient(thread.address) as client:

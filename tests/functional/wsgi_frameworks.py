@@ -29,7 +29,7 @@ def _digest(chunks: Iterator[bytes]) -> dict[str, Any]:
 
 def make_flask() -> Any:
     """The Flask application: routes, forms, uploads, streaming, errors, cookies, redirects."""
-    from flask import Flask, Response, make_response, redirect, request, url_for
+    from flask import Flask, Response, make_response, redirect, request, send_file, url_for
 
     app = Flask("vestespy_flask_test")
 
@@ -51,6 +51,10 @@ def make_flask() -> Any:
         result = _digest(iter(lambda: stream.read(1 << 16), b""))
         result["note"] = request.form["note"]
         return result
+
+    @app.get("/file")
+    def file() -> Response:
+        return send_file(__file__, mimetype="text/plain")  # this module's source
 
     @app.get("/stream")
     def stream() -> Response:
@@ -104,6 +108,7 @@ def make_django() -> Any:
         django.setup()
     from django.core.wsgi import get_wsgi_application
     from django.http import (
+        FileResponse,
         HttpRequest,
         HttpResponse,
         HttpResponseRedirect,
@@ -125,6 +130,9 @@ def make_django() -> Any:
         result = _digest(request.FILES["file"].chunks())
         result["note"] = request.POST["note"]
         return JsonResponse(result)
+
+    def file(request: HttpRequest) -> FileResponse:
+        return FileResponse(open(__file__, "rb"), content_type="text/plain")  # noqa: SIM115
 
     def stream(request: HttpRequest) -> StreamingHttpResponse:
         return StreamingHttpResponse(
@@ -157,6 +165,7 @@ def make_django() -> Any:
         path("items/<int:item_id>", item),
         path("form", form),
         path("upload", upload),
+        path("file", file),
         path("stream", stream),
         path("error", error),
         path("cookies/set", set_cookies),

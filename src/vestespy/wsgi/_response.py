@@ -5,9 +5,10 @@ that an application may still call ``start_response`` again with ``exc_info`` un
 list or tuple is sent with ``Response.send_all``; an iterable with ``send_stream`` when the
 application set ``Content-Length`` (a body that comes up short or runs over closes the
 connection), else ``send_chunked`` (chunked on HTTP/1.1, close-delimited on HTTP/1.0), pulled
-on the calling thread with the server's backpressure. ``write()`` pushes pieces through a
-one-piece hand-off (:class:`Pusher`) to a thread that runs ``send_stream`` or
-``send_chunked``, since those pull from an iterable. A :class:`Call` is used by one thread at
+on the calling thread with the server's backpressure; a ``wsgi.file_wrapper`` around a
+regular file goes to ``Response.send_file`` (the kernel's sendfile). ``write()`` pushes
+pieces through a one-piece hand-off (:class:`Pusher`) to a thread that runs ``send_stream``
+or ``send_chunked``, since those pull from an iterable. A :class:`Call` is used by one thread at
 a time: the strand or an application thread, never both.
 """
 
@@ -46,9 +47,13 @@ _HOP_BY_HOP = frozenset({"keep-alive", "te", "trailer", "trailers", "transfer-en
 class FileWrapper:
     """``wsgi.file_wrapper``: iterate over a file in blocks, closing it with the response.
 
-    The adapter sends a wrapped regular file with ``Content-Length`` (its size from the
-    current position) when the application sets none. ``blksize`` is honoured as a minimum:
-    blocks of 64 KiB move a file several times faster than the 8 KiB of PEP 3333's example.
+    Returned by the application (after ``start_response``), a wrapped regular file is sent
+    with :meth:`vestespy.Response.send_file`: by the kernel's ``sendfile`` on plain TCP, read
+    in blocks over TLS, with ``Content-Length`` (the file's size from its current position,
+    or the application's ``Content-Length`` if smaller; a larger one is answered with a 500,
+    as nothing was sent). Any other file-like object is iterated in blocks. ``blksize`` is
+    honoured as a minimum: blocks of 64 KiB move a file several times faster than the 8 KiB
+    of PEP 3333's example.
 
     Args:
         filelike: An object with ``read(size)``; ``close()`` is called if it has one.
@@ -86,6 +91,18 @@ class FileWrapper:
         close = getattr(self.filelike, "close", None)
         if close is not None:
             close()
+
+
+def _file_wrapper(result: Iterable[bytes]) -> FileWrapper | None:
+    """The :class:`FileWrapper` the application returned, if it did; also when wsgiref's
+    validator wraps it (its ``IteratorWrapper`` keeps it as ``original_iterator``), so that
+    a validated application is served as it would be without the validator."""
+    if type(result) is FileWrapper:
+        return result
+    original = getattr(result, "original_iterator", None)
+    if type(result).__name__ == "IteratorWrapper" and type(original) is FileWrapper:
+        return original
+    return None
 
 
 class Pusher:
@@ -311,8 +328,17 @@ class Call:
             body = result[0] if count == 1 else b"".join(result) if count else b""
             self._send_whole(body)
             return
-        # A wrapped regular file is sent with its length, taken before the first read.
-        known = result.length() if type(result) is FileWrapper else None
+        wrapper = _file_wrapper(result)
+        known = None
+        if wrapper is not None:
+            # A wrapped regular file is sent with its length, taken before the first read,
+            # and by the kernel (Response.send_file) once start_response has been called.
+            known = wrapper.length()
+            if known is not None and self.status is not None:
+                length = self._prepare(known)
+                self.sending = True
+                res.send_file(wrapper.filelike, length)
+                return
         iterator = iter(result)
         first = b""
         for piece in iterator:
