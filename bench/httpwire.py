@@ -70,11 +70,33 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system, all threads) a process has used so far; None if unknown."""
+def _stat(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    # Fields 14 and 15 (utime, stime), counted from the state, the third field.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process and its live descendants have used
+    so far (gunicorn serves from worker processes); None if unknown."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            other = _stat(int(entry.name))
+            if other is not None:
+                # The parent's pid is the fourth field, counted from the state (the third).
+                children.setdefault(int(other[1]), []).append(int(entry.name))
+    ticks = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        stat = fields if current == pid else _stat(current)
+        if stat is not None:
+            # Fields 14 and 15 (utime, stime), counted from the state, the third field.
+            ticks += int(stat[11]) + int(stat[12])
+        todo.extend(children.get(current, ()))
+    return ticks / os.sysconf("SC_CLK_TCK")

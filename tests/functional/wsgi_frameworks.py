@@ -132,7 +132,7 @@ def make_django() -> Any:
         return JsonResponse(result)
 
     def file(request: HttpRequest) -> FileResponse:
-        return FileResponse(open(__file__, "rb"), content_type="text/plain")  # noqa: SIM115
+        return FileResponse(open(__file__, "rb"), content_type="text/plain")
 
     def stream(request: HttpRequest) -> StreamingHttpResponse:
         return StreamingHttpResponse(
