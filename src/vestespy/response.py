@@ -89,8 +89,8 @@ class Response:
     A response to ``HEAD`` gets the head a ``GET`` would (``Content-Length`` included) and no
     body, so one listener serves both. A 204 (No Content) or 304 (Not Modified) response has
     no body either (RFC 9110 6.4.1): it gets no ``Content-Length`` or ``Transfer-Encoding``
-    from VestesPy, and a body given to any of the three methods is not sent (a stream is
-    closed unread), as for ``HEAD``.
+    from VestesPy (and a 204 loses any the application set), and a body given to any of the
+    three methods is not sent (a stream is closed unread), as for ``HEAD``.
     """
 
     __slots__ = (
@@ -242,6 +242,11 @@ class Response:
                 headers.set("Content-Length", str(length))
             elif chunked:
                 headers.remove("Content-Length")
+        elif status == 204:
+            # RFC 9110 8.6 and RFC 9112 6.1: a 204 carries neither, whoever set them (a 304's
+            # Content-Length describes the representation, and may stay).
+            headers.remove("Content-Length")
+            headers.remove("Transfer-Encoding")
         if no_body or self._head_only:
             self._head_only = True
         fields = []

@@ -246,6 +246,27 @@ def test_bodyless_statuses_drop_a_given_body(served: Serve) -> None:
     assert sorted(streams_closed) == ["/204/chunked", "/204/stream", "/304/chunked", "/304/stream"]
 
 
+def test_framing_headers_set_on_a_204_are_not_sent(served: Serve) -> None:
+    # RFC 9110 8.6, RFC 9112 6.1: no Content-Length or Transfer-Encoding in a 204, even when the
+    # application set them (some frameworks do); a 304 keeps a Content-Length it was given.
+    def onrequest(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        res.status = int(req.path[1:])
+        res.set_header("Content-Length", "42")
+        if res.status == 204:
+            res.set_header("Transfer-Encoding", "chunked")
+        res.send_all()
+
+    with served(onrequest) as thread, RawClient(thread.address) as client:
+        no_content = client.request("GET", "/204")
+        assert no_content.status == 204
+        assert no_content.header("Content-Length") is None
+        assert no_content.header("Transfer-Encoding") is None
+        not_modified = client.request("GET", "/304")
+        assert not_modified.header("Content-Length") == "42"
+        assert not_modified.body == b""
+        assert client.request("GET", "/204").status == 204  # the connection is still in step
+
+
 def test_expect_100_continue_sent_when_body_is_wanted(served: Serve) -> None:
     _log, onrequest = recorder()
     with served(onrequest) as thread, RawClient(thread.address) as client:
