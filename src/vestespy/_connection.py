@@ -450,18 +450,7 @@ class Connection:
         Raises:
             ClientDisconnected: The connection closed.
         """
-        output = self.output
-        with output.lock:
-            if output.size >= output.high_water and not self._loop.in_loop_thread():
-                output.wait_for_room_locked()
-            if output.closed:
-                raise ClientDisconnected("the connection closed while the response was sent")
-            try:
-                pieces = self.driver.send_body(data)
-            except Exception:
-                self._fail_locked()
-                raise
-            output.extend_locked(pieces)
+        self._queue_body(data, False)
 
     def sends_files(self) -> bool:
         """Whether file ranges go to the kernel's sendfile: plain TCP only (any thread)."""
@@ -474,7 +463,9 @@ class Connection:
         Raises:
             ClientDisconnected: The connection closed.
         """
-        segment = FileSegment(fd, offset, count)
+        self._queue_body(FileSegment(fd, offset, count), True)
+
+    def _queue_body(self, data: bytes | FileSegment, is_file: bool) -> None:
         output = self.output
         with output.lock:
             if output.size >= output.high_water and not self._loop.in_loop_thread():
@@ -482,11 +473,11 @@ class Connection:
             if output.closed:
                 raise ClientDisconnected("the connection closed while the response was sent")
             try:
-                pieces = self.driver.send_file_body(segment)
+                pieces = self.driver.send_body(data)
             except Exception:
                 self._fail_locked()
                 raise
-            output.extend_with_file_locked(pieces)
+            output.extend_locked(pieces, is_file)
 
     def end_response(self, exchange: Exchange) -> None:
         """Queue the end of the response (any thread).

@@ -546,21 +546,15 @@ class Driver:
         """Give up on the request being received: a 408 if no response has started."""
         return self._reject(408, reason)
 
-    def send_body(self, data: bytes) -> list[bytes]:
-        """Return the pieces that frame ``data`` (``data`` itself among them, uncopied)."""
-        pieces = self._h11.send_with_data_passthrough(Data(data=data))
-        assert pieces is not None
-        return pieces
+    def send_body(self, data: bytes | FileSegment) -> list[bytes | FileSegment]:
+        """Return the pieces that frame ``data`` (``data`` itself among them, uncopied).
 
-    def send_file_body(self, segment: FileSegment) -> list[bytes | FileSegment]:
-        """Return the pieces that frame a file segment, the segment itself among them.
-
-        h11 calls only ``len()`` on what it passes through, so the file's bytes never pass
-        through Python (see ``_segment.py``).
+        A file segment passes through too: h11 calls only ``len()`` on what it passes
+        through, so the file's bytes never pass through Python (see ``_segment.py``).
         """
         # Typed as Any: h11 annotates Data.data as bytes, yet documents passing any object
         # with len() through send_with_data_passthrough for sendfile.
-        passthrough: Any = segment
+        passthrough: Any = data
         pieces: list[Any] | None = self._h11.send_with_data_passthrough(Data(data=passthrough))
         assert pieces is not None
         return pieces

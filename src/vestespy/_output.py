@@ -92,19 +92,11 @@ class OutputBuffer(Generic[Marker]):
             self._flush_requested = True
             self._request_flush()
 
-    def extend_locked(self, pieces: list[bytes]) -> None:
-        """Queue several pieces, in order."""
-        out = self._pieces
-        for piece in pieces:
-            out.append(piece)
-            self.size += len(piece)
-        if not self._flush_requested:
-            self._flush_requested = True
-            self._request_flush()
-
-    def extend_with_file_locked(self, pieces: list[Piece]) -> None:
-        """Queue the pieces that frame a :class:`FileSegment`, the segment among them."""
-        self._has_file = True
+    def extend_locked(self, pieces: Sequence[Piece], has_file: bool = False) -> None:
+        """Queue several pieces, in order; ``has_file`` if a :class:`FileSegment` is among
+        them (the pieces of that take are then never joined)."""
+        if has_file:
+            self._has_file = True
         out = self._pieces
         for piece in pieces:
             out.append(piece)

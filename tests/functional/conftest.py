@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,3 +28,20 @@ def served(backend: str, workers: int) -> Serve:
             yield thread
 
     return start
+
+
+@pytest.fixture
+def sendfile_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The byte counts ``os.sendfile`` sent while the test ran (its servers run in this
+    process). The loop thread records a count after the kernel took the bytes: assert on
+    it once the server has stopped, or wait for it."""
+    calls: list[int] = []
+    real = os.sendfile
+
+    def counting(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        sent = real(out_fd, in_fd, offset, count)
+        calls.append(sent)
+        return sent
+
+    monkeypatch.setattr(os, "sendfile", counting)
+    return calls

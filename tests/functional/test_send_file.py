@@ -13,7 +13,6 @@ import vestespy
 from conftest import Serve
 from support import RawClient
 from support.command import poll
-from vestespy import _segment
 
 SIZE = 3 * 1024 * 1024 + 123  # past every write buffer: part of it is queued when send_file returns
 
@@ -24,21 +23,6 @@ def data_file(tmp_path: Path) -> tuple[Path, bytes]:
     path = tmp_path / "data.bin"
     path.write_bytes(data)
     return path, data
-
-
-@pytest.fixture
-def sendfile_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The byte counts os.sendfile sent for the segments (the server runs in this process)."""
-    calls: list[int] = []
-    real = os.sendfile
-
-    def counting(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
-        sent = real(out_fd, in_fd, offset, count)
-        calls.append(sent)
-        return sent
-
-    monkeypatch.setattr(_segment.os, "sendfile", counting)
-    return calls
 
 
 def open_fds() -> int:

@@ -319,21 +319,6 @@ def test_pipelined_requests_with_bodies(wsgi_served: Served) -> None:
             assert response.body == f"{len(body)} {hashlib.sha256(body).hexdigest()}".encode()
 
 
-@pytest.fixture
-def sendfile_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The byte counts os.sendfile sent (the server runs in this process)."""
-    calls: list[int] = []
-    real = os.sendfile
-
-    def counting(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
-        sent = real(out_fd, in_fd, offset, count)
-        calls.append(sent)
-        return sent
-
-    monkeypatch.setattr(os, "sendfile", counting)
-    return calls
-
-
 def file_app(open_file: Callable[[], Any], headers: list[tuple[str, str]]) -> App:
     """Send a new file object each time (the wrapper closes it), from its position 100."""
 
