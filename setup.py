@@ -38,6 +38,8 @@ COMPILED_MODULES = (
     "_output",
     "_exchange",
     "_rates",
+    "_deadlines",
+    "_phase",
     "_strict",
     "_emitter",
     "_pool",
