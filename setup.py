@@ -34,6 +34,12 @@ PACKAGE = HERE / "src" / "vestespy"
 COMPILED_MODULES = (
     "_driver",
     "_connection",
+    "_context",
+    "_wire",
+    "_head",
+    "_flow",
+    "_sender",
+    "_stream",
     "_transport",
     "_output",
     "_exchange",

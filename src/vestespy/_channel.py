@@ -9,7 +9,10 @@ of the connection machinery.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ._head import ResponseHead
 
 __all__ = ["ContinueSender", "ResponseChannel"]
 
@@ -27,14 +30,7 @@ class ResponseChannel(Protocol):
     def in_loop_thread(self) -> bool:
         """Whether the caller is the loop thread."""
 
-    def start(
-        self,
-        status: int,
-        reason: bytes | None,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        end: bool,
-    ) -> None:
+    def start(self, head: ResponseHead, body: bytes, end: bool) -> None:
         """Queue the head, ``body`` and, if ``end``, the end of the message (never blocks)."""
 
     def write(self, data: bytes) -> None:

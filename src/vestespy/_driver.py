@@ -73,6 +73,8 @@ class Wait(enum.Enum):
     NEED_DATA = enum.auto()
     #: The client has sent (part of) the next request, which waits for the current response.
     PAUSED = enum.auto()
+    #: A request was rejected (or a response failed): nothing more is parsed, ever.
+    STOPPED = enum.auto()
 
 
 # The events are made per request: slotted but not frozen, as a frozen dataclass sets each
@@ -274,7 +276,7 @@ class Driver:
     def next_event(self) -> DriverEvent | Wait:
         """Parse and return the next event, or why there is none yet."""
         if self._rejected:
-            return Wait.PAUSED
+            return Wait.STOPPED
         conn = self._h11
         chunks = self._chunks
         if chunks is not None and chunks.error is not None:
@@ -299,9 +301,8 @@ class Driver:
             event = conn.next_event()
         except RemoteProtocolError as exc:
             return self._reject(exc.error_status_hint, str(exc))
-        kind = type(event)
-        if kind is Data:
-            data = bytes(event.data)  # type: ignore[union-attr]
+        if type(event) is Data:
+            data = bytes(event.data)
             self._body_seen += len(data)
             if self._body_left is not None:
                 self._body_left -= len(data)
@@ -309,10 +310,10 @@ class Driver:
                     rule = _strict.BODY_TOO_LARGE
                     return self._reject(rule.status, rule.name)
             return BodyReceived(data)
-        if kind is Request:
-            return self._request_started(event)  # type: ignore[arg-type]
-        if kind is EndOfMessage:
-            trailers = _triples(event.headers)  # type: ignore[union-attr]
+        if type(event) is Request:
+            return self._request_started(event)
+        if type(event) is EndOfMessage:
+            trailers = _triples(event.headers)
             if trailers:
                 if _strict.check_trailers(trailers) is not None:
                     return self._reject(400, _strict.TRAILER.name)
@@ -322,7 +323,7 @@ class Driver:
             if conn.our_state is DONE:
                 self._start_next_cycle()
             return RequestEnded(trailers)
-        if kind is ConnectionClosed:
+        if type(event) is ConnectionClosed:
             return PeerClosed()
         if event is PAUSED:
             return Wait.PAUSED

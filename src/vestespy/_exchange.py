@@ -34,13 +34,15 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._emitter import drop_listeners
-from .errors import ClientDisconnected
+from .errors import BadRequest, ClientDisconnected
 from .headers import headers_from_triples
 from .request import detach_request
 from .response import answer_with_error, detach_response
 
 if TYPE_CHECKING:
+    from ._head import ResponseHead
     from ._pool import SerialQueue
+    from ._wire import Wire
     from .access_log import AccessHook
     from .request import Request
     from .response import Response
@@ -51,7 +53,11 @@ logger: logging.Logger = logging.getLogger("vestespy.error")
 
 
 class ExchangeHost(Protocol):
-    """What an exchange needs from its connection (every method: any thread)."""
+    """What an exchange needs from its connection (every method: any thread).
+
+    Response bytes do not go through the host: the exchange writes to the connection's
+    :attr:`wire` directly.
+    """
 
     #: The connection's serial queue of listener calls.
     strand: SerialQueue
@@ -61,44 +67,17 @@ class ExchangeHost(Protocol):
     debug: bool
     #: The access log hook (read by :class:`LoggedExchange` only).
     access_log: AccessHook | None
+    #: The connection's writer: where response bytes are queued.
+    wire: Wire[Exchange]
 
     def in_loop_thread(self) -> bool:
         """Whether the caller is the loop thread."""
 
-    def send_continue(self) -> None:
-        """Send ``100 Continue`` if the client waits for it."""
-
-    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        """Queue an interim response."""
-
-    def start_response(
-        self,
-        exchange: Exchange,
-        status: int,
-        reason: bytes | None,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        end: bool,
-    ) -> None:
-        """Queue a response head, its first body bytes and maybe its end."""
-
-    def write_body(self, data: bytes) -> None:
-        """Queue body bytes, waiting for room off the loop thread."""
-
     def sends_files(self) -> bool:
-        """Whether :meth:`write_file` may be used (plain TCP: the kernel sends the file)."""
-
-    def write_file(self, fd: int, offset: int, count: int) -> None:
-        """Queue a range of a regular file, waiting for room off the loop thread."""
-
-    def end_response(self, exchange: Exchange) -> None:
-        """Queue the end of the response."""
+        """Whether :meth:`Wire.write_file` may be used (plain TCP: the kernel sends files)."""
 
     def stream_from_loop(self, exchange: Exchange, chunks: Iterator[bytes]) -> None:
-        """Let the loop pull ``chunks`` as the client reads, then end the response.
-
-        Calls ``exchange.response_over()`` once the stream ended and its response with it.
-        """
+        """Let the loop pull ``chunks`` as the client reads, then end the response."""
 
     def abort(self) -> None:
         """Close the connection without completing the response."""
@@ -129,6 +108,7 @@ class Exchange:
         "_pending_body",
         "_request_over",
         "_response_over",
+        "_wire",
         "failed",
         "received",
         "request",
@@ -141,6 +121,7 @@ class Exchange:
 
     def __init__(self, host: ExchangeHost, lock: threading.Lock, max_body_buffer: int) -> None:
         self._host = host
+        self._wire = host.wire
         # Guards the four fields below it. Never held while another lock is taken.
         self._lock = lock
         self._request_over = False  # "end" or "error" delivered
@@ -180,6 +161,16 @@ class Exchange:
         self.received = True
         self._host.strand.post(self._deliver_error, error)
 
+    def rejected(self, status: int, reason: str, peer_closed: bool) -> None:
+        """The driver gave up on the request (a protocol error, a deadline, a reset): end it
+        with an error if it was not over; no response can complete now."""
+        if not self.received:
+            if peer_closed:
+                self.post_error(ClientDisconnected("the client closed the connection mid-request"))
+            else:
+                self.post_error(BadRequest(status, reason))
+        self.response_over()
+
     def connection_closed(self) -> None:
         """The connection closed: end the request with an error if it was not over."""
         if not self.received:
@@ -208,22 +199,15 @@ class Exchange:
 
     def send_continue(self) -> None:
         """Send ``100 Continue`` if the client waits for it."""
-        self._host.send_continue()
+        self._wire.send_continue()
 
     def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         """Queue an interim response."""
-        self._host.send_informational(status, headers)
+        self._wire.send_informational(status, headers)
 
-    def start(
-        self,
-        status: int,
-        reason: bytes | None,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        end: bool,
-    ) -> None:
+    def start(self, head: ResponseHead, body: bytes, end: bool) -> None:
         """Queue the head, ``body`` and, if ``end``, the end of the response."""
-        self._host.start_response(self, status, reason, headers, body, end)
+        self._wire.start(head, body, self if end else None)
         if end:
             self.response_over()
 
@@ -233,7 +217,7 @@ class Exchange:
         Raises:
             ClientDisconnected: The connection closed.
         """
-        self._host.write_body(data)
+        self._wire.write(data)
 
     def sends_files(self) -> bool:
         """Whether :meth:`write_file` may be used: plain TCP, where the kernel sends files."""
@@ -246,7 +230,7 @@ class Exchange:
         Raises:
             ClientDisconnected: The connection closed.
         """
-        self._host.write_file(fd, offset, count)
+        self._wire.write_file(fd, offset, count)
 
     def finish(self) -> None:
         """Queue the end of the response.
@@ -254,7 +238,7 @@ class Exchange:
         Raises:
             ClientDisconnected: The connection closed.
         """
-        self._host.end_response(self)
+        self._wire.end(self)
         self.response_over()
 
     def stream_from_loop(self, chunks: Iterator[bytes]) -> None:
@@ -357,19 +341,12 @@ class LoggedExchange(Exchange):
         self._started = time.perf_counter()
         self._body_bytes = 0
 
-    def start(
-        self,
-        status: int,
-        reason: bytes | None,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        end: bool,
-    ) -> None:
+    def start(self, head: ResponseHead, body: bytes, end: bool) -> None:
         """Queue the head, ``body`` and, if ``end``, the end of the response; count it."""
         self._body_bytes += len(body)
-        super().start(status, reason, headers, body, end)
+        super().start(head, body, end)
         if end:
-            self._report(status)
+            self._report(head.status)
 
     def write(self, data: bytes) -> None:
         """Queue body bytes (see :meth:`Exchange.write`); count them."""

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
+from ._head import ResponseHead
 from ._mypyc import mypyc_attr
 from ._segment import FileSegment
 from .errors import ClientDisconnected, ResponseAlreadyStarted, StreamLengthError
@@ -185,7 +186,7 @@ class Response:
         head = self._begin(len(body), chunked=False)
         self._state = _DONE
         self._head_sent = True
-        self._channel.start(self.status, head[0], head[1], b"" if self._head_only else body, True)
+        self._channel.start(head, b"" if self._head_only else body, True)
 
     def send_stream(self, stream: Iterable[StreamChunk], length: int) -> None:
         """Send a body of exactly ``length`` bytes read from ``stream`` (``Content-Length``).
@@ -225,10 +226,8 @@ class Response:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _begin(
-        self, length: int | None, *, chunked: bool
-    ) -> tuple[bytes | None, list[tuple[bytes, bytes]]]:
-        """Check the state and build ``(reason, header list)`` for the head."""
+    def _begin(self, length: int | None, *, chunked: bool) -> ResponseHead:
+        """Check the state and build the head."""
         if self._state != _NEW:
             raise ResponseAlreadyStarted("a response was already sent for this request")
         status = self.status
@@ -263,16 +262,16 @@ class Response:
         if not has_server:
             fields.append((b"Server", b"vestespy"))
         reason = self.reason.encode("latin-1") if self.reason is not None else None
-        return reason, fields
+        return ResponseHead(status, reason, fields)
 
     def _send_body(self, stream: Iterable[StreamChunk], length: int | None) -> None:
-        reason, fields = self._begin(length, chunked=length is None)
+        head = self._begin(length, chunked=length is None)
         self._state = _STREAMING
         channel = self._channel
         if self._head_only:
             self._state = _DONE
             self._head_sent = True
-            channel.start(self.status, reason, fields, b"", True)
+            channel.start(head, b"", True)
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
@@ -281,7 +280,7 @@ class Response:
         if channel.in_loop_thread():
             self._state = _DONE
             self._head_sent = True
-            channel.start(self.status, reason, fields, b"", False)
+            channel.start(head, b"", False)
             channel.stream_from_loop(chunks)
             return
         try:
@@ -292,10 +291,10 @@ class Response:
                     # The head leaves with the first piece: one write, and a stream that
                     # fails before producing anything can still be answered with a 500.
                     self._head_sent = True
-                    channel.start(self.status, reason, fields, data, False)
+                    channel.start(head, data, False)
             if not self._head_sent:
                 self._head_sent = True
-                channel.start(self.status, reason, fields, b"", False)
+                channel.start(head, b"", False)
         except StreamLengthError:
             channel.abort()
             raise
@@ -362,17 +361,17 @@ class Response:
             file.seek(offset + length)
             self._send_body(blocks, length)
             return
-        reason, fields = self._begin(length, chunked=False)
+        head = self._begin(length, chunked=False)
         channel = self._channel
         self._head_sent = True
         if self._head_only or not length:
             self._state = _DONE
-            channel.start(self.status, reason, fields, b"", True)
+            channel.start(head, b"", True)
             file.seek(offset + length)
             return
         self._state = _STREAMING
         try:
-            channel.start(self.status, reason, fields, b"", False)
+            channel.start(head, b"", False)
             channel.write_file(fd, offset, length)
         except BaseException:
             channel.abort()
@@ -453,14 +452,7 @@ class _ClosedChannel:
     def in_loop_thread(self) -> bool:
         return False
 
-    def start(
-        self,
-        status: int,
-        reason: bytes | None,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        end: bool,
-    ) -> None:
+    def start(self, head: ResponseHead, body: bytes, end: bool) -> None:
         pass  # as for a connection that closed before the response started: dropped
 
     def write(self, data: bytes) -> None:

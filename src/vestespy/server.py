@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from ._backends import EVENT_READ, FDLimitError, create_backend
-from ._connection import Connection, ConnectionContext
+from ._connection import Connection
+from ._context import ConnectionContext
 from ._core import version_line
 from ._emitter import EventEmitter
 from ._loop import EventLoop, Timer
@@ -495,7 +496,7 @@ class Server(EventEmitter[Literal["request"]]):
         self._draining = True
         self._drain_idle = min(_DRAIN_IDLE, timeout / 2)
         for connection in list(self._connections):
-            connection.drain()
+            connection.stop_keep_alive()
         self._drain_sweep()
 
     def _drain_sweep(self) -> None:

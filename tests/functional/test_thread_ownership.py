@@ -19,22 +19,17 @@ import vestespy
 import vestespy._loop
 from support import RawClient, serve
 from vestespy._connection import Connection
+from vestespy._deadlines import Deadlines
 from vestespy._exchange import Exchange
+from vestespy._flow import Flow
+from vestespy._sender import Sender
 from vestespy._transport import Transport
 
 LOOP_FIELDS = {
-    Connection: [
-        "_exchange",
-        "_paused_for_response",
-        "_paused_for_body",
-        "_closing",
-        "_peer_closed",
-        "_producer",
-        "_producer_exchange",
-        "_drain_left",
-        "closed",
-        "last_active",
-    ],
+    Connection: ["_exchange", "_peer_closed", "_discard_left", "phase"],
+    Flow: ["for_response", "for_body", "yielded", "closing", "held"],
+    Sender: ["_stream"],
+    Deadlines: ["_last_active", "_head_since", "_head_bytes", "_body_meter", "_response_meter"],
     Exchange: ["received", "response_sent"],
     Transport: ["_backlog", "_registered", "_reading", "lingering", "closed"],
 }

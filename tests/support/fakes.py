@@ -19,7 +19,8 @@ from typing import Any
 
 from vestespy import EventEmitter, Request, ServerOptions
 from vestespy._backends import EVENT_READ, EVENT_WRITE
-from vestespy._connection import Connection, ConnectionContext
+from vestespy._connection import Connection
+from vestespy._context import ConnectionContext
 
 _fds = itertools.count(1000)
 

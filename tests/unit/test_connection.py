@@ -77,6 +77,12 @@ class Recorder:
         assert "error" not in events, events
 
 
+def silence_limit(h: Harness) -> float | None:
+    """The silence limit the connection's deadlines apply now."""
+    c = h.connection
+    return c.deadlines.silence_limit(c.phase, c.flow.for_body, c.transport.has_backlog)
+
+
 def run_strand(h: Harness, worker: ListenerThread) -> None:
     """Run the listener calls queued so far on the worker, then the loop's share."""
     assert h.strand is not None
@@ -201,7 +207,7 @@ def test_writer_waits_above_high_water_until_the_client_reads(worker: ListenerTh
     worker.start(h.strand.run_all)
     # The writer fills the buffer to its mark, then waits for the loop, which cannot send.
     deadline = time.monotonic() + 10
-    while h.connection.output._waiting == 0:
+    while h.connection.wire.waiting_writers == 0:
         h.loop.run()
         assert time.monotonic() < deadline, "the writer never waited"
     h.loop.run()
@@ -255,7 +261,7 @@ def test_lingering_close_after_a_closing_response() -> None:
     assert h.sock.shut_down_write
     assert not h.sock.closed
     assert h.interest == EVENT_READ
-    assert h.connection.silence_limit() == h.context.options.linger_timeout
+    assert silence_limit(h) == h.context.options.linger_timeout
     h.receive(b"GET /ignored HTTP/1.1\r\n\r\n")
     assert h.sock.take_sent() == b""
     assert not h.sock.closed
@@ -340,7 +346,7 @@ def test_reset_while_the_response_is_sent(worker: ListenerThread) -> None:
     assert h.strand is not None
     worker.start(h.strand.run_all)
     deadline = time.monotonic() + 10
-    while h.connection.output._waiting == 0:
+    while h.connection.wire.waiting_writers == 0:
         h.loop.run()
         assert time.monotonic() < deadline
     h.sock.send_error = RESET
@@ -400,14 +406,14 @@ def test_keep_alive_counts_from_the_end_of_the_response(worker: ListenerThread) 
     h.receive(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     run_strand(h, worker)
     # The application owes the next move: no timeout runs.
-    assert h.connection.silence_limit() is None
-    before = h.connection.last_active
+    assert silence_limit(h) is None
+    before = h.connection.deadlines.last_active
     response = recorder.response
     assert response is not None
     worker.run(lambda: response.send_all("ok"))
     h.loop.run()
-    assert h.connection.silence_limit() == 5
-    assert h.connection.last_active > before
+    assert silence_limit(h) == 5
+    assert h.connection.deadlines.last_active > before
 
 
 def test_a_large_body_is_queued_and_kept_without_a_copy() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import vestespy
+from vestespy._head import ResponseHead
 from vestespy.tools import Dispatcher
 
 
@@ -21,15 +22,9 @@ class RecordingChannel:
     def in_loop_thread(self) -> bool:
         return False
 
-    def start(
-        self,
-        status: int,
-        reason: bytes | None,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        end: bool,
-    ) -> None:
-        self.sent.append((status, {k.decode(): v.decode() for k, v in headers}, body))
+    def start(self, head: ResponseHead, body: bytes, end: bool) -> None:
+        headers = {k.decode(): v.decode() for k, v in head.headers}
+        self.sent.append((head.status, headers, body))
 
     def write(self, data: bytes) -> None: ...
 

@@ -95,7 +95,7 @@ def test_garbage_is_rejected_with_a_complete_400_and_close() -> None:
     assert rejected.response.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert b"Connection: close\r\n" in rejected.response
     assert driver.must_close
-    assert driver.next_event() is Wait.PAUSED  # nothing more is parsed
+    assert driver.next_event() is Wait.STOPPED  # nothing more is parsed
 
 
 def test_oversized_head_is_431() -> None:

@@ -1,0 +1,144 @@
+"""What a server gives each of its connections, and what a connection needs of its loop.
+
+A :class:`ConnectionContext` is made once per server and shared, read-only, by its
+connections: the loop, the options, how listeners run, the server's bookkeeping callbacks, TLS,
+the access log and the trusted proxies. It also makes what every connection makes the same way
+from those: its protocol driver, and each request and response from a parsed head.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._backends import Backend
+from ._driver import Driver, RequestStarted
+from ._exchange import Exchange, ExchangeHost, LoggedExchange
+from ._pool import SerialQueue
+from ._transport import TLSTransport, Transport
+from .access_log import AccessHook
+from .headers import headers_from_triples
+from .options import ServerOptions
+from .proxies import TrustedProxies, resolve
+from .request import Request
+from .response import Response
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+    from .request import SocketAddress
+
+__all__ = ["ConnectionContext", "Reactor"]
+
+
+class Reactor(Protocol):
+    """What a connection needs of its loop: :class:`~vestespy._loop.EventLoop`, or a fake.
+
+    A protocol rather than the class: compiled by mypyc, a field typed with a compiled class
+    refuses anything else at run time, and the tests hand connections a fake loop.
+    """
+
+    backend: Backend
+
+    def in_loop_thread(self) -> bool: ...
+    # Any: the callbacks take arguments of every type (call_soon forwards them as given).
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> None: ...
+    def at_end_of_pass(self, callback: Callable[[], object]) -> None: ...
+
+
+# Its field types are imported at run time, not only for type checking: compiled by mypyc,
+# the dataclass reads the classes of its annotations when the module loads.
+@dataclass(frozen=True, slots=True)
+class ConnectionContext:
+    """What a server gives its connections: the loop, listener threads, options, bookkeeping.
+
+    Made once per server and shared, read-only, by its connections.
+    """
+
+    loop: Reactor
+    options: ServerOptions
+    #: The request class to instantiate.
+    handler: type[Request]
+    #: Whether a 500 page carries the traceback.
+    debug: bool
+    #: Whether listeners run on the loop thread (``max_workers=0``).
+    inline: bool
+    #: Makes a connection's serial queue of listener calls.
+    new_strand: Callable[[], SerialQueue]
+    #: Calls the server's listeners: ``emit_request("request", req, res)``.
+    emit_request: Callable[..., object]
+    #: Called once a connection has closed.
+    forget: Callable[[Connection], None]
+    #: The TLS context, or None for plain TCP.
+    ssl_context: ssl.SSLContext | None = None
+    #: Called once per completed response, or None (then nothing is measured).
+    access_log: AccessHook | None = None
+    #: Peers whose forwarding fields are believed, or None (then none is read).
+    trusted_proxies: TrustedProxies | None = None
+
+    def new_driver(self) -> Driver:
+        """A protocol driver for a new connection, set up from the options."""
+        options = self.options
+        relaxed = frozenset(
+            name for name in ("allow_bare_lf", "allow_obs_fold") if getattr(options, name)
+        )
+        return Driver(
+            max_header_size=options.max_header_size,
+            max_request_line=options.max_request_line,
+            relaxed=relaxed,
+            max_body_size=options.max_body_size,
+            max_header_count=options.max_header_count,
+            max_drain=options.max_drain,
+        )
+
+    def new_transport(
+        self, sock: socket.socket, on_ready: Callable[[int], None], on_lost: Callable[[], None]
+    ) -> Transport:
+        """The socket side of a new connection: TLS over it with an SSL context."""
+        loop = self.loop
+        if self.ssl_context is None:
+            return Transport(sock, loop.backend, on_ready, on_lost)
+        return TLSTransport(sock, loop.backend, on_ready, on_lost, self.ssl_context, loop.call_soon)
+
+    def open_exchange(
+        self,
+        host: ExchangeHost,
+        lock: threading.Lock,
+        event: RequestStarted,
+        client_address: SocketAddress,
+    ) -> Exchange:
+        """Make an exchange, its request and its response from a parsed head (loop thread):
+        the handler class, the scheme (TLS) and what a trusted proxy says of the client.
+
+        With an access log the exchange measures; without, nothing more is done per request.
+        Inline, the loop hands each piece of body to the listeners before it reads more, so
+        none can pile up: the body accounting is skipped.
+        """
+        if self.access_log is None:
+            exchange = Exchange(host, lock, 0 if self.inline else self.options.max_body_buffer)
+        else:
+            exchange = LoggedExchange(
+                host, lock, 0 if self.inline else self.options.max_body_buffer
+            )
+        headers = headers_from_triples(event.headers)
+        exchange.request = request = self.handler(
+            method=event.method,
+            target=event.target,
+            http_version=event.http_version,
+            headers=headers,
+            client_address=client_address,
+            connection=exchange,
+            expects_continue=event.expects_continue,
+        )
+        exchange.response = Response(exchange, event.method)
+        if self.ssl_context is not None:
+            request.scheme = "https"
+        trusted = self.trusted_proxies
+        if trusted is not None:
+            forwarded = resolve(client_address, headers, trusted)
+            if forwarded is not None:
+                request._set_forwarded(forwarded.client, forwarded.scheme, forwarded.host)
+        return exchange

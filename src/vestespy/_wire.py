@@ -1,0 +1,276 @@
+"""A connection's writer: the only way to its protocol state and its queued output, from any
+thread.
+
+Theory of operation: the loop thread feeds the bytes it reads and takes the protocol events
+out; listeners on any thread start responses, write their bodies and end them. Both go through
+the :class:`Wire`, which owns the three things they share and the one lock that guards them:
+
+* the sans-IO :class:`~vestespy._driver.Driver` (h11 is not thread-safe);
+* the :class:`~vestespy._output.OutputBuffer`, into which the bytes the driver makes are queued
+  in the order it made them;
+* the high-water wait: a writer off the loop thread waits while more than the high-water mark
+  is queued or unsent, until the loop reports progress or the output closes.
+
+Rule: everything that touches the driver or the queued output lives here, and nothing here
+touches a socket, a clock or the loop: the connection hands in ``request_flush`` (asks the loop
+for one flush), ``in_loop_thread`` and ``on_failure`` (a response failed half-way: the
+connection must close).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from ._driver import Driver, DriverEvent, RequestRejected, Wait
+from ._head import ResponseHead
+from ._output import OutputBuffer, Piece, coalesce
+from ._segment import FileSegment
+from .errors import ClientDisconnected
+
+__all__ = ["Wire"]
+
+#: What marks the end of a response in the queue (the connection uses its exchanges).
+Marker = TypeVar("Marker")
+
+_CLOSED_MID_RESPONSE = "the connection closed while the response was sent"
+
+
+class Wire(Generic[Marker]):
+    """The driver and output buffer of one connection, behind one lock.
+
+    Args:
+        driver: The connection's protocol driver.
+        high_water: Bytes queued or unsent above which writers off the loop thread wait.
+        request_flush: Asks the loop for one flush; called with the lock held, at most once
+            between two :meth:`take` calls.
+        in_loop_thread: Whether the caller is the loop thread (which must never wait).
+        on_failure: Called, lock held, when a response failed half-way (the driver refused
+            it): the connection must close. Must not call back into the wire.
+    """
+
+    __slots__ = (
+        "_driver",
+        "_in_loop_thread",
+        "_lock",
+        "_on_failure",
+        "_output",
+        "_room",
+        "_waiting",
+        "high_water",
+    )
+
+    def __init__(
+        self,
+        driver: Driver,
+        high_water: int,
+        request_flush: Callable[[], None],
+        in_loop_thread: Callable[[], bool],
+        on_failure: Callable[[], None],
+    ) -> None:
+        # Guards the driver, the output buffer and _waiting.
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._driver = driver
+        self._output: OutputBuffer[Marker] = OutputBuffer(request_flush)
+        self._in_loop_thread = in_loop_thread
+        self._on_failure = on_failure
+        self._waiting = 0  # writers waiting for room
+        self.high_water = high_water
+
+    # == loop thread: input ===================================================================
+
+    def receive(self, data: bytes) -> None:
+        """Feed bytes read from the client (``b""``: it closed its side)."""
+        with self._lock:
+            self._driver.receive(data)
+
+    def next_event(self) -> DriverEvent | Wait:
+        """The driver's next event; a rejection's answer is queued and the output closed."""
+        with self._lock:
+            event = self._driver.next_event()
+            if type(event) is RequestRejected:
+                self._queue_rejection_locked(event)
+            return event
+
+    def time_out(self, reason: str) -> RequestRejected:
+        """Give up on the request being received: a 408 queued if no response started."""
+        with self._lock:
+            event = self._driver.reject_timeout(reason)
+            self._queue_rejection_locked(event)
+            return event
+
+    def refuse_keep_alive(self) -> None:
+        """End the connection after the current response (the server drains)."""
+        with self._lock:
+            self._driver.refuse_keep_alive()
+
+    @property
+    def must_close(self) -> bool:
+        """Whether the connection must close once what is queued is sent."""
+        with self._lock:
+            return self._driver.must_close
+
+    def _queue_rejection_locked(self, event: RequestRejected) -> None:
+        if event.response:
+            self._output.append(event.response)
+        self._close_locked()
+
+    # == loop thread: output ==================================================================
+
+    def take(self) -> tuple[bytes | list[Piece], Sequence[Marker]]:
+        """Take everything queued for one ``send``, and the markers of the responses it ends."""
+        with self._lock:
+            pieces, joinable, ended = self._output.take()
+        return coalesce(pieces, joinable), ended  # joined without the lock
+
+    def sent(self, count: int) -> None:
+        """Record that the kernel took ``count`` bytes; wake writers once below the mark."""
+        with self._lock:
+            output = self._output
+            output.sent(count)
+            if self._waiting and output.size < self.high_water:
+                self._room.notify_all()
+
+    def has_room(self) -> bool:
+        """Whether less than the high-water mark is queued or unsent."""
+        with self._lock:
+            return self._output.size < self.high_water
+
+    def has_pending(self) -> bool:
+        """Whether bytes wait for the next :meth:`take`."""
+        with self._lock:
+            return self._output.has_pending()
+
+    def discard(self) -> None:
+        """Close and drop what is queued: the connection is gone."""
+        with self._lock:
+            self._output.discard()
+            self._room.notify_all()
+
+    # == any thread ===========================================================================
+
+    @property
+    def waiting_writers(self) -> int:
+        """How many writers wait for room (for tests and diagnostics)."""
+        with self._lock:
+            return self._waiting
+
+    @property
+    def closed(self) -> bool:
+        """Whether no more bytes may be queued (the connection is closing or closed)."""
+        return self._output.closed  # one read of a flag that only ever turns True
+
+    def close(self) -> None:
+        """Refuse more bytes from now on and release waiting writers."""
+        with self._lock:
+            self._close_locked()
+
+    def send_continue(self) -> None:
+        """Queue ``100 Continue`` if the client waits for it."""
+        with self._lock:
+            if not self._output.closed:
+                data = self._driver.send_continue()
+                if data:
+                    self._output.append(data)
+
+    def send_informational(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """Queue an interim (1xx) response."""
+        with self._lock:
+            if not self._output.closed:
+                self._output.append(self._driver.send_informational(status, headers))
+
+    def start(self, head: ResponseHead, body: bytes, ended: Marker | None) -> None:
+        """Queue a response head, its first body bytes and, if ``ended`` marks it, its end.
+
+        Never waits; dropped if the output is closed (the connection is going).
+        """
+        with self._lock:
+            output = self._output
+            if output.closed:
+                return
+            driver = self._driver
+            try:
+                data = driver.start_response(head.status, head.headers, head.reason)
+                if body:
+                    output.append(data)
+                    output.extend(driver.send_body(body))
+                    data = b""
+                if ended is not None:
+                    data += driver.end_response()
+            except Exception:
+                self._fail_locked()
+                raise
+            output.append(data, ended)
+
+    def write(self, data: bytes) -> None:
+        """Queue body bytes; off the loop thread, wait while the output is over its mark.
+
+        Raises:
+            ClientDisconnected: The connection closed.
+        """
+        self._queue(data, False, None)
+
+    def write_file(self, fd: int, offset: int, count: int) -> None:
+        """Queue ``count`` bytes of the regular file ``fd`` from ``offset``, sent by the
+        kernel; waits as :meth:`write` does. The segment holds its own descriptor, so the
+        caller may close the file once this returns.
+
+        Raises:
+            ClientDisconnected: The connection closed.
+        """
+        self._queue(FileSegment(fd, offset, count), True, None)
+
+    def end(self, ended: Marker) -> None:
+        """Queue the end of the response that ``ended`` marks.
+
+        Raises:
+            ClientDisconnected: The connection closed.
+        """
+        self._queue(None, False, ended)
+
+    def fail(self) -> None:
+        """The response cannot be completed: the connection must close."""
+        with self._lock:
+            self._fail_locked()
+
+    # -- internals, lock held --------------------------------------------------------------
+
+    def _queue(self, data: bytes | FileSegment | None, is_file: bool, ended: Marker | None) -> None:
+        """Queue a piece of body (``data``) or the end of a response (``ended``)."""
+        with self._lock:
+            output = self._output
+            if data is not None and output.size >= self.high_water and not self._in_loop_thread():
+                self._wait_for_room_locked()
+            if output.closed:
+                raise ClientDisconnected(_CLOSED_MID_RESPONSE)
+            driver = self._driver
+            try:
+                if data is not None:
+                    output.extend(driver.send_body(data), is_file)
+                else:
+                    output.append(driver.end_response(), ended)
+            except Exception:
+                self._fail_locked()
+                raise
+
+    def _wait_for_room_locked(self) -> None:
+        # Only off the loop thread, which would wait for itself.
+        output = self._output
+        self._waiting += 1
+        try:
+            while output.size >= self.high_water and not output.closed:
+                self._room.wait()
+        finally:
+            self._waiting -= 1
+
+    def _close_locked(self) -> None:
+        self._output.closed = True
+        if self._waiting:
+            self._room.notify_all()
+
+    def _fail_locked(self) -> None:
+        self._driver.fail()
+        self._close_locked()
+        self._on_failure()
