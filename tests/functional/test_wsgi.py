@@ -302,6 +302,73 @@ def test_head_and_204(wsgi_served: Served) -> None:
         assert client.request("GET", "/length").body == b"abcdef"
 
 
+def head_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
+    """A streamed route that answers HEAD with an empty iterable, as Werkzeug does."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ["REQUEST_METHOD"] == "HEAD":
+        return []
+    return iter([b"hello ", b"world!"])
+
+
+def test_head_of_a_streamed_response_has_the_head_get_would(wsgi_served: Served) -> None:
+    with wsgi_served(head_app) as thread, RawClient(thread.address) as client:
+        get = client.request("GET", "/")
+        assert get.chunked
+        assert get.body == b"hello world!"
+        head = client.request("HEAD", "/")
+        # Not "Content-Length: 0" (RFC 9110 9.3.2, 8.6): the length is unknown, as for GET.
+        assert head.header("Content-Length") is None
+        assert head.header("Transfer-Encoding") == "chunked"
+        assert head.body == b""
+        assert client.request("GET", "/").body == b"hello world!"  # still in step
+        head = client.request("HEAD", "/", version="1.0")
+        assert head.header("Content-Length") is None
+        assert head.header("Transfer-Encoding") is None
+
+
+def framing_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
+    plain = [("Content-Type", "text/plain")]
+    lengths = {
+        "/two-lengths": ["86", "1"],
+        "/not-a-number": ["12abc"],
+        "/negative": ["-1"],
+        "/plus": ["+3"],
+        "/same-twice": ["3", "3"],
+    }[environ["PATH_INFO"]]
+    start_response("200 OK", plain + [("Content-Length", value) for value in lengths])
+    return [b"abc"]
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/two-lengths", "conflicting Content-Length values from the application: '86' and '1'"),
+        ("/not-a-number", "invalid Content-Length from the application: '12abc'"),
+        ("/negative", "invalid Content-Length from the application: '-1'"),
+        ("/plus", "invalid Content-Length from the application: '+3'"),
+    ],
+)
+def test_invalid_framing_from_the_app_gets_a_500_and_one_log_line(
+    wsgi_served: Served, caplog: pytest.LogCaptureFixture, path: str, named: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="vestespy")
+    with wsgi_served(framing_app) as thread, RawClient(thread.address) as client:
+        response = client.request("GET", path)
+        assert response.status == 500
+        assert response.body == b"500 Internal Server Error\n"
+    lines = [r for r in caplog.records if r.name.startswith("vestespy") and path in r.getMessage()]
+    assert [r.getMessage() for r in lines] == [f"GET {path}: {named}"]
+    assert lines[0].exc_info is None  # one line, no traceback
+    assert lines[0].levelno == logging.ERROR
+
+
+def test_the_same_content_length_twice_is_one(wsgi_served: Served) -> None:
+    with wsgi_served(framing_app) as thread, RawClient(thread.address) as client:
+        response = client.request("GET", "/same-twice")
+        assert (response.status, response.body) == (200, b"abc")
+        assert response.header_all("Content-Length") == ["3"]
+
+
 def test_pipelined_requests_with_bodies(wsgi_served: Served) -> None:
     big = os.urandom(300_000)
     requests = [
