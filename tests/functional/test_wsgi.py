@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -95,6 +96,54 @@ def test_environ_over_the_wire(wsgi_served: Served) -> None:
     assert seen["wsgi.multithread"] is True
     assert "wsgi.input_terminated" not in seen  # only set without CONTENT_LENGTH
     assert seen["body"] == "hello"
+
+
+def test_environ_over_tls_by_hand_wired_adapter(backend: str, tmp_path: Path) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certfile.write_bytes(b"".join(pem.bytes() for pem in cert.cert_chain_pems))
+    cert.private_key_pem.write_to_path(keyfile)
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    adapter = WSGIAdapter(validator(environ_app))
+    with serve(
+        adapter, select=backend, max_workers=4, certfile=str(certfile), keyfile=str(keyfile)
+    ) as thread:
+        raw = socket.create_connection(thread.address, timeout=WAIT)
+        with context.wrap_socket(raw, server_hostname="localhost") as sock:
+            local = sock.getsockname()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+            data = b"".join(iter(lambda: sock.recv(65536), b""))
+    seen = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert (seen["wsgi.url_scheme"], seen["HTTPS"]) == ("https", "on")
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("example.com", "443")
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == (local[0], str(local[1]))
+
+
+def test_environ_from_a_trusted_proxy_by_hand_wired_adapter(wsgi_served: Served) -> None:
+    headers = [
+        ("Host", "example.com"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-For", "198.51.100.7, 203.0.113.9"),
+    ]
+    trusted = {"trusted_proxies": ("127.0.0.1", "203.0.113.0/24")}
+    with (
+        wsgi_served(environ_app, server=trusted) as thread,
+        RawClient(thread.address) as client,
+    ):
+        seen = json.loads(client.request("GET", "/", headers=headers).body)
+    assert (seen["wsgi.url_scheme"], seen["HTTPS"]) == ("https", "on")
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == ("198.51.100.7", "")
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("example.com", "443")
+    # Not trusted: the fields are the client's word, and change nothing.
+    with wsgi_served(environ_app) as thread, RawClient(thread.address) as client:
+        seen = json.loads(client.request("GET", "/", headers=headers).body)
+        local = client.sock.getsockname()
+    assert (seen["wsgi.url_scheme"], seen["SERVER_PORT"]) == ("http", "80")
+    assert seen["REMOTE_ADDR"] == local[0]
+    assert "HTTPS" not in seen
 
 
 def digest_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
