@@ -29,7 +29,12 @@ Theory of operation, per request (all on the public API of Server, Request and R
 
 * Errors. An exception before anything was sent becomes a 500 (with the traceback when the
   server has ``debug=True``); after, the connection is closed. Either way it is logged on the
-  ``vestespy.wsgi`` logger and the server goes on. The iterable's ``close()`` is always called.
+  ``vestespy.wsgi`` logger and the server goes on; a header field that cannot be sent (two
+  ``Content-Length`` values, a hop-by-hop field) in one line, naming it. The iterable's
+  ``close()`` is always called.
+
+* Who the client is: the environ takes the scheme, client and host from the request, as the
+  server resolved them (TLS, trusted proxies); the adapter parses no forwarding field.
 """
 
 from __future__ import annotations
