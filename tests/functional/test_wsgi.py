@@ -377,6 +377,9 @@ def test_head_of_a_streamed_response_has_the_head_get_would(wsgi_served: Served)
 
 def framing_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
     plain = [("Content-Type", "text/plain")]
+    if environ["PATH_INFO"] == "/chunked-by-the-app":
+        start_response("200 OK", [*plain, ("Transfer-Encoding", "chunked")])
+        return [b"3\r\nabc\r\n0\r\n\r\n"]
     lengths = {
         "/two-lengths": ["86", "1"],
         "/not-a-number": ["12abc"],
@@ -395,6 +398,7 @@ def framing_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
         ("/not-a-number", "invalid Content-Length from the application: '12abc'"),
         ("/negative", "invalid Content-Length from the application: '-1'"),
         ("/plus", "invalid Content-Length from the application: '+3'"),
+        ("/chunked-by-the-app", "'Transfer-Encoding' is a hop-by-hop header, set by the server"),
     ],
 )
 def test_invalid_framing_from_the_app_gets_a_500_and_one_log_line(
