@@ -78,7 +78,9 @@ def load_listener(config: Config) -> RequestListener:
         app = _import_attribute(config.wsgi)
         if config.factory:
             app = _call_factory(config.wsgi, app)
-        listener: Any = wsgi.WSGIAdapter(app, script_name=config.root_path)
+        listener: Any = wsgi.WSGIAdapter(
+            app, script_name=config.root_path, multiprocess=config.workers > 1
+        )
         return listener  # type: ignore[no-any-return]
     if not config.app:
         from .demo import build_demo

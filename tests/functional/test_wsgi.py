@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -95,6 +96,54 @@ def test_environ_over_the_wire(wsgi_served: Served) -> None:
     assert seen["wsgi.multithread"] is True
     assert "wsgi.input_terminated" not in seen  # only set without CONTENT_LENGTH
     assert seen["body"] == "hello"
+
+
+def test_environ_over_tls_by_hand_wired_adapter(backend: str, tmp_path: Path) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certfile.write_bytes(b"".join(pem.bytes() for pem in cert.cert_chain_pems))
+    cert.private_key_pem.write_to_path(keyfile)
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    adapter = WSGIAdapter(validator(environ_app))
+    with serve(
+        adapter, select=backend, max_workers=4, certfile=str(certfile), keyfile=str(keyfile)
+    ) as thread:
+        raw = socket.create_connection(thread.address, timeout=WAIT)
+        with context.wrap_socket(raw, server_hostname="localhost") as sock:
+            local = sock.getsockname()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+            data = b"".join(iter(lambda: sock.recv(65536), b""))
+    seen = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert (seen["wsgi.url_scheme"], seen["HTTPS"]) == ("https", "on")
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("example.com", "443")
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == (local[0], str(local[1]))
+
+
+def test_environ_from_a_trusted_proxy_by_hand_wired_adapter(wsgi_served: Served) -> None:
+    headers = [
+        ("Host", "example.com"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-For", "198.51.100.7, 203.0.113.9"),
+    ]
+    trusted = {"trusted_proxies": ("127.0.0.1", "203.0.113.0/24")}
+    with (
+        wsgi_served(environ_app, server=trusted) as thread,
+        RawClient(thread.address) as client,
+    ):
+        seen = json.loads(client.request("GET", "/", headers=headers).body)
+    assert (seen["wsgi.url_scheme"], seen["HTTPS"]) == ("https", "on")
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == ("198.51.100.7", "")
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("example.com", "443")
+    # Not trusted: the fields are the client's word, and change nothing.
+    with wsgi_served(environ_app) as thread, RawClient(thread.address) as client:
+        seen = json.loads(client.request("GET", "/", headers=headers).body)
+        local = client.sock.getsockname()
+    assert (seen["wsgi.url_scheme"], seen["SERVER_PORT"]) == ("http", "80")
+    assert seen["REMOTE_ADDR"] == local[0]
+    assert "HTTPS" not in seen
 
 
 def digest_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
@@ -300,6 +349,77 @@ def test_head_and_204(wsgi_served: Served) -> None:
         assert response.header("Content-Length") is None
         # Still in step: the connection serves the next request.
         assert client.request("GET", "/length").body == b"abcdef"
+
+
+def head_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
+    """A streamed route that answers HEAD with an empty iterable, as Werkzeug does."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ["REQUEST_METHOD"] == "HEAD":
+        return []
+    return iter([b"hello ", b"world!"])
+
+
+def test_head_of_a_streamed_response_has_the_head_get_would(wsgi_served: Served) -> None:
+    with wsgi_served(head_app) as thread, RawClient(thread.address) as client:
+        get = client.request("GET", "/")
+        assert get.chunked
+        assert get.body == b"hello world!"
+        head = client.request("HEAD", "/")
+        # Not "Content-Length: 0" (RFC 9110 9.3.2, 8.6): the length is unknown, as for GET.
+        assert head.header("Content-Length") is None
+        assert head.header("Transfer-Encoding") == "chunked"
+        assert head.body == b""
+        assert client.request("GET", "/").body == b"hello world!"  # still in step
+        head = client.request("HEAD", "/", version="1.0")
+        assert head.header("Content-Length") is None
+        assert head.header("Transfer-Encoding") is None
+
+
+def framing_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
+    plain = [("Content-Type", "text/plain")]
+    if environ["PATH_INFO"] == "/chunked-by-the-app":
+        start_response("200 OK", [*plain, ("Transfer-Encoding", "chunked")])
+        return [b"3\r\nabc\r\n0\r\n\r\n"]
+    lengths = {
+        "/two-lengths": ["86", "1"],
+        "/not-a-number": ["12abc"],
+        "/negative": ["-1"],
+        "/plus": ["+3"],
+        "/same-twice": ["3", "3"],
+    }[environ["PATH_INFO"]]
+    start_response("200 OK", plain + [("Content-Length", value) for value in lengths])
+    return [b"abc"]
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/two-lengths", "conflicting Content-Length values from the application: '86' and '1'"),
+        ("/not-a-number", "invalid Content-Length from the application: '12abc'"),
+        ("/negative", "invalid Content-Length from the application: '-1'"),
+        ("/plus", "invalid Content-Length from the application: '+3'"),
+        ("/chunked-by-the-app", "'Transfer-Encoding' is a hop-by-hop header, set by the server"),
+    ],
+)
+def test_invalid_framing_from_the_app_gets_a_500_and_one_log_line(
+    wsgi_served: Served, caplog: pytest.LogCaptureFixture, path: str, named: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="vestespy")
+    with wsgi_served(framing_app) as thread, RawClient(thread.address) as client:
+        response = client.request("GET", path)
+        assert response.status == 500
+        assert response.body == b"500 Internal Server Error\n"
+    lines = [r for r in caplog.records if r.name.startswith("vestespy") and path in r.getMessage()]
+    assert [r.getMessage() for r in lines] == [f"GET {path}: {named}"]
+    assert lines[0].exc_info is None  # one line, no traceback
+    assert lines[0].levelno == logging.ERROR
+
+
+def test_the_same_content_length_twice_is_one(wsgi_served: Served) -> None:
+    with wsgi_served(framing_app) as thread, RawClient(thread.address) as client:
+        response = client.request("GET", "/same-twice")
+        assert (response.status, response.body) == (200, b"abc")
+        assert response.header_all("Content-Length") == ["3"]
 
 
 def test_pipelined_requests_with_bodies(wsgi_served: Served) -> None:

@@ -2,6 +2,7 @@
 
 Each proxy runs in the foreground from a configuration written to the test's directory,
 listening on 127.0.0.1 and forwarding to the command with keep-alive upstream connections.
+nginx may terminate TLS (``tls=(certfile, keyfile)``), as the deployment page configures it.
 Tests skip (never install) when the binary is absent.
 """
 
@@ -36,8 +37,8 @@ http {{
         keepalive 16;
     }}
     server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 100m;
+        listen 127.0.0.1:{port}{ssl};
+{certificates}        client_max_body_size 100m;
         location / {{
             proxy_pass http://vestespy;
             proxy_http_version 1.1;
@@ -79,12 +80,19 @@ def free_port() -> int:
 
 
 class Proxy:
-    """nginx or HAProxy in the foreground, forwarding to ``upstream`` (``host:port``)."""
+    """nginx or HAProxy in the foreground, forwarding to ``upstream`` (``host:port``).
 
-    def __init__(self, kind: str, directory: Path, upstream: str) -> None:
+    ``tls``: nginx only, the certificate chain and key files it serves https with.
+    """
+
+    def __init__(
+        self, kind: str, directory: Path, upstream: str, tls: tuple[Path, Path] | None = None
+    ) -> None:
+        assert tls is None or kind == "nginx", "TLS is configured for nginx only"
         self.kind = kind
         self.directory = directory
         self.upstream = upstream
+        self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -106,9 +114,21 @@ class Proxy:
                 user = "user root;" if os.geteuid() == 0 else ""
                 if not user:
                     user = f"# running as {pwd.getpwuid(os.geteuid()).pw_name}"
+                ssl, certificates = "", ""
+                if self.tls is not None:
+                    ssl = " ssl"
+                    certificates = (
+                        f"        ssl_certificate {self.tls[0]};\n"
+                        f"        ssl_certificate_key {self.tls[1]};\n"
+                    )
                 config.write_text(
                     NGINX_CONF.format(
-                        dir=self.directory, upstream=self.upstream, port=self.port, user=user
+                        dir=self.directory,
+                        upstream=self.upstream,
+                        port=self.port,
+                        user=user,
+                        ssl=ssl,
+                        certificates=certificates,
                     )
                 )
                 args = [binary, "-p", str(self.directory), "-c", str(config)]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import vestespy
+from vestespy.proxies import TrustedProxies, resolve
 from vestespy.wsgi import FileWrapper, WSGIAdapter
 from vestespy.wsgi._input import ErrorStream, InputStream
 from vestespy.wsgi._threads import AppThreads
@@ -246,19 +247,126 @@ def test_environ_server_name_and_port(host: str | None, expected: tuple[str, str
     assert (env["SERVER_NAME"], env["SERVER_PORT"]) == expected
 
 
-def test_trusted_proxies_set_scheme_and_client() -> None:
+def resolved_request(
+    headers: list[tuple[str, str]],
+    *,
+    tls: bool = False,
+    trusted: str = "",
+    peer: Any = ("10.0.0.7", 5555),
+) -> Any:
+    """A request as the server hands it to listeners: what the connection does in
+    ``_on_request_started`` (the scheme of a TLS socket, then what trusted proxies say)."""
+    request = vestespy.Request(
+        method="GET",
+        target="/",
+        http_version="1.1",
+        headers=vestespy.Headers(headers),
+        client_address=peer,
+    )
+    if tls:
+        request.scheme = "https"
+    if trusted:
+        forwarded = resolve(peer, request.headers, TrustedProxies.parse(trusted))
+        if forwarded is not None:
+            request._set_forwarded(forwarded.client, forwarded.scheme, forwarded.host)
+    return request
+
+
+def resolved_environ(adapter: WSGIAdapter, request: Any) -> Any:
+    return adapter.environ(FakeServer(), request, None)  # type: ignore[arg-type]
+
+
+def test_environ_plain_http() -> None:
+    env = resolved_environ(WSGIAdapter(lambda e, s: []), resolved_request([("Host", "h")]))
+    assert env["wsgi.url_scheme"] == "http"
+    assert "HTTPS" not in env
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("h", "80")
+    assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("10.0.0.7", "5555")
+    assert env["SERVER_SOFTWARE"] == f"VestesPy/{vestespy.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("example.com", ("example.com", "443")),
+        ("example.com:8443", ("example.com", "8443")),
+        ("[::1]", ("::1", "443")),
+        ("[::1]:9443", ("::1", "9443")),
+    ],
+)
+def test_environ_direct_tls(host: str, expected: tuple[str, str]) -> None:
+    env = resolved_environ(
+        WSGIAdapter(lambda e, s: []), resolved_request([("Host", host)], tls=True)
+    )
+    assert env["wsgi.url_scheme"] == "https"
+    assert env["HTTPS"] == "on"
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == expected
+    assert env["HTTP_HOST"] == host
+    assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("10.0.0.7", "5555")
+
+
+def test_environ_behind_a_trusted_proxy() -> None:
     headers = [
-        ("Host", "h"),
+        ("Host", "shop.example"),
         ("X-Forwarded-Proto", "https"),
         ("X-Forwarded-For", "9.9.9.9, 10.0.0.1"),
     ]
-    trusted = WSGIAdapter(lambda e, s: [], trusted_proxies=["10.0.0.7", "10.0.0.1"])
-    env = environ(trusted, "/", headers)
+    adapter = WSGIAdapter(lambda e, s: [])
+    env = resolved_environ(adapter, resolved_request(headers, trusted="10.0.0.0/8"))
     assert env["wsgi.url_scheme"] == "https"
-    assert env["REMOTE_ADDR"] == "9.9.9.9"
-    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("h", "80")
-    untrusted = WSGIAdapter(lambda e, s: [], trusted_proxies=["10.0.0.8"])
-    env = environ(untrusted, "/", headers)
+    assert env["HTTPS"] == "on"
+    assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("9.9.9.9", "")  # no port reported
+    # No port in Host: the default port of the scheme the proxy reported.
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("shop.example", "443")
+    assert env["HTTP_X_FORWARDED_FOR"] == "9.9.9.9, 10.0.0.1"  # the fields stay readable
+    # The same fields from a peer that is not trusted change nothing.
+    env = resolved_environ(adapter, resolved_request(headers, trusted="10.0.0.8"))
     assert (env["wsgi.url_scheme"], env["REMOTE_ADDR"]) == ("http", "10.0.0.7")
+    assert env["SERVER_PORT"] == "80"
+    # Nor without trusted proxies at all: the adapter reads no forwarding field itself.
+    env = resolved_environ(adapter, resolved_request(headers))
+    assert (env["wsgi.url_scheme"], env["REMOTE_ADDR"]) == ("http", "10.0.0.7")
+
+
+def test_environ_from_rfc7239_forwarded_and_forwarded_host() -> None:
+    headers = [
+        ("Host", "backend:8000"),
+        ("Forwarded", 'for="[2001:db8::7]:4711";proto=https;host=www.example:8443'),
+    ]
+    env = resolved_environ(
+        WSGIAdapter(lambda e, s: []), resolved_request(headers, trusted="10.0.0.7")
+    )
+    assert env["wsgi.url_scheme"] == "https"
+    assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("2001:db8::7", "4711")
+    # The host the client asked for, in HTTP_HOST too: frameworks build URLs from it.
+    assert env["HTTP_HOST"] == "www.example:8443"
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("www.example", "8443")
+
+
+def test_environ_proxy_saying_http_over_a_tls_socket() -> None:
+    # A proxy that reaches the server over TLS for a client that used plain HTTP.
+    headers = [("Host", "h"), ("X-Forwarded-Proto", "http"), ("X-Forwarded-For", "9.9.9.9")]
+    env = resolved_environ(
+        WSGIAdapter(lambda e, s: []), resolved_request(headers, tls=True, trusted="10.0.0.7")
+    )
+    assert (env["wsgi.url_scheme"], env["SERVER_PORT"], env["REMOTE_ADDR"]) == (
+        "http",
+        "80",
+        "9.9.9.9",
+    )
+
+
+def test_environ_url_scheme_and_multiprocess_options() -> None:
+    request = resolved_request([("Host", "h")])
+    forced = WSGIAdapter(lambda e, s: [], url_scheme="https", multiprocess=True)
+    env = resolved_environ(forced, request)
+    assert (env["wsgi.url_scheme"], env["SERVER_PORT"]) == ("https", "443")
+    assert env["wsgi.multiprocess"] is True
+    assert resolved_environ(WSGIAdapter(lambda e, s: []), request)["wsgi.multiprocess"] is False
     with pytest.raises(ValueError, match="url_scheme"):
         WSGIAdapter(lambda e, s: [], url_scheme="ftp")
+
+
+def test_environ_over_a_unix_socket() -> None:
+    env = resolved_environ(WSGIAdapter(lambda e, s: []), resolved_request([("Host", "h")], peer=""))
+    assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("", "")

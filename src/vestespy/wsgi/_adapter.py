@@ -29,7 +29,12 @@ Theory of operation, per request (all on the public API of Server, Request and R
 
 * Errors. An exception before anything was sent becomes a 500 (with the traceback when the
   server has ``debug=True``); after, the connection is closed. Either way it is logged on the
-  ``vestespy.wsgi`` logger and the server goes on. The iterable's ``close()`` is always called.
+  ``vestespy.wsgi`` logger and the server goes on; a header field that cannot be sent (two
+  ``Content-Length`` values, a hop-by-hop field) in one line, naming it. The iterable's
+  ``close()`` is always called.
+
+* Who the client is: the environ takes the scheme, client and host from the request, as the
+  server resolved them (TLS, trusted proxies); the adapter parses no forwarding field.
 """
 
 from __future__ import annotations
@@ -37,7 +42,6 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
@@ -103,22 +107,29 @@ class WSGIAdapter:
     inline gets a 500 and the error is logged. See :doc:`/wsgi` for the environ, threads and
     streaming.
 
+    The environ tells the application what the server resolved about each request: the
+    scheme (``https`` over TLS, or when a trusted proxy says the client used it; see the
+    server's ``trusted_proxies`` option and :mod:`vestespy.proxies`), the client's address
+    and the host it asked for, as :class:`~vestespy.Request` has them. The adapter reads no
+    forwarding field itself.
+
     Args:
         app: The WSGI application.
         script_name: The URL prefix the application is mounted at (``SCRIPT_NAME``), such as
             ``"/app"``; a request path that starts with it has it moved out of ``PATH_INFO``.
-        url_scheme: ``wsgi.url_scheme``: ``"http"``, or ``"https"`` behind a TLS proxy.
-        trusted_proxies: Client addresses (or ``"*"``) whose ``X-Forwarded-Proto`` sets
-            ``wsgi.url_scheme`` and whose ``X-Forwarded-For`` sets ``REMOTE_ADDR``.
-        multiprocess: ``wsgi.multiprocess``: True when several processes serve the app.
+        url_scheme: Force ``wsgi.url_scheme`` to ``"http"`` or ``"https"`` (a proxy that
+            terminates TLS but sends no ``X-Forwarded-Proto``); None, the default, takes the
+            request's :attr:`~vestespy.Request.scheme`.
+        multiprocess: ``wsgi.multiprocess``: True when several processes serve the app (the
+            ``vestespy`` command sets it when ``--workers`` is above 1).
         buffer_size: Bodies of at most this many bytes (with ``Content-Length``) are read
             whole before the application runs; larger ones stream in as it reads.
         input_buffer: Bytes of a streaming body buffered ahead of the application; the
             server stops reading from the client above it (and its ``max_body_buffer``).
 
     Raises:
-        ValueError: ``url_scheme`` is neither ``"http"`` nor ``"https"``, or ``script_name``
-            does not start with ``/``.
+        ValueError: ``url_scheme`` is neither None, ``"http"`` nor ``"https"``, or
+            ``script_name`` does not start with ``/``.
     """
 
     def __init__(
@@ -126,14 +137,13 @@ class WSGIAdapter:
         app: WSGIApplication,
         *,
         script_name: str = "",
-        url_scheme: str = "http",
-        trusted_proxies: Iterable[str] = (),
+        url_scheme: str | None = None,
         multiprocess: bool = False,
         buffer_size: int = 64 * 1024,
         input_buffer: int = 256 * 1024,
     ) -> None:
-        if url_scheme not in ("http", "https"):
-            raise ValueError(f"url_scheme must be 'http' or 'https', not {url_scheme!r}")
+        if url_scheme not in (None, "http", "https"):
+            raise ValueError(f"url_scheme must be None, 'http' or 'https', not {url_scheme!r}")
         script_name = script_name.rstrip("/")
         if script_name and not script_name.startswith("/"):
             raise ValueError(f"script_name must start with '/': {script_name!r}")
@@ -143,14 +153,16 @@ class WSGIAdapter:
         self.script_name: str = script_name
         # PEP 3333 native strings hold bytes as Latin-1: the prefix as it appears in paths.
         self._script_bytes = script_name.encode("utf-8").decode("latin-1")
-        self.url_scheme: str = url_scheme
-        self.trusted_proxies: frozenset[str] = frozenset(trusted_proxies)
+        self.url_scheme: str | None = url_scheme
         self.multiprocess: bool = multiprocess
         self.buffer_size: int = buffer_size
         self.input_buffer: int = input_buffer
         self._threads = AppThreads()
+        from .. import __version__  # here: the package imports this module first
+
+        self._software = f"VestesPy/{__version__}"
         self._server_address: tuple[object, tuple[str, str]] = (None, ("", ""))
-        # Host header -> (SERVER_NAME, SERVER_PORT): a server sees few distinct values.
+        # Host -> (SERVER_NAME, port or "" when it has none): a server sees few values.
         self._hosts: dict[str, tuple[str, str]] = {}
 
     def __repr__(self) -> str:
@@ -240,10 +252,12 @@ class WSGIAdapter:
         if script_name and (path == script_name or path.startswith(script_name + "/")):
             path = path[len(script_name) :]
         client = req.client_address
-        if isinstance(client, tuple) and len(client) >= 2:
-            remote_addr, remote_port = str(client[0]), str(client[1])
+        if isinstance(client, tuple):
+            # A port of 0 is one no proxy reported: unknown, not a port.
+            remote_addr, remote_port = str(client[0]), str(client[1]) if client[1] else ""
         else:
             remote_addr, remote_port = str(client or ""), ""
+        scheme = self.url_scheme or req.scheme
         environ: Environ = {
             "REQUEST_METHOD": req.method,
             "SCRIPT_NAME": script_name,
@@ -252,10 +266,11 @@ class WSGIAdapter:
             "RAW_URI": req.target,
             "REQUEST_URI": req.target,
             "SERVER_PROTOCOL": "HTTP/" + req.http_version,
+            "SERVER_SOFTWARE": self._software,
             "REMOTE_ADDR": remote_addr,
             "REMOTE_PORT": remote_port,
             "wsgi.version": (1, 0),
-            "wsgi.url_scheme": self.url_scheme,
+            "wsgi.url_scheme": scheme,
             "wsgi.input": stream,
             "wsgi.errors": ErrorStream(logger),
             "wsgi.multithread": True,
@@ -263,6 +278,8 @@ class WSGIAdapter:
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
         }
+        if scheme == "https":
+            environ["HTTPS"] = "on"  # the CGI variable, which some applications read
         for name, value in req.headers:
             key = name.upper()
             if "_" in key:
@@ -281,23 +298,24 @@ class WSGIAdapter:
         # reads CONTENT_LENGTH bytes with read(size), as PEP 3333 has it, not read().
         if "HTTP_TRANSFER_ENCODING" in environ:
             environ["wsgi.input_terminated"] = True
-        host = environ.get("HTTP_HOST")
+        # The host the client asked for: Host, or what a trusted proxy reported (the server
+        # resolved it); frameworks build absolute URLs from HTTP_HOST, so it says the same.
+        host = req.host
         if host:
+            environ["HTTP_HOST"] = host
             hosts = self._hosts
             split = hosts.get(host)
             if split is None:
                 if len(hosts) > 256:
                     hosts.clear()  # a client inventing Host values cannot grow it
-                split = hosts[host] = _split_host(host, self.url_scheme)
+                split = hosts[host] = _split_host(host)
             name, port = split
+            if not port:
+                port = "443" if scheme == "https" else "80"
         else:
             name, port = self._address_of(server)
         environ["SERVER_NAME"] = name
         environ["SERVER_PORT"] = port
-        if self.trusted_proxies and (
-            remote_addr in self.trusted_proxies or "*" in self.trusted_proxies
-        ):
-            self._apply_forwarded(environ)
         return environ
 
     def _address_of(self, server: Server) -> tuple[str, str]:
@@ -308,33 +326,16 @@ class WSGIAdapter:
             self._server_address = (server, address)
         return address
 
-    def _apply_forwarded(self, environ: Environ) -> None:
-        proto = environ.get("HTTP_X_FORWARDED_PROTO")
-        if proto:
-            scheme = proto.split(",")[0].strip().lower()
-            if scheme in ("http", "https"):
-                environ["wsgi.url_scheme"] = scheme
-        forwarded_for = environ.get("HTTP_X_FORWARDED_FOR")
-        if forwarded_for:
-            # The nearest hop that is not a trusted proxy is the client.
-            trust_all = "*" in self.trusted_proxies
-            for address in reversed([a.strip() for a in forwarded_for.split(",")]):
-                if address and (trust_all or address not in self.trusted_proxies):
-                    environ["REMOTE_ADDR"] = address
-                    environ["REMOTE_PORT"] = ""
-                    break
 
-
-def _split_host(host: str, scheme: str) -> tuple[str, str]:
-    """Split a Host header into ``(SERVER_NAME, SERVER_PORT)``."""
-    default = "443" if scheme == "https" else "80"
+def _split_host(host: str) -> tuple[str, str]:
+    """Split a Host value into ``(SERVER_NAME, port)``; the port is ``""`` if it has none."""
     if host.startswith("["):  # an IPv6 literal
         end = host.find("]")
         if end > 0:
             rest = host[end + 1 :]
-            return host[1:end], rest[1:] if rest.startswith(":") and rest[1:] else default
-        return host, default
+            return host[1:end], rest[1:] if rest.startswith(":") and rest[1:].isdigit() else ""
+        return host, ""
     name, sep, port = host.rpartition(":")
     if sep and port.isdigit():
         return name, port
-    return host, default
+    return host, ""

@@ -35,13 +35,39 @@ if TYPE_CHECKING:
     from ._threads import AppThreads
     from ._types import WSGIApplication
 
-__all__ = ["Call", "FileWrapper", "Pusher"]
+__all__ = ["Call", "FileWrapper", "HeaderError", "Pusher"]
 
 logger: logging.Logger = logging.getLogger("vestespy.wsgi")
 
 # Hop-by-hop fields are the server's business (PEP 3333); Connection is let through so that
 # an application can ask for the connection to close after its response.
 _HOP_BY_HOP = frozenset({"keep-alive", "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
+
+
+class HeaderError(ValueError):
+    """A header field from the application that cannot be sent: the message names it.
+
+    Raised by ``start_response``, so before anything was sent: the client gets a 500 and the
+    log one line (no traceback: the field, not the code path, is what needs fixing).
+    """
+
+
+def _content_length(value: str, previous: str | None) -> str:
+    """Check an application's ``Content-Length`` against the one it gave before, if any.
+
+    Raises:
+        HeaderError: It is not a decimal number, or differs from ``previous`` (RFC 9110 8.6:
+            a message with two different lengths cannot be framed).
+    """
+    text = value.strip(" \t")
+    # Digits only: int() would also take "+5", "5_0" and non-ASCII digits.
+    if not (text.isascii() and text.isdigit()):
+        raise HeaderError(f"invalid Content-Length from the application: {value!r}")
+    if previous is not None and int(previous) != int(text):
+        raise HeaderError(
+            f"conflicting Content-Length values from the application: {previous!r} and {text!r}"
+        )
+    return text
 
 
 class FileWrapper:
@@ -211,7 +237,7 @@ class Call:
         self.status: int | None = None
         self.reason = ""
         self.headers: list[tuple[str, str]] = []
-        self.length: str | None = None  # the application's Content-Length
+        self.length: str | None = None  # the application's Content-Length, checked
         self.pusher: Pusher | None = None
         self.sending = False  # the returned iterable's response has been handed to res
 
@@ -242,9 +268,9 @@ class Call:
             if len(name) < 18:
                 lower = name.lower()
                 if lower == "content-length":
-                    length = value
+                    length = _content_length(value, length)
                 elif lower in _HOP_BY_HOP:
-                    raise ValueError(f"{name!r} is a hop-by-hop header, set by the server")
+                    raise HeaderError(f"{name!r} is a hop-by-hop header, set by the server")
         self.status = int(code)
         self.length = length
         self.reason = reason
@@ -283,13 +309,7 @@ class Call:
         value = self.length
         if value is None:
             return known
-        try:
-            length = int(value)
-        except ValueError:
-            raise ValueError(f"invalid Content-Length from the application: {value!r}") from None
-        if length < 0:
-            raise ValueError(f"invalid Content-Length from the application: {value!r}")
-        return length
+        return int(value)  # digits only: start_response checked it
 
     def _sender(self, length: int | None) -> Callable[[Iterable[bytes]], None]:
         res = self.res
@@ -378,6 +398,12 @@ class Call:
             raise TypeError(f"the application yielded {type(body).__name__}, not bytes")
         length = self._prepare(None)
         self.sending = True
+        if length is None and not body and self.res.request_method == "HEAD":
+            # The application left the body of a HEAD response out, as it may (Werkzeug
+            # returns an empty iterable), without saying its length: the head says what a GET
+            # of unknown length would (chunked on HTTP/1.1), not a false Content-Length: 0.
+            self.res.send_chunked(())
+            return
         if length is None or length == len(body):
             self.res.send_all(body)
         else:
@@ -408,7 +434,10 @@ class Call:
             # The client left, or broke the protocol and was answered by the server.
             logger.debug("%s %s: %s", self.req.method, self.req.target, exc)
             return
-        self._log(exc, "the application")
+        if isinstance(exc, HeaderError):
+            logger.error("%s %s: %s", self.req.method, self.req.target, exc)
+        else:
+            self._log(exc, "the application")
         if res.headers_sent or self.pusher is not None or res.finished:
             return  # the response was cut short: the server closed the connection
         if self.debug:

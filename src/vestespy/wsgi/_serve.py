@@ -27,7 +27,7 @@ def serve(
     port: int = 8080,
     *,
     script_name: str = "",
-    url_scheme: str = "http",
+    url_scheme: str | None = None,
     select: str = "auto",
     max_workers: int = 50,
     debug: bool = False,
@@ -59,8 +59,9 @@ def serve(
         select: The selector backend, as for :class:`~vestespy.Server`.
         max_workers: Listener threads; WSGI needs at least one.
         debug: Put tracebacks in 500 responses.
-        **options: Fields of :class:`~vestespy.ServerOptions`. ``trusted_proxies`` is
-            also given to the adapter (see :class:`~vestespy.wsgi.WSGIAdapter`).
+        **options: Fields of :class:`~vestespy.ServerOptions`. The application's environ
+            follows what the server resolves: ``https`` with ``certfile``, and the client,
+            scheme and host reported by the ``trusted_proxies``.
 
     Raises:
         ValueError: ``max_workers`` is below 1, or an option has a bad value.
@@ -69,12 +70,7 @@ def serve(
     """
     if max_workers < 1:
         raise ValueError(f"WSGI applications need max_workers >= 1, not {max_workers}")
-    adapter = WSGIAdapter(
-        app,
-        script_name=script_name,
-        url_scheme=url_scheme,
-        trusted_proxies=options.get("trusted_proxies", ()),
-    )
+    adapter = WSGIAdapter(app, script_name=script_name, url_scheme=url_scheme)
     with Server(
         (host, port), debug=debug, select=select, max_workers=max_workers, **options
     ) as server:
