@@ -17,6 +17,7 @@ from conftest import Serve
 from support import RawClient
 from support.client import build_request
 from support.process import Subprocess
+from support.timing import latency_bound
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX descriptor limits")
 
@@ -45,7 +46,8 @@ def test_max_connections_under_at_and_over(served: Serve) -> None:
             clients[0].close()  # a slot frees: the waiting client is accepted and answered
             started = time.monotonic()
             assert waiting.read_response().body == b"hello"
-            assert time.monotonic() - started < 1.0
+            # At once, not at a timer: a second (ten on a busy machine) is plenty.
+            assert time.monotonic() - started < latency_bound(1.0)
             assert clients[1].request().body == b"hello"  # the others were served throughout
         finally:
             for client in clients:
@@ -83,21 +85,23 @@ def test_out_of_descriptors_accept_backs_off_and_serves_the_open_connections(
     # 12 descriptors to spare, 40 clients: accept() fails with EMFILE after about 12.
     server = Subprocess(backend, str(workers), "+12", "max_connections=None")
     spawn.append(server)
+    connecting = time.monotonic()  # no accept() has failed before this
     clients = connect_many(server.address, 40)
     try:
         first = clients[0]  # accepted first (the listen queue is FIFO)
-        cpu_before = server.cpu(first)
-        measured = time.monotonic()
         # The accept loop must not spin while the descriptors are short: the open
-        # connection keeps being served, and the process stays nearly idle.
-        deadline = measured + 1.0
+        # connection keeps being served, and accept() is retried with a back-off.
+        deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             assert first.request().body == b"hello"
             time.sleep(0.1)  # pacing the probe, not waiting for an event
-        cpu_used = server.cpu(first) - cpu_before
-        elapsed = time.monotonic() - measured
-        # About 11 probe requests cost ~5 ms; a spinning accept loop would burn ~elapsed.
-        assert cpu_used < 0.25 * elapsed, (cpu_used, elapsed)
+        failed = server.failed_accepts(first)
+        elapsed = time.monotonic() - connecting
+        # The back-off doubles from 0.05 s to 1 s while the shortage lasts (no connection
+        # closes meanwhile): 5 retries in its first 1.55 s, then one a second, so at most
+        # 7 + elapsed however slow the machine. A spinning loop fails thousands of times a
+        # second, and a fixed 0.05 s pause 20 times.
+        assert 1 <= failed <= 7 + elapsed, (failed, elapsed)
         # Each client that is answered and leaves frees a descriptor for the next one.
         started = time.monotonic()
         for client in clients:

@@ -43,8 +43,9 @@ class Subprocess:
         self.process.stdin.flush()
         return self.process.stdout.readline().strip()
 
-    def cpu(self, client: RawClient) -> float:
-        return float(client.request("GET", "/cpu").body)
+    def failed_accepts(self, client: RawClient) -> int:
+        """How many accept() calls failed for want of a descriptor so far."""
+        return int(client.request("GET", "/accepts").body)
 
     def stop(self) -> str:
         """End the process; return its stderr."""

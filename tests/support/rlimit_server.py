@@ -4,24 +4,45 @@
 server on 127.0.0.1 port 0, then lowers (or raises) ``RLIMIT_NOFILE`` to NOFILE, counting
 what the process already holds (NOFILE may be ``+N``: N more than the descriptors open now),
 prints the port and serves. ``--pad FD`` opens /dev/null until a descriptor reaches FD, so
-the next sockets land past it; a line ``unpad`` on stdin closes them again. ``GET /cpu``
-answers the process's CPU seconds, ``GET /stats`` its descriptors, threads, RSS and
-connections (JSON, Linux), ``GET /big`` 10 MB. The process ends when stdin closes.
+the next sockets land past it; a line ``unpad`` on stdin closes them again. ``GET /accepts``
+answers how many ``accept()`` calls failed for want of a descriptor, ``GET /stats`` the
+process's descriptors, threads, RSS and connections (JSON, Linux), ``GET /big`` 10 MB. The
+process ends when stdin closes.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import resource
+import socket
 import sys
 import threading
-import time
 
 import vestespy
 
 BIG = b"x" * (10 * 1024 * 1024)
+
+#: accept() calls that failed for want of a descriptor (EMFILE, ENFILE).
+failed_accepts = 0
+_accept = socket.socket.accept
+
+
+def counting_accept(self: socket.socket) -> tuple[socket.socket, object]:
+    """socket.socket.accept, counting its failures for want of a descriptor."""
+    global failed_accepts
+    try:
+        return _accept(self)
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            failed_accepts += 1
+        raise
+
+
+# The server's listening sockets are socket.socket objects: their accept is looked up here.
+socket.socket.accept = counting_accept  # type: ignore[method-assign]
 
 
 def stats(server: vestespy.Server) -> str:
@@ -39,8 +60,8 @@ def stats(server: vestespy.Server) -> str:
 
 
 def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
-    if req.path == "/cpu":
-        res.send_all(f"{time.process_time():.6f}")
+    if req.path == "/accepts":
+        res.send_all(str(failed_accepts))
     elif req.path == "/stats":
         res.send_all(stats(server))
     elif req.path == "/big":
