@@ -30,9 +30,9 @@ from ._input import ErrorStream
 from ._types import Environ, ExcInfo, WriteCallable
 
 if TYPE_CHECKING:
+    from .._pool import WorkerPool
     from ..request import Request
     from ..response import Response
-    from ._threads import AppThreads
     from ._types import WSGIApplication
 
 __all__ = ["Call", "FileWrapper", "Pusher"]
@@ -198,7 +198,7 @@ class Call:
     def __init__(
         self,
         app: WSGIApplication,
-        threads: AppThreads,
+        threads: WorkerPool,
         debug: bool,
         req: Request,
         res: Response,
