@@ -69,17 +69,12 @@ def load_listener(config: Config) -> RequestListener:
         StartupError: It cannot be imported, or is not a listener.
     """
     if config.wsgi:
-        try:
-            wsgi: Any = importlib.import_module("vestespy.wsgi")
-        except ImportError as exc:
-            raise StartupError(
-                f"--wsgi needs vestespy.wsgi, which cannot be imported: {exc}"
-            ) from exc
+        from .wsgi import WSGIAdapter
+
         app = _import_attribute(config.wsgi)
         if config.factory:
             app = _call_factory(config.wsgi, app)
-        listener: Any = wsgi.WSGIAdapter(app, script_name=config.root_path)
-        return listener  # type: ignore[no-any-return]
+        return WSGIAdapter(app, script_name=config.root_path)
     if not config.app:
         from .demo import build_demo
 
