@@ -66,14 +66,15 @@ class Strand:
                 return
             self._running = True
         try:
-            self._pool.submit(self._drain)
+            self._pool.submit(self._run_queued)
         except RuntimeError:
             # The pool is shut down (the server is stopping): nothing will run these.
             with self._lock:
                 self._tasks.clear()
                 self._running = False
 
-    def _drain(self) -> None:
+    def _run_queued(self) -> None:
+        """Run the queued tasks in order until none is left (a pool thread)."""
         tasks = self._tasks
         lock = self._lock
         while True:
