@@ -131,7 +131,7 @@ class Pusher:
             if self._finished:
                 if self._error is None:
                     return  # a HEAD response: the body is not sent
-                raise ClientDisconnected("the response could not be sent") from self._error
+                raise ClientDisconnected.closed_mid_response() from self._error
             self._item = data
             self._cond.notify_all()
 
