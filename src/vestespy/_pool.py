@@ -41,6 +41,7 @@ class SerialQueue(Protocol):
     refuses anything else at run time, and the tests hand connections fake strands.
     """
 
+    # Any: the arguments of a task are whatever its function takes.
     def post(self, fn: Callable[..., object], *args: Any) -> None: ...
 
 
@@ -58,6 +59,7 @@ class Strand:
         self._lock = threading.Lock()
         self._running = False
 
+    # Any: the arguments of a task are whatever its function takes.
     def post(self, fn: Callable[..., object], *args: Any) -> None:
         """Queue ``fn(*args)`` behind this strand's earlier tasks (thread-safe)."""
         with self._lock:
@@ -95,6 +97,7 @@ class InlineStrand:
         self._tasks: deque[Task] = deque()
         self._running = False
 
+    # Any: the arguments of a task are whatever its function takes.
     def post(self, fn: Callable[..., object], *args: Any) -> None:
         """Run ``fn(*args)`` now, or after the task that is running if called from one."""
         if self._running:
@@ -155,6 +158,7 @@ class WorkerPool:
         self._shut_down = False
         self._local = threading.local()
 
+    # Any: the arguments of a task are whatever its function takes.
     def submit(self, fn: Callable[..., object], *args: Any) -> None:
         """Run ``fn(*args)`` on a worker thread (any thread).
 

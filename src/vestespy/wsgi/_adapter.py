@@ -45,7 +45,7 @@ import io
 import logging
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote_to_bytes
 
 from .._pool import WorkerPool
@@ -186,7 +186,7 @@ class WSGIAdapter:
         expects_continue = "HTTP_EXPECT" in environ and req.http_version == "1.1"
         if not chunked and not expects_continue:
             try:
-                small = int(length) <= self.buffer_size  # type: ignore[arg-type]
+                small = length is not None and int(length) <= self.buffer_size
             except ValueError:
                 small = False
             if small:
@@ -231,7 +231,9 @@ class WSGIAdapter:
 
     # -- the environ ----------------------------------------------------------------------------
 
-    def environ(self, server: Server, req: Request, stream: Any) -> Environ:
+    def environ(
+        self, server: Server, req: Request, stream: InputStream | BinaryIO | None
+    ) -> Environ:
         """Build the PEP 3333 environ of ``req``, with ``stream`` as ``wsgi.input``.
 
         Args:

@@ -62,6 +62,7 @@ class FileWrapper:
 
     __slots__ = ("blksize", "filelike")
 
+    # Any: any file-like object; only read() is required, fileno/tell/close are probed.
     def __init__(self, filelike: Any, blksize: int = 8192) -> None:
         self.filelike: Any = filelike
         self.blksize: int = max(blksize, 64 * 1024)
@@ -220,10 +221,11 @@ class Call:
     ) -> WriteCallable:
         if exc_info is not None:
             try:
-                if self.pusher is not None or self.sending:
-                    raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
+                error = exc_info[1]
+                if error is not None and (self.pusher is not None or self.sending):
+                    raise error.with_traceback(exc_info[2])
             finally:
-                exc_info = None  # no reference cycle through the frame
+                exc_info = error = None  # no reference cycle through the frame
         elif self.status is not None:
             raise RuntimeError("start_response was called again without exc_info")
         if not isinstance(status, str):
