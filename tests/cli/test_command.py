@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from support.command import APP, Command, get, poll, process_exists, write_app
+from support import poll
+from support.command import APP, Command, get, process_exists, write_app
 
 pytestmark = [
     pytest.mark.slow,
