@@ -34,6 +34,7 @@ class _Once:
 
     __slots__ = ("emitter", "event", "listener")
 
+    # Any: any emitter (EventName is invariant: no one parameter covers them all).
     def __init__(self, emitter: EventEmitter[Any], event: str, listener: Listener) -> None:
         self.emitter = emitter
         self.event = event
@@ -171,6 +172,7 @@ class EventEmitter(Generic[EventName]):
         return True
 
 
+# Any: any emitter (EventName is invariant: no one parameter covers them all).
 def drop_listeners(emitter: EventEmitter[Any]) -> None:
     """Forget every listener of ``emitter`` (for the server, once an emitter is done).
 

@@ -35,6 +35,7 @@ class Timer:
 
     __slots__ = ("args", "callback", "cancelled", "when")
 
+    # Any: a callback's arguments are whatever the callback takes.
     def __init__(self, when: float, callback: Callable[..., object], args: tuple[Any, ...]):
         self.when = when
         self.callback = callback
@@ -51,6 +52,7 @@ class EventLoop:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        # Any: a callback's arguments are whatever the callback takes.
         self._calls: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_seq = itertools.count()
@@ -69,6 +71,7 @@ class EventLoop:
         """Return whether the caller runs on the loop thread."""
         return threading.get_ident() == self._thread_id
 
+    # Any: a callback's arguments are whatever the callback takes.
     def call_soon(self, callback: Callable[..., object], *args: Any) -> None:
         """Run ``callback(*args)`` on the loop thread soon (thread-safe, signal-safe)."""
         self._calls.append((callback, args))
@@ -91,6 +94,7 @@ class EventLoop:
 
     # -- loop thread only ------------------------------------------------------------------
 
+    # Any: a callback's arguments are whatever the callback takes.
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer:
         """Run ``callback(*args)`` after ``delay`` seconds."""
         timer = Timer(time.monotonic() + delay, callback, args)
@@ -176,6 +180,7 @@ class EventLoop:
             self._guarded(callback, ())
 
     @staticmethod
+    # Any: a callback's arguments are whatever the callback takes.
     def _guarded(callback: Callable[..., object], args: tuple[Any, ...]) -> None:
         try:
             callback(*args)

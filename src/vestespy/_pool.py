@@ -1,7 +1,8 @@
 """Listener threads and per-connection serial queues ("strands").
 
 Theory of operation: listeners run on the threads of a :class:`WorkerPool`, which take tasks
-from one ``queue.SimpleQueue``. Each client connection posts its events to its own
+from one ``queue.SimpleQueue``; the WSGI adapter runs applications on a pool of its own,
+uncapped, whose idle threads exit after a while. Each client connection posts its events to its own
 :class:`Strand`; a strand runs its tasks in the order posted and never two at once, so the
 events of one request (and the requests of one connection) reach listeners in order, one at a
 time, whichever worker threads run them. A strand holds a worker only while it has tasks: an
@@ -29,6 +30,7 @@ __all__ = ["InlineStrand", "SerialQueue", "Strand", "WorkerPool"]
 
 logger: logging.Logger = logging.getLogger("vestespy.error")
 
+# A function and its arguments: each task has its own signature, so the arguments are Any.
 Task = tuple[Callable[..., object], tuple[Any, ...]]
 
 
@@ -39,6 +41,7 @@ class SerialQueue(Protocol):
     refuses anything else at run time, and the tests hand connections fake strands.
     """
 
+    # Any: the arguments of a task are whatever its function takes.
     def post(self, fn: Callable[..., object], *args: Any) -> None: ...
 
 
@@ -56,6 +59,7 @@ class Strand:
         self._lock = threading.Lock()
         self._running = False
 
+    # Any: the arguments of a task are whatever its function takes.
     def post(self, fn: Callable[..., object], *args: Any) -> None:
         """Queue ``fn(*args)`` behind this strand's earlier tasks (thread-safe)."""
         with self._lock:
@@ -64,14 +68,15 @@ class Strand:
                 return
             self._running = True
         try:
-            self._pool.submit(self._drain)
+            self._pool.submit(self._run_queued)
         except RuntimeError:
             # The pool is shut down (the server is stopping): nothing will run these.
             with self._lock:
                 self._tasks.clear()
                 self._running = False
 
-    def _drain(self) -> None:
+    def _run_queued(self) -> None:
+        """Run the queued tasks in order until none is left (a pool thread)."""
         tasks = self._tasks
         lock = self._lock
         while True:
@@ -92,6 +97,7 @@ class InlineStrand:
         self._tasks: deque[Task] = deque()
         self._running = False
 
+    # Any: the arguments of a task are whatever its function takes.
     def post(self, fn: Callable[..., object], *args: Any) -> None:
         """Run ``fn(*args)`` now, or after the task that is running if called from one."""
         if self._running:
@@ -109,56 +115,92 @@ class InlineStrand:
 
 
 class WorkerPool:
-    """The listener threads of one server.
+    """Threads that run submitted tasks: the server's listener threads, and the WSGI
+    adapter's application threads.
+
+    A thread starts only when no thread is idle (and fewer than ``max_workers`` run); a task
+    submitted while every thread is busy and the cap is reached waits in the queue.
+
+    Idle accounting, under ``_lock``: ``_idle`` counts threads waiting for a task that no
+    submitter has claimed, ``_unclaimed`` the queued tasks no thread was reserved for (the cap
+    was reached). ``submit`` claims an idle thread, else starts one, else leaves the task
+    unclaimed; a thread that finishes a task takes an unclaimed one before it counts as idle.
+    So every queued task has a thread that will take it, and a thread whose wait for a task
+    times out leaves only if an unclaimed idle slot is left.
 
     Args:
-        max_workers: The most threads; 0 runs listeners inline on the loop thread.
+        max_workers: The most threads; 0 runs listeners inline on the loop thread (see
+            :meth:`strand`); None does not cap them (the WSGI adapter's application threads:
+            see ``wsgi/_adapter.py`` for why a cap could deadlock).
+        idle_timeout: Seconds an idle thread waits for a task before it exits; None keeps
+            threads until :meth:`shutdown`.
+        name: The threads' names: ``name-0``, ``name-1``, ...
     """
 
-    def __init__(self, max_workers: int) -> None:
-        if max_workers < 0:
+    def __init__(
+        self,
+        max_workers: int | None,
+        *,
+        idle_timeout: float | None = None,
+        name: str = "vestespy-worker",
+    ) -> None:
+        if max_workers is not None and max_workers < 0:
             raise ValueError(f"max_workers must be >= 0, not {max_workers}")
         self.max_workers = max_workers
+        self.idle_timeout = idle_timeout
+        self._name = name
         self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
-        # Released by a worker each time it finishes a task: a token means a worker is (or
-        # will soon be) free to take the next task, so no new thread is needed.
-        self._idle = threading.Semaphore(0)
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()  # guards _threads and _shut_down
+        self._lock = threading.Lock()  # guards the fields below
+        self._idle = 0
+        self._unclaimed = 0
+        self._threads: list[threading.Thread] = []  # the live threads
+        self._started = 0  # threads started so far, for their names
         self._shut_down = False
         self._local = threading.local()
 
+    # Any: the arguments of a task are whatever its function takes.
     def submit(self, fn: Callable[..., object], *args: Any) -> None:
         """Run ``fn(*args)`` on a worker thread (any thread).
 
         Raises:
             RuntimeError: The pool is shut down.
         """
-        if self._shut_down:
-            raise RuntimeError("the worker pool is shut down")
-        self._tasks.put((fn, args))
-        if not self._idle.acquire(blocking=False) and len(self._threads) < self.max_workers:
-            self._start_worker()
-
-    def _start_worker(self) -> None:
+        thread = None
         with self._lock:
-            if self._shut_down or len(self._threads) >= self.max_workers:
-                return
-            thread = threading.Thread(
-                target=self._work,
-                name=f"vestespy-worker-{len(self._threads)}",
-                # A server left open must not keep the interpreter from exiting.
-                daemon=True,
-            )
-            self._threads.append(thread)
-        thread.start()
+            if self._shut_down:
+                raise RuntimeError("the worker pool is shut down")
+            if self._idle:
+                self._idle -= 1
+            elif self.max_workers is None or len(self._threads) < self.max_workers:
+                thread = threading.Thread(
+                    target=self._work,
+                    name=f"{self._name}-{self._started}",
+                    # A server left open must not keep the interpreter from exiting.
+                    daemon=True,
+                )
+                self._started += 1
+                self._threads.append(thread)
+            else:
+                self._unclaimed += 1
+        self._tasks.put((fn, args))
+        if thread is not None:
+            thread.start()
 
     def _work(self) -> None:
         self._local.pool = self
         get = self._tasks.get
-        release = self._idle.release
+        timeout = self.idle_timeout
+        lock = self._lock
         while True:
-            task = get()
+            try:
+                task = get(timeout=timeout)
+            except queue.Empty:
+                with lock:
+                    if self._idle:
+                        self._idle -= 1
+                        self._threads.remove(threading.current_thread())
+                        return
+                continue  # claimed just now: its task is on the way
             if task is None:
                 return
             fn, args = task
@@ -167,7 +209,11 @@ class WorkerPool:
             except Exception:
                 # Tasks guard their listeners; this is a bug in VestesPy, not in an app.
                 logger.exception("worker task %r raised", fn)
-            release()
+            with lock:
+                if self._unclaimed:
+                    self._unclaimed -= 1
+                else:
+                    self._idle += 1
 
     def in_worker_thread(self) -> bool:
         """Whether the caller is one of this pool's threads."""
@@ -175,7 +221,7 @@ class WorkerPool:
 
     def strand(self) -> Strand | InlineStrand:
         """Return a new serial queue for one connection."""
-        if not self.max_workers:
+        if self.max_workers == 0:
             return InlineStrand()
         return Strand(self)
 

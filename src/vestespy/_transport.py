@@ -7,8 +7,11 @@ is the owner's choice (:meth:`Transport.set_reading`); write interest follows th
 
 Socket errors are mapped in one place, :meth:`Transport._failed`: ``BlockingIOError`` and
 ``InterruptedError`` mean "not now" and are retried when the backend says so; any other
-``OSError`` means the connection is lost, which the transport reports once through the
-``on_lost`` callback its owner gave it (the owner closes the connection).
+``OSError`` (an ``ssl.SSLError`` too) means the connection is lost, which the transport
+reports once, through :meth:`Transport._lose`, to the ``on_lost`` callback its owner gave it
+(the owner closes the connection). Every read of the socket goes through
+:meth:`Transport.recv` (a :class:`TLSTransport` calls it for the records it decrypts, and to
+discard input while lingering).
 
 File ranges (:class:`~vestespy._segment.FileSegment`, from ``Response.send_file``) travel in
 the same lists and backlog as bytes and are sent with ``os.sendfile``, one bounded step per
@@ -41,7 +44,7 @@ from ._segment import FileSegment, FileTruncated
 
 __all__ = ["RECV_SIZE", "TLSTransport", "Transport"]
 
-logger: logging.Logger = logging.getLogger("vestespy")
+logger: logging.Logger = logging.getLogger("vestespy.error")
 
 # The most one read takes. ``recv(n)`` allocates n bytes before it knows how many arrive, so n
 # stays below glibc's mmap threshold (128 KiB): past it every read is an mmap/munmap pair,
@@ -70,7 +73,6 @@ class Transport:
     __slots__ = (
         "_backend",
         "_backlog",
-        "_backlog_size",
         "_on_lost",
         "_on_ready",
         "_reading",
@@ -97,7 +99,6 @@ class Transport:
         # What the kernel did not take yet: views of the bytes given, never copies of them,
         # and file segments.
         self._backlog: deque[memoryview | FileSegment] = deque()
-        self._backlog_size = 0
         self._registered = 0  # the events the backend watches for
         self._reading = True
         self.lingering = False
@@ -114,7 +115,8 @@ class Transport:
     def recv(self) -> bytes | None:
         """Return what the kernel has: ``b""`` once the client closed, None if nothing yet.
 
-        None is also returned when the connection is lost (``on_lost`` has been called).
+        None is also returned when the connection is lost (``on_lost`` has been called). The
+        one read of the socket: :class:`TLSTransport` calls it for the raw records.
         """
         try:
             return self.sock.recv(RECV_SIZE)
@@ -138,7 +140,6 @@ class Transport:
         if self._backlog:
             if data:
                 self._backlog.append(memoryview(data))
-                self._backlog_size += len(data)
             return 0
         try:
             sent = self.sock.send(data)
@@ -147,9 +148,7 @@ class Transport:
                 return 0
             sent = 0
         if sent < len(data):
-            rest = memoryview(data)[sent:]
-            self._backlog.append(rest)
-            self._backlog_size += len(rest)
+            self._backlog.append(memoryview(data)[sent:])
             self._update_interest()
         return sent
 
@@ -182,22 +181,18 @@ class Transport:
             backlog.popleft()
         else:
             backlog[0] = first[sent:]
-        self._backlog_size -= sent
         if not backlog:
             self._update_interest()
         return sent
 
     def _send_segment(self, segment: FileSegment) -> int:
         """Send a file segment, or keep it in the backlog; return the count taken now."""
-        size = len(segment)
-        if not size:
+        if not len(segment):
             return 0
         if self._backlog:
             self._backlog.append(segment)
-            self._backlog_size += size
             return 0
         self._backlog.append(segment)
-        self._backlog_size += size
         sent = self._send_backlog_segment(segment)
         if self._backlog and not self.closed:
             self._update_interest()
@@ -210,23 +205,16 @@ class Transport:
         except FileTruncated as exc:
             # The response cannot be completed: the client must see the connection close.
             logger.warning("connection %d: %s; closing it", self.fd, exc)
-            if not self.closed:
-                self._on_lost()
+            self._lose()
             return 0
         except OSError as exc:
             self._failed(exc)
             return 0
-        self._backlog_size -= sent
         if not segment.remaining:
             self._backlog.popleft()
             if not self._backlog:
                 self._update_interest()
         return sent
-
-    @property
-    def backlog_size(self) -> int:
-        """Bytes waiting for the kernel."""
-        return self._backlog_size
 
     def set_reading(self, reading: bool) -> None:
         """Watch for readability or stop (reading is on while lingering, whatever asked)."""
@@ -236,13 +224,9 @@ class Transport:
 
     def discard_input(self) -> None:
         """While lingering: read and drop what the client sends; close once it closes."""
-        try:
-            data = self.sock.recv(RECV_SIZE)
-        except OSError as exc:
-            self._failed(exc)
-            return
-        if not data:
-            self._on_lost()
+        # The raw bytes: a TLS client's records are dropped undecrypted.
+        if Transport.recv(self) == b"":
+            self._lose()
 
     def linger(self) -> bool:
         """Shut down the write side and wait for the client to close.
@@ -270,7 +254,6 @@ class Transport:
             pass
         self.sock.close()
         self._backlog.clear()  # memory comes back at once, whoever still holds this object
-        self._backlog_size = 0
 
     # -- internals ------------------------------------------------------------------------
 
@@ -279,9 +262,13 @@ class Transport:
         if isinstance(exc, _RETRY):
             return False
         logger.debug("connection %d lost: %s", self.fd, exc)
+        self._lose()
+        return True
+
+    def _lose(self) -> None:
+        """Report the connection lost to the owner (once: the owner closes the transport)."""
         if not self.closed:
             self._on_lost()
-        return True
 
     def _update_interest(self) -> None:
         if self.closed:
@@ -374,11 +361,11 @@ class TLSTransport(Transport):
         False while it goes on, when the client spoke plaintext HTTP
         (:attr:`plaintext_request`), and when it failed (``on_lost`` has been called).
         """
-        raw = self._read_raw()
+        raw = Transport.recv(self)
         if raw is None:
             return False
         if not raw:
-            self._on_lost()  # the client left mid-handshake
+            self._lose()  # the client left mid-handshake
             return False
         first, self._first_read = self._first_read, False
         if first and raw[:1] != b"\x16" and _PLAINTEXT_REQUEST.match(raw):
@@ -394,28 +381,17 @@ class TLSTransport(Transport):
         except ssl.SSLError as exc:
             logger.debug("TLS handshake on connection %d failed: %s", self.fd, exc)
             self._flush_records()  # the alert, if the kernel takes it
-            self._on_lost()
+            self._lose()
             return False
         self.handshaking = False
         self._flush_records()
         return not self.closed
 
-    @property
-    def alpn_protocol(self) -> str | None:
-        """The protocol ALPN chose, if any."""
-        return self._tls.selected_alpn_protocol()
-
-    @property
-    def server_name(self) -> str | None:
-        """The host name the client asked for (SNI), if any."""
-        name: str | None = self._tls.server_hostname
-        return name
-
     def recv(self) -> bytes | None:
         """Return the plaintext that arrived, ``b""`` at the end, None if none yet."""
         if self._eof_pending:
             return b""
-        raw = self._read_raw()
+        raw = Transport.recv(self)
         if raw is None and self.closed:
             return None
         if raw:
@@ -481,14 +457,6 @@ class TLSTransport(Transport):
         return super().linger()
 
     # -- internals ------------------------------------------------------------------------
-
-    def _read_raw(self) -> bytes | None:
-        """What the socket has: ``b""`` at its end, None if nothing (or the socket failed)."""
-        try:
-            return self.sock.recv(RECV_SIZE)
-        except OSError as exc:
-            self._failed(exc)
-            return None
 
     def _flush_records(self) -> None:
         data = self._outgoing.read()

@@ -34,8 +34,6 @@ __all__ = ["Wire"]
 #: What marks the end of a response in the queue (the connection uses its exchanges).
 Marker = TypeVar("Marker")
 
-_CLOSED_MID_RESPONSE = "the connection closed while the response was sent"
-
 
 class Wire(Generic[Marker]):
     """The driver and output buffer of one connection, behind one lock.
@@ -244,7 +242,7 @@ class Wire(Generic[Marker]):
             if data is not None and output.size >= self.high_water and not self._in_loop_thread():
                 self._wait_for_room_locked()
             if output.closed:
-                raise ClientDisconnected(_CLOSED_MID_RESPONSE)
+                raise ClientDisconnected.closed_mid_response()
             driver = self._driver
             try:
                 if data is not None:

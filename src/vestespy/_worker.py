@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from ._config import BOOT_ERROR, Config, StartupError
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .request import Request
     from .response import Response
     from .server import RequestListener, Server
+    from .wsgi import WSGIApplication
 
 __all__ = ["load_listener", "run_worker"]
 
@@ -41,7 +42,7 @@ def _name(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _import_attribute(spec: str) -> Any:
+def _import_attribute(spec: str) -> object:
     module_name, _, attribute = spec.partition(":")
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -53,7 +54,7 @@ def _import_attribute(spec: str) -> Any:
         raise StartupError(f"error while importing {module_name!r}: {_name(exc)}") from exc
     except Exception as exc:
         raise StartupError(f"error while importing {module_name!r}: {_name(exc)}") from exc
-    value: Any = module
+    value: object = module
     for part in attribute.split("."):
         try:
             value = getattr(value, part)
@@ -69,19 +70,19 @@ def load_listener(config: Config) -> RequestListener:
         StartupError: It cannot be imported, or is not a listener.
     """
     if config.wsgi:
-        try:
-            wsgi: Any = importlib.import_module("vestespy.wsgi")
-        except ImportError as exc:
-            raise StartupError(
-                f"--wsgi needs vestespy.wsgi, which cannot be imported: {exc}"
-            ) from exc
+        from .wsgi import WSGIAdapter
+
         app = _import_attribute(config.wsgi)
         if config.factory:
             app = _call_factory(config.wsgi, app)
-        listener: Any = wsgi.WSGIAdapter(
-            app, script_name=config.root_path, multiprocess=config.workers > 1
+        if not callable(app):
+            raise StartupError(f"{config.wsgi} is a {type(app).__name__}, not a WSGI application")
+        # callable() is all that can be checked of a WSGI application before it runs.
+        return WSGIAdapter(
+            cast("WSGIApplication", app),
+            script_name=config.root_path,
+            multiprocess=config.workers > 1,
         )
-        return listener  # type: ignore[no-any-return]
     if not config.app:
         from .demo import build_demo
 
@@ -89,16 +90,17 @@ def load_listener(config: Config) -> RequestListener:
     value = _import_attribute(config.app)
     if config.factory:
         value = _call_factory(config.app, value)
-    if hasattr(value, "as_handler"):
-        value = value.as_handler()
+    as_handler = getattr(value, "as_handler", None)
+    if callable(as_handler):
+        value = as_handler()
     if not callable(value):
         raise StartupError(
             f"{config.app} is a {type(value).__name__}, not a 'request' listener or a Dispatcher"
         )
-    return value  # type: ignore[no-any-return]
+    return value
 
 
-def _call_factory(spec: str, factory: Any) -> Any:
+def _call_factory(spec: str, factory: object) -> object:
     if not callable(factory):
         raise StartupError(f"--factory: {spec} is not callable")
     try:

@@ -14,6 +14,17 @@ class ClientDisconnected(ConnectionError):
     the normal end of that request and does not log it as an error.
     """
 
+    @classmethod
+    def closed_mid_response(cls) -> ClientDisconnected:
+        """The error a write raises when the connection closed while the response was sent.
+
+        One message for every place that finds it so, in the server and in the WSGI adapter.
+
+        Returns:
+            A new :exc:`ClientDisconnected`.
+        """
+        return cls("the connection closed while the response was sent")
+
 
 class ResponseAlreadyStarted(RuntimeError):
     """A second response was started for one request (a programming error)."""

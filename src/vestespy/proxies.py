@@ -31,9 +31,12 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .headers import Headers
+
+if TYPE_CHECKING:
+    from .request import SocketAddress
 
 __all__ = ["Forwarded", "TrustedProxies", "parse_forwarded", "resolve"]
 
@@ -120,7 +123,7 @@ class TrustedProxies:
             return False
         return any(ip in network for network in self._networks)
 
-    def trusts_peer(self, peer: Any) -> bool:
+    def trusts_peer(self, peer: SocketAddress) -> bool:
         """Whether a socket peer address (a tuple, or a UNIX socket's name) is trusted."""
         if isinstance(peer, tuple) and peer:
             return self.trusts_address(str(peer[0]))
@@ -226,7 +229,7 @@ def _last(values: list[str]) -> str | None:
     return items[-1] if items else None
 
 
-def resolve(peer: Any, headers: Headers, trusted: TrustedProxies) -> Forwarded | None:
+def resolve(peer: SocketAddress, headers: Headers, trusted: TrustedProxies) -> Forwarded | None:
     """Return what trusted proxies say about a request, or None if nothing applies.
 
     None when the socket peer is not trusted, or when it sent no forwarding field: the

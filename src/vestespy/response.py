@@ -456,16 +456,16 @@ class _ClosedChannel:
         pass  # as for a connection that closed before the response started: dropped
 
     def write(self, data: bytes) -> None:
-        raise ClientDisconnected("the connection closed while the response was sent")
+        raise ClientDisconnected.closed_mid_response()
 
     def sends_files(self) -> bool:
         return False
 
     def write_file(self, fd: int, offset: int, count: int) -> None:
-        raise ClientDisconnected("the connection closed while the response was sent")
+        raise ClientDisconnected.closed_mid_response()
 
     def finish(self) -> None:
-        raise ClientDisconnected("the connection closed while the response was sent")
+        raise ClientDisconnected.closed_mid_response()
 
     def stream_from_loop(self, chunks: Iterator[bytes]) -> None:
         pass

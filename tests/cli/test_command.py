@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -13,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from support.command import APP, Command, get, poll, process_exists, write_app
+from support import poll
+from support.command import APP, Command, get, process_exists, write_app
 
 pytestmark = [
     pytest.mark.slow,
@@ -207,8 +207,6 @@ def test_forwarded_allow_ips(app_dir: Path) -> None:
 
 
 def test_wsgi_application(app_dir: Path) -> None:
-    if importlib.util.find_spec("vestespy.wsgi") is None:
-        pytest.skip("vestespy.wsgi is not in this tree yet (it lands with the WSGI adapter)")
     (app_dir / "wsgiapp.py").write_text(
         "def application(environ, start_response):\n"
         "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
@@ -219,14 +217,6 @@ def test_wsgi_application(app_dir: Path) -> None:
         address = command.wait_ready(path="/mount/x")
         assert get(address, "/mount/x")[2] == b"/mount|/x"
         assert command.stop() == 0
-
-
-def test_wsgi_without_the_adapter_is_a_start_up_error(app_dir: Path) -> None:
-    if importlib.util.find_spec("vestespy.wsgi") is not None:
-        pytest.skip("vestespy.wsgi is present: the error path cannot be reached")
-    with Command(["--wsgi", "app:app", "--port", "0"], app_dir) as command:
-        assert command.wait() == 1
-    assert "vestespy: error: --wsgi needs vestespy.wsgi" in command.stderr
 
 
 # -- signals and draining -----------------------------------------------------------------

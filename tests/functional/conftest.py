@@ -16,7 +16,13 @@ Serve = Callable[..., contextlib.AbstractContextManager[ServerThread]]
 
 @pytest.fixture
 def served(backend: str, workers: int) -> Serve:
-    """``served(listener, **options)``: a server on this test's backend and worker mode."""
+    """``served(listener, **options)``: a server on this test's backend and worker mode.
+
+    The one fixture that starts a server for a test. A test that needs one worker mode
+    overrides ``workers`` (``@pytest.mark.parametrize("workers", [0])``, or a module's own
+    ``workers`` fixture), and one that needs other backends parametrizes ``backend``;
+    ``max_workers`` and ``select`` given as options win too.
+    """
 
     @contextlib.contextmanager
     def start(

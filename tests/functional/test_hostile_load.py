@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import vestespy
-from support import RawClient
+from support import RawClient, poll
 from support.process import Subprocess
 from support.timing import deadline_bound, latency_bound
 
@@ -52,13 +52,6 @@ def spawn() -> Iterator[Callable[..., Subprocess]]:
     yield start
     for server in started:
         server.stop()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
 
 
 def probe(address: tuple[str, int], latencies: list[float], stop: threading.Event) -> None:
@@ -163,7 +156,7 @@ def test_5000_mid_request_resets_leave_nothing_behind(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
         sock.send(head[: 10 + index % 40])
         sock.close()  # a reset, mid-request
-    wait_until(lambda: server.stats()["connections"] == 1, 10, "connections left open")
+    poll(lambda: server.stats()["connections"] == 1, 10, "the other connections to close")
     after = server.stats()
     print(f"\nresets: {before} -> {after}")
     # Exactly the descriptors of before; no thread but the pool's (started as needed, up to
@@ -197,7 +190,7 @@ def test_200_clients_that_never_read_a_10_mb_response(spawn: Callable[..., Subpr
             peak = now
         return bool(now["connections"] == 1)
 
-    wait_until(all_cut, 20, "non-readers still open")
+    poll(all_cut, 20, "the non-readers to be cut")
     cut = time.monotonic() - started
     for sock in clients:
         sock.close()
@@ -206,7 +199,7 @@ def test_200_clients_that_never_read_a_10_mb_response(spawn: Callable[..., Subpr
         # The server hands memory back about a second after the load passed.
         return bool(server.stats()["rss_kib"] - before["rss_kib"] < 20 * 1024)
 
-    wait_until(memory_back, 10, "memory not handed back after the non-readers left")
+    poll(memory_back, 10, "memory handed back after the non-readers left")
     after = server.stats()
     print(f"\nnon-readers: {before} -> peak {peak} -> {after}; all cut within {cut:.2f} s")
     # The 10 MB body is one object every response refers to: 200 responses used to cost

@@ -13,7 +13,7 @@ import pytest
 
 import vestespy
 from conftest import Serve
-from support import RawClient, ServerThread
+from support import RawClient, ServerThread, poll
 
 
 class Pending:
@@ -72,10 +72,7 @@ def test_a_request_on_an_idle_connection_during_the_drain_is_answered(
     with served(Pending()) as thread:
         idle = connect_idle(thread.address)
         thread.server.shutdown(timeout=60)
-        deadline = time.monotonic() + 10
-        while not thread.server._draining:
-            assert time.monotonic() < deadline, "the drain did not begin"
-            time.sleep(0.01)
+        poll(lambda: thread.server._draining, 10, "the drain to begin")
         response = idle.request(target="/now")  # sent while the server drains
         assert response.body == b"now"
         assert response.closes
@@ -142,14 +139,10 @@ def test_a_just_accepted_connection_gets_its_first_request_answered(served: Serv
     with served(Pending()) as thread:
         client = RawClient(thread.address)
         # Make sure the server has accepted it: a connection it never saw is not draining.
-        deadline = time.monotonic() + 10
-        while not thread.server._connections:
-            assert time.monotonic() < deadline, "the connection was not accepted"
-            time.sleep(0.01)
+        poll(lambda: thread.server._connections, 10, "the connection to be accepted")
         thread.server.shutdown(timeout=10)
-        while not thread.server._draining:  # the drain has begun before the request is sent
-            assert time.monotonic() < deadline, "the drain did not begin"
-            time.sleep(0.01)
+        # The drain has begun before the request is sent.
+        poll(lambda: thread.server._draining, 10, "the drain to begin")
         response = client.request(target="/now")
         assert response.body == b"now"
         assert response.closes
@@ -242,9 +235,7 @@ def test_access_log_hook_sees_every_completed_response(served: Serve) -> None:
             client.request(target=target)
         client.request("HEAD", "/all")
         client.request(target="/boom")  # last: a 500 closes the connection
-        deadline = time.monotonic() + 10
-        while len(records) < 6 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        poll(lambda: len(records) >= 6, 10, "the six access log records")
     assert [record[:3] for record in records] == [
         ("/all", 201, 10),
         ("/stream", 200, 5),

@@ -93,13 +93,12 @@ def test_stream_of_the_wrong_length_closes_and_raises(
     assert len(body) != length  # and never a complete-looking message
 
 
-def test_stream_of_the_wrong_length_on_the_loop_thread_closes(backend: str) -> None:
-    from support import serve
-
+@pytest.mark.parametrize("workers", [0], ids=["inline"])
+def test_stream_of_the_wrong_length_on_the_loop_thread_closes(served: Serve) -> None:
     def onrequest(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
         res.send_stream(iter([b"abc"]), 10)
 
-    with serve(onrequest, select=backend, max_workers=0) as thread:
+    with served(onrequest) as thread:
         with RawClient(thread.address) as client:
             client.send(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             data = client.read_until_close()

@@ -13,7 +13,7 @@ import pytest
 
 import vestespy
 from conftest import Serve
-from support import RawClient, ServerThread, serve
+from support import RawClient, ServerThread
 from support.timing import deadline_bound
 
 
@@ -195,7 +195,8 @@ def test_idle_keep_alive_connection_is_closed_after_the_timeout(served: Serve) -
 @pytest.mark.parametrize(
     "backend", ["epoll", "select"] if hasattr(select_module, "epoll") else ["select"]
 )
-def test_keep_alive_timeout_counts_from_the_end_of_the_response(backend: str) -> None:
+@pytest.mark.parametrize("workers", [4], ids=["pool"])
+def test_keep_alive_timeout_counts_from_the_end_of_the_response(served: Serve) -> None:
     """A listener that takes most of the timeout does not shorten the idle time after it."""
     timeout, work = 1.0, 0.8
 
@@ -204,7 +205,7 @@ def test_keep_alive_timeout_counts_from_the_end_of_the_response(backend: str) ->
         res.send_all("done")
 
     with (
-        serve(slow, select=backend, keep_alive_timeout=timeout) as thread,
+        served(slow, keep_alive_timeout=timeout) as thread,
         RawClient(thread.address) as client,
     ):
         assert client.request().body == b"done"
@@ -229,7 +230,8 @@ def test_many_concurrent_clients(served: Serve) -> None:
                 client.close()
 
 
-def test_reading_pauses_while_listeners_fall_behind_on_a_body(backend: str) -> None:
+@pytest.mark.parametrize("workers", [2], ids=["pool-2"])
+def test_reading_pauses_while_listeners_fall_behind_on_a_body(served: Serve) -> None:
     total = 64 * 1024 * 1024
     release = threading.Event()
     received = [0]
@@ -247,7 +249,7 @@ def test_reading_pauses_while_listeners_fall_behind_on_a_body(backend: str) -> N
         req.on("data", ondata)
         req.on("end", onend)
 
-    with serve(upload, select=backend, max_workers=2, max_body_buffer=256 * 1024) as thread:
+    with served(upload, max_body_buffer=256 * 1024) as thread:
         sock = socket.create_connection(thread.address)
         sock.sendall(f"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {total}\r\n\r\n".encode())
         sock.setblocking(False)

@@ -11,8 +11,7 @@ import pytest
 
 import vestespy
 from conftest import Serve
-from support import RawClient
-from support.command import poll
+from support import RawClient, poll
 
 SIZE = 3 * 1024 * 1024 + 123  # past every write buffer: part of it is queued when send_file returns
 

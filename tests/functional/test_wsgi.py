@@ -25,6 +25,7 @@ from wsgiref.validate import validator
 import pytest
 
 import vestespy
+from conftest import Serve
 from support import RawClient, ServerThread, serve
 from support.client import build_request
 from vestespy.wsgi import WSGIAdapter
@@ -32,19 +33,24 @@ from vestespy.wsgi import WSGIAdapter
 WAIT = 10.0
 Environ = dict[str, Any]
 App = Callable[[Environ, Any], Iterable[bytes]]
-Served = Callable[..., contextlib.AbstractContextManager[ServerThread]]
 
 
 @pytest.fixture
-def wsgi_served(backend: str) -> Served:
-    """``wsgi_served(app, **adapter_options)``: ``validator(app)`` on this test's backend."""
+def workers() -> int:
+    """WSGI needs a pool: ``served`` runs every test here on 4 workers."""
+    return 4
+
+
+@pytest.fixture
+def wsgi_served(served: Serve) -> Serve:
+    """``wsgi_served(app, **adapter_options)``: ``served`` with ``validator(app)``."""
 
     @contextlib.contextmanager
     def start(
         app: App, *, server: dict[str, Any] | None = None, **options: Any
     ) -> Iterator[ServerThread]:
         adapter = WSGIAdapter(validator(app), **options)
-        with serve(adapter, select=backend, max_workers=4, **(server or {})) as thread:
+        with served(adapter, **(server or {})) as thread:
             yield thread
 
     return start
@@ -70,7 +76,7 @@ def environ_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
     return text(start_response, json.dumps(report).encode())
 
 
-def test_environ_over_the_wire(wsgi_served: Served) -> None:
+def test_environ_over_the_wire(wsgi_served: Serve) -> None:
     with (
         wsgi_served(environ_app, script_name="/app") as thread,
         RawClient(thread.address) as client,
@@ -122,7 +128,7 @@ def test_environ_over_tls_by_hand_wired_adapter(backend: str, tmp_path: Path) ->
     assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == (local[0], str(local[1]))
 
 
-def test_environ_from_a_trusted_proxy_by_hand_wired_adapter(wsgi_served: Served) -> None:
+def test_environ_from_a_trusted_proxy_by_hand_wired_adapter(wsgi_served: Serve) -> None:
     headers = [
         ("Host", "example.com"),
         ("X-Forwarded-Proto", "https"),
@@ -166,7 +172,7 @@ def digest_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 @pytest.mark.parametrize("query", ["", "1000", "lines"])
-def test_body_streams_in_whole(wsgi_served: Served, chunked: bool, query: str) -> None:
+def test_body_streams_in_whole(wsgi_served: Serve, chunked: bool, query: str) -> None:
     body = b"".join(b"line %d of the body\n" % i for i in range(200_000))  # ~4 MB
     with wsgi_served(digest_app) as thread, RawClient(thread.address) as client:
         if chunked:
@@ -184,7 +190,7 @@ def test_body_streams_in_whole(wsgi_served: Served, chunked: bool, query: str) -
     assert response.body == f"{len(body)} {hashlib.sha256(body).hexdigest()}".encode()
 
 
-def test_a_slow_application_stops_the_server_reading(wsgi_served: Served) -> None:
+def test_a_slow_application_stops_the_server_reading(wsgi_served: Serve) -> None:
     """Backpressure: while the app does not read, the client cannot send the whole body."""
     total = 64 << 20
     release = threading.Event()
@@ -214,7 +220,7 @@ def test_a_slow_application_stops_the_server_reading(wsgi_served: Served) -> Non
         assert client.read_response().body == str(total).encode()
 
 
-def test_client_leaving_mid_body_raises_in_the_app(wsgi_served: Served) -> None:
+def test_client_leaving_mid_body_raises_in_the_app(wsgi_served: Serve) -> None:
     outcome: list[BaseException] = []
     done = threading.Event()
 
@@ -245,7 +251,7 @@ def continue_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
 
 
 @pytest.mark.parametrize("size", [5, 1 << 20])
-def test_100_continue_only_once_the_app_reads(wsgi_served: Served, size: int) -> None:
+def test_100_continue_only_once_the_app_reads(wsgi_served: Serve, size: int) -> None:
     body = b"y" * size
     head = "POST {} HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n"
     with wsgi_served(continue_app) as thread, RawClient(thread.address) as client:
@@ -299,7 +305,7 @@ def response_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
     raise AssertionError(path)
 
 
-def test_streamed_body_without_length_is_chunked_on_1_1(wsgi_served: Served) -> None:
+def test_streamed_body_without_length_is_chunked_on_1_1(wsgi_served: Serve) -> None:
     expected = b"".join(b"%d," % i for i in range(1000))
     with wsgi_served(response_app) as thread, RawClient(thread.address) as client:
         response = client.request("GET", "/chunked")
@@ -312,7 +318,7 @@ def test_streamed_body_without_length_is_chunked_on_1_1(wsgi_served: Served) -> 
         assert client.is_closed_by_server()
 
 
-def test_content_length_from_the_app_is_kept_and_checked(wsgi_served: Served) -> None:
+def test_content_length_from_the_app_is_kept_and_checked(wsgi_served: Serve) -> None:
     with wsgi_served(response_app) as thread:
         with RawClient(thread.address) as client:
             response = client.request("GET", "/length")
@@ -329,7 +335,7 @@ def test_content_length_from_the_app_is_kept_and_checked(wsgi_served: Served) ->
                     assert len(body) < (10 if path == "/short" else 3), data
 
 
-def test_write_callable(wsgi_served: Served) -> None:
+def test_write_callable(wsgi_served: Serve) -> None:
     with wsgi_served(response_app) as thread, RawClient(thread.address) as client:
         assert client.request("GET", "/write").body == b"written,returned"
         response = client.request("GET", "/write-big")
@@ -338,7 +344,7 @@ def test_write_callable(wsgi_served: Served) -> None:
         assert client.request("GET", "/write").body == b"written,returned"
 
 
-def test_head_and_204(wsgi_served: Served) -> None:
+def test_head_and_204(wsgi_served: Serve) -> None:
     with wsgi_served(response_app) as thread, RawClient(thread.address) as client:
         response = client.request("HEAD", "/head")
         assert (response.header("Content-Length"), response.body) == ("1234", b"")
@@ -359,7 +365,7 @@ def head_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
     return iter([b"hello ", b"world!"])
 
 
-def test_head_of_a_streamed_response_has_the_head_get_would(wsgi_served: Served) -> None:
+def test_head_of_a_streamed_response_has_the_head_get_would(wsgi_served: Serve) -> None:
     with wsgi_served(head_app) as thread, RawClient(thread.address) as client:
         get = client.request("GET", "/")
         assert get.chunked
@@ -402,7 +408,7 @@ def framing_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
     ],
 )
 def test_invalid_framing_from_the_app_gets_a_500_and_one_log_line(
-    wsgi_served: Served, caplog: pytest.LogCaptureFixture, path: str, named: str
+    wsgi_served: Serve, caplog: pytest.LogCaptureFixture, path: str, named: str
 ) -> None:
     caplog.set_level(logging.INFO, logger="vestespy")
     with wsgi_served(framing_app) as thread, RawClient(thread.address) as client:
@@ -415,14 +421,14 @@ def test_invalid_framing_from_the_app_gets_a_500_and_one_log_line(
     assert lines[0].levelno == logging.ERROR
 
 
-def test_the_same_content_length_twice_is_one(wsgi_served: Served) -> None:
+def test_the_same_content_length_twice_is_one(wsgi_served: Serve) -> None:
     with wsgi_served(framing_app) as thread, RawClient(thread.address) as client:
         response = client.request("GET", "/same-twice")
         assert (response.status, response.body) == (200, b"abc")
         assert response.header_all("Content-Length") == ["3"]
 
 
-def test_pipelined_requests_with_bodies(wsgi_served: Served) -> None:
+def test_pipelined_requests_with_bodies(wsgi_served: Serve) -> None:
     big = os.urandom(300_000)
     requests = [
         build_request("POST", "/?lines", body=b"a\nb\n"),
@@ -453,7 +459,7 @@ def file_app(open_file: Callable[[], Any], headers: list[tuple[str, str]]) -> Ap
 
 
 def test_file_wrapper_sends_a_file_with_sendfile_and_closes_it(
-    wsgi_served: Served, sendfile_calls: list[int]
+    wsgi_served: Serve, sendfile_calls: list[int]
 ) -> None:
     content = os.urandom(3 << 20)
     with tempfile.TemporaryFile() as file:
@@ -467,7 +473,7 @@ def test_file_wrapper_sends_a_file_with_sendfile_and_closes_it(
 
 
 def test_file_wrapper_sends_no_more_than_the_application_content_length(
-    wsgi_served: Served, sendfile_calls: list[int], tmp_path: Path
+    wsgi_served: Serve, sendfile_calls: list[int], tmp_path: Path
 ) -> None:
     content = os.urandom(1 << 20)
     path = tmp_path / "data.bin"
@@ -482,7 +488,7 @@ def test_file_wrapper_sends_no_more_than_the_application_content_length(
 
 
 def test_file_wrapper_with_a_content_length_past_the_file_gets_a_500(
-    wsgi_served: Served, caplog: pytest.LogCaptureFixture
+    wsgi_served: Serve, caplog: pytest.LogCaptureFixture
 ) -> None:
     with tempfile.TemporaryFile() as file:
         file.write(b"x" * 1000)
@@ -495,7 +501,7 @@ def test_file_wrapper_with_a_content_length_past_the_file_gets_a_500(
 
 
 def test_file_wrapper_around_a_reader_without_a_file_is_iterated(
-    wsgi_served: Served, sendfile_calls: list[int]
+    wsgi_served: Serve, sendfile_calls: list[int]
 ) -> None:
     content = os.urandom(200_000)
     with (
@@ -528,7 +534,7 @@ class Tracked:
         self.closed.set()
 
 
-def test_close_is_called_when_the_client_goes_away(wsgi_served: Served) -> None:
+def test_close_is_called_when_the_client_goes_away(wsgi_served: Serve) -> None:
     closed = threading.Event()
 
     def endless() -> Iterator[bytes]:
@@ -583,7 +589,7 @@ def failing_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
     raise AssertionError(path)
 
 
-def test_errors(wsgi_served: Served, caplog: pytest.LogCaptureFixture) -> None:
+def test_errors(wsgi_served: Serve, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="vestespy")
     with wsgi_served(failing_app) as thread:
         with RawClient(thread.address) as client:
@@ -616,23 +622,23 @@ def test_errors(wsgi_served: Served, caplog: pytest.LogCaptureFixture) -> None:
     assert messages.count("logged by the app") == 2
 
 
-def test_a_str_body_is_an_application_error(backend: str) -> None:
+def test_a_str_body_is_an_application_error(served: Serve) -> None:
     # Not validator-wrapped: validator() would catch the slip first, which is the point.
     def app(environ: Environ, start_response: Any) -> Iterable[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return "not bytes"  # type: ignore[return-value]
 
     with (
-        serve(WSGIAdapter(app), select=backend, max_workers=4) as thread,
+        served(WSGIAdapter(app)) as thread,
         RawClient(thread.address) as client,
     ):
         assert client.request("GET", "/").status == 500
 
 
-def test_inline_server_is_refused_clearly(backend: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_inline_server_is_refused_clearly(served: Serve, caplog: pytest.LogCaptureFixture) -> None:
     adapter = WSGIAdapter(validator(environ_app))
     with (
-        serve(adapter, select=backend, max_workers=0) as thread,
+        served(adapter, max_workers=0) as thread,
         RawClient(thread.address) as client,
     ):
         assert client.request("GET", "/").status == 500
@@ -644,7 +650,7 @@ def test_inline_server_is_refused_clearly(backend: str, caplog: pytest.LogCaptur
         vestespy.serve(environ_app, port=0, max_workers=0)
 
 
-def test_large_response_streams_to_a_slow_reader(wsgi_served: Served) -> None:
+def test_large_response_streams_to_a_slow_reader(wsgi_served: Serve) -> None:
     produced = []
     ran_ahead = threading.Event()
 

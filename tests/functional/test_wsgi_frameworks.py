@@ -23,8 +23,7 @@ from wsgiref.validate import validator
 import pytest
 import wsgi_frameworks
 
-from support import RawClient, ServerThread, serve
-from support.command import poll
+from support import RawClient, ServerThread, poll, serve
 from vestespy.wsgi import WSGIAdapter
 
 HERE = Path(__file__).resolve().parent

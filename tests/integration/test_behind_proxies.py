@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from support.command import Command, poll, write_app
+from support import poll
+from support.command import Command, write_app
 from support.proxies import Proxy
 
 pytestmark = pytest.mark.slow

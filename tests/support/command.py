@@ -13,12 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from .polling import poll
 
 #: The application the command's tests serve (written to the test's directory as app.py).
 APP = """
@@ -85,18 +84,6 @@ def make_app():
 """
 
 _SERVING = re.compile(r"serving .* on (\S+?)(?:,| \()")
-
-
-def poll(condition: Callable[[], T | None], timeout: float, what: str, step: float = 0.02) -> T:
-    """Call ``condition`` until it returns something other than None or False; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 def write_app(directory: Path, source: str = APP) -> Path:

@@ -15,7 +15,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from .command import poll
+from .polling import poll
 
 NGINX_CONF = """\
 daemon off;

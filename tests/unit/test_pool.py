@@ -146,3 +146,54 @@ def test_shutdown_drops_tasks_not_started() -> None:
     assert ran == []
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(ran.append, 2)
+
+
+def test_tasks_past_the_cap_wait_for_a_busy_thread() -> None:
+    # One thread, busy: later tasks queue (no second thread) and run once it is free.
+    pool = WorkerPool(1)
+    try:
+        release = threading.Event()
+        ran: list[int] = []
+        done = threading.Event()
+        pool.submit(release.wait, 5)
+        pool.submit(ran.append, 1)
+        pool.submit(ran.append, 2)
+        pool.submit(done.set)
+        assert len(pool._threads) == 1
+        release.set()
+        assert done.wait(5)
+        assert ran == [1, 2]
+        assert len(pool._threads) == 1
+    finally:
+        pool.shutdown()
+
+
+def test_an_uncapped_pool_runs_every_task_at_once() -> None:
+    pool = WorkerPool(None, name="uncapped")
+    try:
+        barrier = threading.Barrier(11, timeout=5)
+        for _ in range(10):
+            pool.submit(barrier.wait)
+        barrier.wait()  # only if all ten run at the same time
+        assert all(t.name.startswith("uncapped-") for t in pool._threads)
+    finally:
+        pool.shutdown()
+
+
+def test_idle_threads_exit_after_the_idle_timeout_and_new_ones_start() -> None:
+    pool = WorkerPool(None, idle_timeout=0.05)
+    try:
+        done = threading.Event()
+        pool.submit(done.set)
+        assert done.wait(5)
+        (first,) = pool._threads
+        first.join(5)
+        assert not first.is_alive()
+        assert pool._threads == []
+        done.clear()
+        pool.submit(done.set)  # no idle thread is left: a new one starts
+        assert done.wait(5)
+        assert pool._threads
+        assert pool._threads[0] is not first
+    finally:
+        pool.shutdown()

@@ -12,7 +12,6 @@ import vestespy
 from vestespy.proxies import TrustedProxies, resolve
 from vestespy.wsgi import FileWrapper, WSGIAdapter
 from vestespy.wsgi._input import ErrorStream, InputStream
-from vestespy.wsgi._threads import AppThreads
 
 WAIT = 10.0
 
@@ -127,7 +126,7 @@ def test_error_stream_logs_whole_lines(caplog: pytest.LogCaptureFixture) -> None
 
 def test_app_threads_run_every_task_at_once_uncapped() -> None:
     # Each application may wait for its own body: none may wait for a free thread.
-    threads = AppThreads()
+    threads = WSGIAdapter(lambda environ, start_response: [])._threads
     barrier = threading.Barrier(6, timeout=WAIT)
     done = threading.Semaphore(0)
 

@@ -12,9 +12,16 @@ Theory of operation, per request (all on the public API of Server, Request and R
     the body is collected on the strand and the application runs in the ``"end"`` listener,
     with the body in a :class:`io.BytesIO`. No thread hand-off for the common cases;
   - any other body (larger, chunked, or awaiting ``100 Continue``): the application runs on
-    an :class:`~vestespy.wsgi._threads.AppThreads` thread and reads an
+    a thread of the adapter's own :class:`~vestespy._pool.WorkerPool` and reads an
     :class:`~vestespy.wsgi._input.InputStream` that the strand feeds. The strand blocks when
     that input is full, which makes the server stop reading the socket (backpressure).
+
+* That pool starts a thread whenever none is idle, and its count is not capped on purpose.
+  A cap would let every pool worker of the server block feeding the full input of an
+  application that waits for a thread, while the running applications wait for data that
+  only those workers can deliver: a deadlock. Uncapped, every strand blocked in ``"data"``
+  belongs to an application that is running, which either reads (freeing it) or finishes
+  (the input then discards). Idle threads exit after ``_IDLE_TIMEOUT`` seconds.
 
 * ``100 Continue`` is sent when the application first reads ``wsgi.input``, never before.
   The server sends it as soon as a ``"data"`` or ``"end"`` listener is added, and a ``"data"``
@@ -42,12 +49,12 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote_to_bytes
 
+from .._pool import WorkerPool
 from ._input import ErrorStream, InputStream
 from ._response import Call, FileWrapper
-from ._threads import AppThreads
 from ._types import Environ, WSGIApplication
 
 if TYPE_CHECKING:
@@ -63,6 +70,8 @@ _INLINE_ERROR = (
     "a WSGI application blocks (it reads wsgi.input and writes with backpressure): run the "
     "server with max_workers >= 1, not inline (max_workers=0)"
 )
+#: Seconds an idle application thread waits for the next streaming request before it exits.
+_IDLE_TIMEOUT = 30.0
 
 
 class _ReadGate:
@@ -157,7 +166,7 @@ class WSGIAdapter:
         self.multiprocess: bool = multiprocess
         self.buffer_size: int = buffer_size
         self.input_buffer: int = input_buffer
-        self._threads = AppThreads()
+        self._threads = WorkerPool(None, idle_timeout=_IDLE_TIMEOUT, name="vestespy-wsgi")
         from .. import __version__  # here: the package imports this module first
 
         self._software = f"VestesPy/{__version__}"
@@ -189,7 +198,7 @@ class WSGIAdapter:
         expects_continue = "HTTP_EXPECT" in environ and req.http_version == "1.1"
         if not chunked and not expects_continue:
             try:
-                small = int(length) <= self.buffer_size  # type: ignore[arg-type]
+                small = length is not None and int(length) <= self.buffer_size
             except ValueError:
                 small = False
             if small:
@@ -234,7 +243,9 @@ class WSGIAdapter:
 
     # -- the environ ----------------------------------------------------------------------------
 
-    def environ(self, server: Server, req: Request, stream: Any) -> Environ:
+    def environ(
+        self, server: Server, req: Request, stream: InputStream | BinaryIO | None
+    ) -> Environ:
         """Build the PEP 3333 environ of ``req``, with ``stream`` as ``wsgi.input``.
 
         Args:

@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
 
 __all__ = ["ErrorStream", "InputStream"]
 
@@ -235,7 +234,7 @@ class ErrorStream:
             self._logger.error("%s", line)
         return len(text)
 
-    def writelines(self, lines: Any) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         """Write each string of ``lines``."""
         for line in lines:
             self.write(line)

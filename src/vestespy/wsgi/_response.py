@@ -30,9 +30,9 @@ from ._input import ErrorStream
 from ._types import Environ, ExcInfo, WriteCallable
 
 if TYPE_CHECKING:
+    from .._pool import WorkerPool
     from ..request import Request
     from ..response import Response
-    from ._threads import AppThreads
     from ._types import WSGIApplication
 
 __all__ = ["Call", "FileWrapper", "HeaderError", "Pusher"]
@@ -88,6 +88,7 @@ class FileWrapper:
 
     __slots__ = ("blksize", "filelike")
 
+    # Any: any file-like object; only read() is required, fileno/tell/close are probed.
     def __init__(self, filelike: Any, blksize: int = 8192) -> None:
         self.filelike: Any = filelike
         self.blksize: int = max(blksize, 64 * 1024)
@@ -157,7 +158,7 @@ class Pusher:
             if self._finished:
                 if self._error is None:
                     return  # a HEAD response: the body is not sent
-                raise ClientDisconnected("the response could not be sent") from self._error
+                raise ClientDisconnected.closed_mid_response() from self._error
             self._item = data
             self._cond.notify_all()
 
@@ -224,7 +225,7 @@ class Call:
     def __init__(
         self,
         app: WSGIApplication,
-        threads: AppThreads,
+        threads: WorkerPool,
         debug: bool,
         req: Request,
         res: Response,
@@ -246,10 +247,11 @@ class Call:
     ) -> WriteCallable:
         if exc_info is not None:
             try:
-                if self.pusher is not None or self.sending:
-                    raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
+                error = exc_info[1]
+                if error is not None and (self.pusher is not None or self.sending):
+                    raise error.with_traceback(exc_info[2])
             finally:
-                exc_info = None  # no reference cycle through the frame
+                exc_info = error = None  # no reference cycle through the frame
         elif self.status is not None:
             raise RuntimeError("start_response was called again without exc_info")
         if not isinstance(status, str):

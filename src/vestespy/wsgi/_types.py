@@ -13,6 +13,7 @@ from typing import Any, Protocol
 __all__ = ["Environ", "ExcInfo", "StartResponse", "WSGIApplication", "WriteCallable"]
 
 #: A WSGI environ.
+# Any: PEP 3333 puts str values and objects of every kind (streams, tuples, bools) in it.
 Environ = dict[str, Any]
 #: What ``sys.exc_info()`` returns.
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
