@@ -46,6 +46,7 @@ from ._driver import (
     Wait,
 )
 from ._exchange import Exchange, LoggedExchange
+from ._header_fields import headers_from_triples
 from ._output import OutputBuffer
 from ._pool import SerialQueue
 from ._rates import RateMeter
@@ -53,7 +54,6 @@ from ._segment import FileSegment
 from ._transport import TLSTransport, Transport
 from .access_log import AccessHook
 from .errors import BadRequest, ClientDisconnected
-from .headers import headers_from_triples
 from .options import ServerOptions
 from .proxies import TrustedProxies, resolve
 from .request import Request
