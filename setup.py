@@ -54,6 +54,10 @@ COMPILED_MODULES = (
     "request",
     "response",
     "_backends",
+    # Helpers of the modules above, called for every request or response.
+    "_dates",
+    "_detach",
+    "_header_fields",
 )
 
 ENV = "VESTESPY_COMPILE"

@@ -57,18 +57,14 @@ html_static_path = ["_static"]
 html_css_files = ["vestespy.css"]
 html_js_files = ["vestespy.js"]
 
-# Internal type aliases and protocols that appear in public signatures but are not
-# public names themselves; they are described in prose on the API page.
+# Internal type aliases and protocols that appear in public signatures but are not public
+# names themselves. (The public aliases, such as vestespy.request.SocketAddress, resolve to
+# their entries on the API and WSGI pages.)
 nitpick_ignore = [
-    ("py:class", "RequestListener"),
     ("py:class", "EventName"),
     ("py:class", "Listener"),
-    ("py:class", "RequestEvent"),
-    ("py:class", "SocketAddress"),
     ("py:class", "ContinueSender"),
     ("py:class", "ResponseChannel"),
-    # vestespy.wsgi's type aliases, described on the WSGI page.
-    ("py:class", "WSGIApplication"),
-    ("py:class", "Environ"),
+    # The class documented as vestespy.wsgi.StartResponse, by its defining module's name.
     ("py:class", "vestespy.wsgi._types.StartResponse"),
 ]

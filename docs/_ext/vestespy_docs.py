@@ -137,7 +137,7 @@ class CommandHelp(SphinxDirective):
         import os
         from unittest import mock
 
-        from vestespy.__main__ import main
+        from vestespy.cli import main
 
         out = io.StringIO()
         # A fixed width, so the text does not depend on the terminal that builds the site.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .cli import main
 
-__all__ = ["main"]
+# Nothing public: the program is vestespy.cli.main; this module only runs it.
+__all__: list[str] = []
 
 if __name__ == "__main__":
     main()

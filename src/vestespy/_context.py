@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._backends import Backend
 from ._driver import Driver, RequestStarted
 from ._exchange import Exchange, ExchangeHost, LoggedExchange
+from ._header_fields import headers_from_triples
 from ._pool import SerialQueue
 from ._transport import TLSTransport, Transport
 from .access_log import AccessHook
-from .headers import headers_from_triples
 from .options import ServerOptions
 from .proxies import TrustedProxies, resolve
 from .request import Request

@@ -33,11 +33,11 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._detach import detach_request, detach_response
 from ._emitter import drop_listeners
+from ._errorpage import answer_with_error
+from ._header_fields import headers_from_triples
 from .errors import BadRequest, ClientDisconnected
-from .headers import headers_from_triples
-from .request import detach_request
-from .response import answer_with_error, detach_response
 
 if TYPE_CHECKING:
     from ._head import ResponseHead

@@ -214,7 +214,8 @@ class AccessLogFormatter:
                 names.append(base)
         except ValueError as exc:
             raise ValueError(f"bad access log format {format!r}: {exc}") from None
-        self.format = format
+        #: The line format, as given.
+        self.format: str = format
         #: The fields the format names, in order.
         self.fields: tuple[str, ...] = tuple(names)
 
@@ -232,11 +233,11 @@ class AccessLogger:
     """
 
     def __init__(self, format: str = COMBINED_FORMAT, logger: logging.Logger | None = None):
-        self.formatter: AccessLogFormatter = AccessLogFormatter(format)
-        self.logger: logging.Logger = logger or logging.getLogger("vestespy.access")
+        self._formatter: AccessLogFormatter = AccessLogFormatter(format)
+        self._logger: logging.Logger = logger or logging.getLogger("vestespy.access")
 
     def __call__(self, request: Request, status: int, bytes_sent: int, duration: float) -> None:
         """Log the line for one response, if the logger is enabled for INFO."""
-        logger = self.logger
+        logger = self._logger
         if logger.isEnabledFor(logging.INFO):
-            logger.info("%s", self.formatter(request, status, bytes_sent, duration))
+            logger.info("%s", self._formatter(request, status, bytes_sent, duration))

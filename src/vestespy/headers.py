@@ -127,19 +127,3 @@ class Headers:
         """Remove every field called ``name`` (any case); absent names are ignored."""
         lower = name.lower()
         self._fields = [field for field in self._fields if field[0] != lower]
-
-
-# The server's view of a Headers: the triples themselves, without copies. Module functions
-# rather than methods, so they stay out of the class's public surface.
-
-
-def headers_from_triples(triples: list[tuple[str, str, str]]) -> Headers:
-    """Adopt a list of ``(lower, name, value)`` triples without copying (internal)."""
-    headers = Headers()
-    headers._fields = triples
-    return headers
-
-
-def header_triples(headers: Headers) -> list[tuple[str, str, str]]:
-    """Return the ``(lower, name, value)`` triples themselves, not a copy (internal)."""
-    return headers._fields

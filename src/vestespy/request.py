@@ -198,13 +198,3 @@ class Request(EventEmitter[RequestEvent]):
             self._expects_continue = False
             if self._connection is not None:
                 self._connection.send_continue()
-
-
-def detach_request(request: Request) -> None:
-    """Forget the request's connection once its exchange is over (for the server).
-
-    The exchange refers to the request and the request to the exchange: without this the
-    pair, and what they hold, would wait for the cyclic garbage collector.
-    """
-    request._connection = None
-    request._expects_continue = False

@@ -11,20 +11,20 @@ client never blocks the loop or grows memory.
 
 from __future__ import annotations
 
-import email.utils
 import io
 import os
 import re
 import stat
-import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
+from ._dates import http_date
 from ._head import ResponseHead
+from ._header_fields import header_triples
 from ._mypyc import mypyc_attr
 from ._segment import FileSegment
 from .errors import ClientDisconnected, ResponseAlreadyStarted, StreamLengthError
-from .headers import Headers, header_triples
+from .headers import Headers
 
 if TYPE_CHECKING:
     from ._channel import ResponseChannel
@@ -42,19 +42,8 @@ _NEW, _STREAMING, _DONE = 0, 1, 2
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _FIELD_VALUE_FORBIDDEN = re.compile(r"[\x00\r\n]")
 
-_date_cache: tuple[int, bytes] = (0, b"")
-
 # Blocks read by send_file where the kernel cannot send the file (TLS, not a regular file).
 _FILE_BLOCK = 64 * 1024
-
-
-def http_date() -> bytes:
-    """Return the current time as an HTTP date, recomputed at most once a second."""
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, email.utils.formatdate(now, usegmt=True).encode("ascii"))
-    return _date_cache[1]
 
 
 def _encode(chunk: StreamChunk) -> bytes:
@@ -428,24 +417,6 @@ def _read_segment(segment: FileSegment) -> Iterator[bytes]:
         yield data
 
 
-def answer_with_error(response: Response, status: int, body: str) -> bool:
-    """Answer with an error page if no head was sent yet (the server's listener guard).
-
-    Returns:
-        Whether the error page was sent; False if the response had already started.
-    """
-    if response._head_sent:
-        return False
-    response._state = _NEW
-    response.status = status
-    response.reason = None
-    response.headers = Headers(
-        [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]
-    )
-    response.send_all(body)
-    return True
-
-
 class _ClosedChannel:
     """Where a response writes once its exchange is over: nothing can reach the client."""
 
@@ -477,14 +448,5 @@ class _ClosedChannel:
         pass
 
 
+# The channel of every response whose exchange is over (see _detach.detach_response).
 _CLOSED_CHANNEL = _ClosedChannel()
-
-
-def detach_response(response: Response) -> None:
-    """Cut the response from its exchange once the exchange is over (for the server).
-
-    The exchange refers to the response and the response to the exchange: without this the
-    pair, and what they hold, would wait for the cyclic garbage collector. Anything the
-    application still sends goes nowhere, as it would on a closed connection.
-    """
-    response._channel = _CLOSED_CHANNEL

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RequestListener", "Server"]
 
-logger: logging.Logger = logging.getLogger("vestespy.error")
+_logger: logging.Logger = logging.getLogger("vestespy.error")
 
 #: A ``"request"`` listener: ``fn(server, req, res)``.
 RequestListener = Callable[["Server", Request, "Response"], object]
@@ -309,7 +309,7 @@ class Server(EventEmitter[Literal["request"]]):
         # (or from a listener) is honoured.
         self._loop.cancel_stop()
         self._serving.set()
-        logger.info("%s", version_line())
+        _logger.info("%s", version_line())
         try:
             if self._connections and self._sweep_timer is None:
                 self._sweep_timer = self._loop.call_later(self._sweep_interval, self._sweep)
@@ -427,7 +427,7 @@ class Server(EventEmitter[Literal["request"]]):
                     self._back_off(f"accept failed: {exc}")
                     return
                 # ECONNABORTED and the like: that client is gone; others may be waiting.
-                logger.debug("accept failed: %s", exc)
+                _logger.debug("accept failed: %s", exc)
                 continue
             sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
@@ -451,7 +451,7 @@ class Server(EventEmitter[Literal["request"]]):
         delay = min(_ACCEPT_BACKOFF_MAX, max(_ACCEPT_BACKOFF_FIRST, self._accept_backoff * 2))
         if not self._accept_backoff:
             # Once per episode: under a flood, one line a retry would drown the log.
-            logger.warning(
+            _logger.warning(
                 "%s; accepting paused (retrying every %.2f-%.0f s, and whenever a connection "
                 "closes); %d connections open",
                 reason,

@@ -1,15 +1,18 @@
-"""The reference site documents every public name: a name missing from docs/ fails here.
+"""The reference site documents exactly the public names: no more, no fewer.
 
 Reads the Sphinx sources (no build needed) for the objects their directives document
-(``.. autoclass:: vestespy.Server``, ``.. py:data:: vestespy.__version__``, an ``automodule``
-with ``:members:``...) and checks them against the ``__all__`` of ``vestespy``,
-``vestespy.tools`` and of every other public module, including ones added later.
+(``.. autoclass:: vestespy.Server``, ``.. py:data:: __version__``, an ``automodule`` with
+``:members:``...), qualifying each name as Sphinx does: a ``py:`` directive's name is
+prefixed with the current module (set by ``automodule``, ``py:module`` and
+``py:currentmodule``), autodoc's names are absolute. The result is compared with the pinned
+public names of every public module (``PUBLIC`` in ``tests/support/surface.py``, which
+``test_exports.py`` checks against the modules themselves): every public name is documented,
+under its own name or as the same object re-exported, and every documented name is public.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import re
 import typing
 from pathlib import Path
@@ -17,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-import vestespy
+from support.surface import PUBLIC, public_modules
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -25,6 +28,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 # not be documented as modules, but the rest of their ``__all__`` (type aliases used in
 # signatures) must be. Any other public module must be documented as a module too.
 IMPLEMENTATION_MODULES = {
+    "vestespy.__main__",  # exports nothing; docs/cli.rst says what `python -m vestespy` does
     "vestespy.demo",
     "vestespy.errors",
     "vestespy.headers",
@@ -36,42 +40,61 @@ IMPLEMENTATION_MODULES = {
 }
 
 _DIRECTIVE = re.compile(
-    r"^(?P<indent>[ \t]*)\.\. (?:auto|py:)"
-    r"(?P<kind>module|class|exception|function|data|attribute|method|decorator)::[ \t]+"
-    r"(?P<name>[\w.]+)[ \t]*\n(?P<options>(?:(?P=indent)[ \t]+:[\w-]+:.*\n)*)",
+    r"^(?P<indent>[ \t]*)\.\. (?P<domain>auto|py:)"
+    r"(?P<kind>module|currentmodule|class|exception|function|data|attribute|method|decorator)::"
+    r"[ \t]+(?P<name>[\w.]+)[ \t]*\n(?P<options>(?:(?P=indent)[ \t]+:[\w-]+:.*\n)*)",
     re.MULTILINE,
 )
 
 
-def documented_names() -> tuple[set[str], set[int]]:
-    """Qualified names documented in docs/, and the ids of the objects they name."""
-    names: set[str] = set()
-    for source in [*DOCS.glob("*.rst"), *DOCS.glob("*.md")]:
-        for match in _DIRECTIVE.finditer(source.read_text(encoding="utf-8")):
-            name, options = match["name"], match["options"]
-            names.add(name)
-            if match["kind"] == "module" and re.search(r":members:[ \t]*\n", options):
-                excluded = re.search(r":exclude-members:(.*)", options)
-                skip = {n.strip() for n in excluded[1].split(",")} if excluded else set()
-                module = importlib.import_module(name)
-                names.update(f"{name}.{n}" for n in getattr(module, "__all__", ()) if n not in skip)
-    ids = set()
-    for name in names:
-        obj = _resolve(name)
-        # Strings and numbers are compared by name only: equal values are not the same name.
-        if obj is not None and not isinstance(obj, str | int | float | bool):
-            ids.add(id(obj))
-    return names, ids
+class Documented(typing.NamedTuple):
+    """What docs/ documents: modules, and objects by their qualified names."""
+
+    modules: set[str]
+    objects: set[str]
+
+
+def _directives(text: str) -> Documented:
+    """The modules and module-level objects one page documents, named as Sphinx names them."""
+    modules: set[str] = set()
+    objects: set[str] = set()
+    current: str | None = None  # Sphinx starts every page with no current module
+    for match in _DIRECTIVE.finditer(text):
+        name, kind, options = match["name"], match["kind"], match["options"]
+        if match["indent"]:
+            continue  # a class's member: not a module-level name
+        if kind in ("module", "currentmodule"):
+            current = None if name == "None" else name
+            if kind == "module":
+                modules.add(name)
+                if match["domain"] == "auto" and re.search(r":members:[ \t]*\n", options):
+                    excluded = re.search(r":exclude-members:(.*)", options)
+                    skip = {n.strip() for n in excluded[1].split(",")} if excluded else set()
+                    module = importlib.import_module(name)
+                    objects.update(f"{name}.{n}" for n in module.__all__ if n not in skip)
+            continue
+        option = re.search(r":module:[ \t]*(\S+)", options)
+        prefix = option[1] if option else current
+        if match["domain"] == "auto" and "." in name:
+            objects.add(name)  # autodoc imports a dotted name as it is written
+        else:
+            objects.add(f"{prefix}.{name}" if prefix else name)
+    return Documented(modules, objects)
+
+
+def documented() -> Documented:
+    """Everything docs/ documents, over all its pages."""
+    modules: set[str] = set()
+    objects: set[str] = set()
+    for source in sorted([*DOCS.glob("*.rst"), *DOCS.glob("*.md")]):
+        page = _directives(source.read_text(encoding="utf-8"))
+        modules |= page.modules
+        objects |= page.objects
+    return Documented(modules, objects)
 
 
 def _resolve(name: str) -> object | None:
     module_name, _, attribute = name.rpartition(".")
-    try:
-        module = importlib.import_module(name)
-    except ImportError:
-        pass
-    else:
-        return module
     try:
         obj: object = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError):
@@ -79,14 +102,15 @@ def _resolve(name: str) -> object | None:
     return obj
 
 
-def public_modules() -> list[ModuleType]:
-    """``vestespy``, and every module under it with no underscore-prefixed part."""
-    modules = [vestespy]
-    for info in pkgutil.walk_packages(vestespy.__path__, "vestespy."):
-        if any(part.startswith("_") for part in info.name.split(".")):
-            continue
-        modules.append(importlib.import_module(info.name))
-    return modules
+def _documented_ids(names: set[str]) -> set[int]:
+    """The ids of the objects documented: a re-exported object is documented once."""
+    ids = set()
+    for name in names:
+        obj = _resolve(name)
+        # Strings and numbers are compared by name only: equal values are not the same name.
+        if obj is not None and not isinstance(obj, str | int | float | bool):
+            ids.add(id(obj))
+    return ids
 
 
 def test_tools_is_a_public_module() -> None:
@@ -94,21 +118,51 @@ def test_tools_is_a_public_module() -> None:
     assert {"vestespy", "vestespy.tools"} <= names
 
 
+def test_sphinx_names_are_qualified_by_the_current_module() -> None:
+    """``py:data:: vestespy.x`` after ``automodule:: vestespy`` is ``vestespy.vestespy.x``."""
+    page = (
+        ".. automodule:: vestespy.cli\n   :no-members:\n\n"
+        ".. py:data:: vestespy.request.RequestEvent\n\n"
+        ".. py:currentmodule:: vestespy.request\n\n"
+        ".. py:data:: SocketAddress\n\n"
+        ".. autoclass:: vestespy.Server\n   :members:\n\n"
+        ".. py:data:: Body\n   :module: vestespy.response\n\n"
+        ".. py:class:: Thing\n\n   .. py:attribute:: member\n"
+    )
+    assert _directives(page) == Documented(
+        {"vestespy.cli"},
+        {
+            "vestespy.cli.vestespy.request.RequestEvent",
+            "vestespy.request.SocketAddress",
+            "vestespy.Server",
+            "vestespy.response.Body",
+            "vestespy.request.Thing",
+        },
+    )
+
+
 @pytest.mark.parametrize("module", public_modules(), ids=str)
 def test_every_public_name_is_in_the_reference(module: ModuleType) -> None:
-    names, ids = documented_names()
-    exported = getattr(module, "__all__", None)
-    assert exported is not None, f"{module.__name__} has no __all__: say what is public"
+    docs = documented()
+    ids = _documented_ids(docs.objects)
     if module.__name__ not in IMPLEMENTATION_MODULES:
-        assert module.__name__ in names, (
+        assert module.__name__ in docs.modules, (
             f"{module.__name__} is not documented as a module (.. automodule:: {module.__name__})"
         )
     missing = [
         name
-        for name in exported
-        if f"{module.__name__}.{name}" not in names and id(getattr(module, name)) not in ids
+        for name in PUBLIC[module.__name__]
+        if f"{module.__name__}.{name}" not in docs.objects and id(getattr(module, name)) not in ids
     ]
     assert not missing, f"public names of {module.__name__} missing from docs/: {missing}"
+
+
+def test_the_reference_documents_only_public_names() -> None:
+    """No page documents a private, moved or misspelt name, or one of another module."""
+    docs = documented()
+    public = {f"{module}.{name}" for module, names in PUBLIC.items() for name in names}
+    assert docs.modules <= set(PUBLIC), f"not public modules: {sorted(docs.modules - set(PUBLIC))}"
+    assert docs.objects <= public, f"documented but not public: {sorted(docs.objects - public)}"
 
 
 def test_every_event_is_in_the_events_table() -> None:

@@ -1,5 +1,10 @@
 """The public names, pinned (as trio's test_exports does): nothing enters or leaves the API
-by accident."""
+by accident.
+
+The pinned list is ``PUBLIC`` in ``tests/support/surface.py`` (tests/typing and
+tests/unit/test_docs.py read it too). A module's public names are read through ``dir()``, not
+only ``__all__``: a type checker counts every public name a module defines as exported.
+"""
 
 from __future__ import annotations
 
@@ -9,64 +14,20 @@ import subprocess
 import sys
 import types
 import typing
+from pathlib import Path
 
 import pytest
 
 import vestespy
 import vestespy.tools
-
-PUBLIC = {
-    "vestespy": [
-        "BadRequest",
-        "BuildInfo",
-        "ClientDisconnected",
-        "EventEmitter",
-        "Headers",
-        "Request",
-        "Response",
-        "ResponseAlreadyStarted",
-        "Server",
-        "ServerOptions",
-        "ServerOptionsKwargs",
-        "StreamLengthError",
-        "__version__",
-        "available_backends",
-        "build_info",
-        "serve",
-    ],
-    "vestespy.tools": ["Dispatcher", "RouteHandler"],
-    "vestespy.wsgi": [
-        "Environ",
-        "ExcInfo",
-        "FileWrapper",
-        "StartResponse",
-        "WSGIAdapter",
-        "WSGIApplication",
-        "WriteCallable",
-        "serve",
-    ],
-    "vestespy.errors": [
-        "BadRequest",
-        "ClientDisconnected",
-        "ResponseAlreadyStarted",
-        "StreamLengthError",
-    ],
-    "vestespy.headers": ["Headers"],
-    "vestespy.options": ["ServerOptions", "ServerOptionsKwargs"],
-    "vestespy.request": ["Request", "RequestEvent", "SocketAddress"],
-    "vestespy.response": ["Body", "Response", "StreamChunk"],
-    "vestespy.server": ["RequestListener", "Server"],
-    "vestespy.proxies": ["Forwarded", "TrustedProxies", "parse_forwarded", "resolve"],
-    "vestespy.access_log": [
-        "COMBINED_FORMAT",
-        "FIELDS",
-        "AccessHook",
-        "AccessLogFormatter",
-        "AccessLogger",
-        "escape",
-    ],
-    "vestespy.cli": ["build_parser", "main"],
-}
+from support.surface import (
+    PENDING_PRIVATE,
+    PUBLIC,
+    imported_names,
+    is_public_module_name,
+    public_modules,
+    public_names,
+)
 
 
 @pytest.mark.parametrize("module_name", sorted(PUBLIC))
@@ -75,6 +36,72 @@ def test_public_names_are_pinned(module_name: str) -> None:
     assert sorted(module.__all__) == sorted(PUBLIC[module_name])
     for name in module.__all__:
         assert hasattr(module, name), f"{module_name}.{name} is in __all__ but missing"
+
+
+def test_every_public_module_is_pinned() -> None:
+    """A new module without a leading underscore is public: it must be pinned too."""
+    assert sorted(module.__name__ for module in public_modules()) == sorted(PUBLIC)
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_public_names_through_dir_are_pinned(module_name: str) -> None:
+    """What the module defines publicly, whether ``__all__`` lists it or not, is pinned."""
+    module = importlib.import_module(module_name)
+    pending = set(PENDING_PRIVATE.get(module_name, ()))
+    assert public_names(module) == set(PUBLIC[module_name]) | pending
+    # __all__ says exactly what is public (the pending names are not API: not in it).
+    assert set(module.__all__) == public_names(module) - pending
+
+
+def test_public_names_sees_what_all_leaves_out(tmp_path: Path) -> None:
+    """The check is strict: a definition counts whatever ``__all__`` says; imports do not."""
+    package = tmp_path / "surface_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "sibling.py").write_text("value = 1\nother = 2\nthird = 3\n")
+    (package / "probe.py").write_text(
+        "from __future__ import annotations\n"
+        "import json\n"
+        "import os.path\n"
+        "import collections as coll\n"
+        "from typing import Any\n"
+        "from .sibling import value\n"
+        "from .sibling import other as other\n"
+        "from .sibling import third as renamed\n"
+        "try:\n"
+        "    from enum import Enum\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "__all__ = ['listed', 'value']\n"
+        "listed = 1\n"
+        "CONSTANT = 2\n"
+        "Alias = int | str\n"
+        "_private = 3\n"
+        "def helper() -> Any: ...\n"
+        "class Thing: ...\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        probe = importlib.import_module("surface_probe.probe")
+        names = public_names(probe)
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n.startswith("surface_probe")]:
+            del sys.modules[name]
+    assert names == {"listed", "value", "other", "CONSTANT", "Alias", "helper", "Thing"}
+
+
+def test_imported_names_reads_the_re_export_forms() -> None:
+    """``import a as a``, ``from x import a as a`` and ``from . import a`` re-export."""
+    source = "import a as a\nfrom . import b\nfrom .x import c as c\nfrom .. import d\n"
+    assert imported_names(source) == {"d"}
+
+
+def test_dunder_main_is_a_public_module_name() -> None:
+    """Type checkers count ``vestespy.__main__`` as public; ``vestespy._core`` is not."""
+    assert is_public_module_name("vestespy.__main__")
+    assert not is_public_module_name("vestespy._core")
+    assert not is_public_module_name("vestespy.wsgi._serve")
 
 
 def test_top_level_has_nothing_public_beyond_all() -> None:
