@@ -19,7 +19,9 @@ first that expires wins; "past" means strictly greater than the limit):
   that brought the first body byte. It stops while the listeners are behind (the server, not
   the client, holds things up) and runs again when they catch up, if a byte came. It applies
   only while the body is still coming (:attr:`~vestespy._phase.Phase.READING_BODY`):
-  :data:`BODY_TOO_SLOW`, a :attr:`Action.TIME_OUT`.
+  :data:`BODY_TOO_SLOW`, a :attr:`Action.TIME_OUT`. Not while lingering after an early
+  response: the bytes read then are discarded uncounted, so the meter would take a client
+  still sending at full speed for a stalled one (``linger_timeout`` governs that end).
 * **Minimum response rate** (``min_response_rate``, 0 turns it off): the meter runs from the
   send that left bytes the kernel would not take (a backlog), counts what later sends take
   from it, and is reset once the backlog is gone: :data:`RESPONSE_TOO_SLOW`, a
