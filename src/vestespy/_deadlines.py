@@ -19,7 +19,9 @@ first that expires wins; "past" means strictly greater than the limit):
   that brought the first body byte. It stops while the listeners are behind (the server, not
   the client, holds things up) and runs again when they catch up, if a byte came. It applies
   only while the body is still coming (:attr:`~vestespy._phase.Phase.READING_BODY`):
-  :data:`BODY_TOO_SLOW`, a :attr:`Action.TIME_OUT`.
+  :data:`BODY_TOO_SLOW`, a :attr:`Action.TIME_OUT`. Not while lingering after an early
+  response: the bytes read then are discarded uncounted, so the meter would take a client
+  still sending at full speed for a stalled one (``linger_timeout`` governs that end).
 * **Minimum response rate** (``min_response_rate``, 0 turns it off): the meter runs from the
   send that left bytes the kernel would not take (a backlog), counts what later sends take
   from it, and is reset once the backlog is gone: :data:`RESPONSE_TOO_SLOW`, a
@@ -89,6 +91,16 @@ class Expiry:
     logged: bool = False
 
 
+# The phases as module constants: an enum member is an attribute of its class, several times
+# slower to look up than a global in pure Python (3.11), and these are read on every read.
+_HANDSHAKING: Final = Phase.HANDSHAKING
+_IDLE: Final = Phase.IDLE
+_READING_HEAD: Final = Phase.READING_HEAD
+_READING_BODY: Final = Phase.READING_BODY
+_AWAITING_RESPONSE: Final = Phase.AWAITING_RESPONSE
+_LINGERING: Final = Phase.LINGERING
+_CLOSED: Final = Phase.CLOSED
+
 #: The head took longer than ``header_timeout`` (some of it came).
 HEAD_TIMED_OUT: Final = Expiry(Action.TIME_OUT, "request head not received within header_timeout")
 #: Not one byte of a request within ``header_timeout`` (nor a TLS handshake, maybe).
@@ -111,15 +123,15 @@ BODY_LATE: Final = Expiry(Action.CLOSE, "request body silent past client_timeout
 
 def _silence_rule(phase: Phase, listeners_behind: bool, unread_output: bool) -> Expiry | None:
     """The silence rule that applies (its limit: :meth:`Deadlines._limit`), or None."""
-    if phase is Phase.LINGERING:
+    if phase is _LINGERING:
         return LINGER_OVER
-    if phase is Phase.CLOSED:
+    if phase is _CLOSED:
         return None
     if unread_output:
         return RESPONSE_UNREAD  # the client is not reading its response
-    if phase is Phase.IDLE or phase is Phase.READING_HEAD or phase is Phase.HANDSHAKING:
+    if phase is _IDLE or phase is _READING_HEAD or phase is _HANDSHAKING:
         return KEEP_ALIVE_OVER
-    if listeners_behind or phase is Phase.AWAITING_RESPONSE:
+    if listeners_behind or phase is _AWAITING_RESPONSE:
         return None  # the listeners are behind, or still preparing the response
     return BODY_LATE  # the rest of the request is late
 
@@ -136,6 +148,7 @@ class Deadlines:
         "_body_meter",
         "_head_bytes",
         "_head_since",
+        "_head_timing",
         "_last_active",
         "_options",
         "_response_meter",
@@ -144,9 +157,11 @@ class Deadlines:
     def __init__(self, options: ServerOptions, now: float) -> None:
         self._options = options
         self._last_active = now
-        # When the head being received began (None from a request's start to the next head's
-        # first byte), and whether any byte of it came.
-        self._head_since: float | None = now
+        # Whether a head's clock runs (not from a request's start to the next head's first
+        # byte), since when, and whether any byte of that head came. A flag beside a plain
+        # float rather than None: compiled, the time stays unboxed (no allocation per head).
+        self._head_timing = True
+        self._head_since = now
         self._head_bytes = False
         self._body_meter = RateMeter()  # the request body being received
         self._response_meter = RateMeter()  # response bytes the kernel would not take
@@ -169,17 +184,18 @@ class Deadlines:
         :attr:`~vestespy._phase.Phase.HANDSHAKING`, :attr:`~vestespy._phase.Phase.LINGERING`
         and :attr:`~vestespy._phase.Phase.CLOSED` bytes are not progress and nothing changes.
         """
-        if phase is Phase.IDLE or phase is Phase.READING_HEAD:
+        if phase is _IDLE or phase is _READING_HEAD:
             self._last_active = now
-            if self._head_since is None:
+            if not self._head_timing:
+                self._head_timing = True
                 self._head_since = now  # the first byte of a later head
             self._head_bytes = True
-        elif phase is Phase.READING_BODY or phase is Phase.AWAITING_RESPONSE:
+        elif phase is _READING_BODY or phase is _AWAITING_RESPONSE:
             self._last_active = now
 
     def request_started(self) -> None:
         """A request head is complete: the head clock stops, the body meter starts anew."""
-        self._head_since = None
+        self._head_timing = False
         self._head_bytes = False
         self._body_meter.reset()
 
@@ -255,21 +271,20 @@ class Deadlines:
             listeners_behind: Reading is paused because the listeners are behind on a body.
             unread_output: Response bytes wait for the client to read (a send backlog).
         """
-        if phase is Phase.CLOSED:
+        if phase is _CLOSED:
             return None
         options = self._options
-        head_since = self._head_since
         if (
-            head_since is not None
-            and now - head_since > options.header_timeout
-            and phase is not Phase.LINGERING
+            self._head_timing
+            and now - self._head_since > options.header_timeout
+            and phase is not _LINGERING
         ):
-            self._head_since = None
+            self._head_timing = False
             return HEAD_TIMED_OUT if self._head_bytes else NO_REQUEST
         rate = options.min_body_rate
         if (
             rate
-            and phase is Phase.READING_BODY
+            and phase is _READING_BODY
             and self._body_meter.too_slow(now, rate, options.rate_grace_period)
         ):
             self._body_meter.reset()
