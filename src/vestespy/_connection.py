@@ -26,22 +26,23 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ._backends import EVENT_READ, EVENT_WRITE
 from ._context import ConnectionContext
-from ._deadlines import Action, Deadlines
-from ._driver import (
-    BodyReceived,
-    PeerClosed,
-    RequestEnded,
-    RequestRejected,
-    RequestStarted,
-    Wait,
-)
+from ._deadlines import TIME_OUT, Deadlines
+from ._driver import BodyReceived, PeerClosed, RequestEnded, RequestRejected, RequestStarted, Wait
 from ._exchange import Exchange
 from ._flow import REQUESTS_PER_SLICE, Flow
-from ._phase import Phase
+from ._phase import (
+    AWAITING_RESPONSE,
+    CLOSED,
+    HANDSHAKING,
+    IDLE,
+    LINGERING,
+    READING_BODY,
+    READING_HEAD,
+)
 from ._sender import Sender
 from ._transport import TLSTransport
 from ._wire import Wire
@@ -54,7 +55,9 @@ __all__ = ["Connection"]
 logger: logging.Logger = logging.getLogger("vestespy.error")
 
 # The phases in which no request is under way (a head may be arriving).
-_NO_REQUEST = (Phase.HANDSHAKING, Phase.IDLE, Phase.READING_HEAD)
+_NO_REQUEST = (HANDSHAKING, IDLE, READING_HEAD)
+_NEED_DATA: Final = Wait.NEED_DATA  # enum members as constants: see _phase
+_PAUSED: Final = Wait.PAUSED
 
 
 class Connection:
@@ -83,7 +86,7 @@ class Connection:
         self.access_log = context.access_log
         # Shared by this connection's exchanges, one after the other (see Exchange).
         self._exchange_lock = threading.Lock()
-        self.phase = Phase.IDLE if context.ssl_context is None else Phase.HANDSHAKING
+        self.phase = IDLE if context.ssl_context is None else HANDSHAKING
         self._exchange: Exchange | None = None  # the request being received or answered
         self._peer_closed = False
         self._discard_left = options.max_drain  # unread body still discarded after a response
@@ -91,21 +94,12 @@ class Connection:
         self.deadlines = Deadlines(options, time.monotonic())
         self.transport = context.new_transport(sock, self.on_ready, self.close)
         self.flow = Flow(loop, self.transport.set_reading, self._resume_slice)
-        self.sender = Sender(
-            loop,
-            self.wire,
-            self.transport,
-            self.deadlines,
-            self.flow,
-            self._on_responses_sent,
-            self._on_lingering,
-            self.abort,
-        )
+        self.sender = Sender(loop, self.wire, self.transport, self.deadlines, self.flow, self)
 
     @property
     def closed(self) -> bool:
         """Whether the connection is closed (loop thread)."""
-        return self.phase is Phase.CLOSED
+        return self.phase is CLOSED
 
     # == loop thread: input ====================================================================
 
@@ -113,20 +107,20 @@ class Connection:
         """Backend callback (loop thread)."""
         if events & EVENT_WRITE:
             self.sender.on_writable()
-        if not events & EVENT_READ or self.phase is Phase.CLOSED:
+        if not events & EVENT_READ or self.phase is CLOSED:
             return
         transport = self.transport
-        if self.phase is Phase.LINGERING:
+        if self.phase is LINGERING:
             transport.discard_input()
             return
-        if self.phase is Phase.HANDSHAKING and not self._handshake():
+        if self.phase is HANDSHAKING and not self._handshake():
             return
         data = transport.recv()
         if data is None:
             return
         self.deadlines.input_received(time.monotonic(), self.phase)
-        if self.phase is Phase.IDLE:
-            self.phase = Phase.READING_HEAD
+        if self.phase is IDLE:
+            self.phase = READING_HEAD
         self.wire.receive(data)
         self._process_events()
 
@@ -135,9 +129,9 @@ class Connection:
         transport = self.transport
         assert isinstance(transport, TLSTransport)
         if transport.handshake():
-            self.phase = Phase.IDLE
+            self.phase = IDLE
             return True
-        if transport.plaintext_request and self.phase is not Phase.CLOSED:
+        if transport.plaintext_request and self.phase is not CLOSED:
             logger.info("plaintext HTTP request on the TLS port from %s", self.client_address)
             self.wire.close()
             transport.send_plaintext_answer()
@@ -148,7 +142,7 @@ class Connection:
         """Hand the wire's events to the exchange until it needs data, pauses or has had
         its slice of the loop (``budget`` more requests started)."""
         wire = self.wire
-        while self.phase is not Phase.CLOSED:
+        while self.phase is not CLOSED:
             event = wire.next_event()
             if type(event) is BodyReceived:
                 self._on_body(event)
@@ -162,8 +156,8 @@ class Connection:
                 self._on_request_started(event)
             elif type(event) is RequestEnded:
                 self._on_request_ended(event)
-            elif event is Wait.NEED_DATA or event is Wait.PAUSED:
-                self.flow.pause_for_response(event is Wait.PAUSED)
+            elif event is _NEED_DATA or event is _PAUSED:
+                self.flow.pause_for_response(event is _PAUSED)
                 return
             elif type(event) is RequestRejected:
                 self._on_rejected(event)
@@ -175,7 +169,7 @@ class Connection:
                 return  # Wait.STOPPED: nothing more is parsed on this connection
 
     def _resume_slice(self, held: RequestStarted | None) -> None:
-        if self.phase is Phase.CLOSED:
+        if self.phase is CLOSED:
             return
         if held is None:
             self._process_events()
@@ -185,7 +179,7 @@ class Connection:
 
     def _on_request_started(self, event: RequestStarted) -> None:
         context = self.context
-        self.phase = Phase.READING_BODY
+        self.phase = READING_BODY
         self.deadlines.request_started()
         exchange = context.open_exchange(self, self._exchange_lock, event, self.client_address)
         self._exchange = exchange
@@ -216,9 +210,9 @@ class Connection:
         exchange.post_end(event.trailers)
         if exchange.response_sent:
             self._exchange = None
-            self.phase = Phase.IDLE
+            self.phase = IDLE
         else:
-            self.phase = Phase.AWAITING_RESPONSE
+            self.phase = AWAITING_RESPONSE
 
     def _on_rejected(self, event: RequestRejected) -> None:
         """The driver gave up on the request; its answer, if any, is queued (a flush is due)."""
@@ -285,19 +279,21 @@ class Connection:
 
     # == loop thread: output (the sender's reports) ============================================
 
-    def _on_lingering(self) -> None:
+    def on_lingering(self) -> None:
+        """The sender shut down the write side: linger (loop thread)."""
         if self._peer_closed:
             self.close()
         else:
-            self.phase = Phase.LINGERING
+            self.phase = LINGERING
             self.deadlines.lingering_started(time.monotonic())
 
-    def _on_responses_sent(self, finished: Sequence[Exchange]) -> None:
+    def on_responses_sent(self, finished: Sequence[Exchange]) -> None:
+        """The sender handed these responses to the kernel (loop thread)."""
         for exchange in finished:
             exchange.response_sent = True
             if exchange is self._exchange and exchange.received:
                 self._exchange = None
-                self.phase = Phase.IDLE
+                self.phase = IDLE
         self.deadlines.responses_sent(time.monotonic())  # keep_alive_timeout counts from here
         if self._peer_closed or self.wire.must_close:
             self.flow.close()
@@ -314,7 +310,7 @@ class Connection:
         )
         if expiry is None:
             return
-        if expiry.action is Action.TIME_OUT:
+        if expiry.action is TIME_OUT:
             self._on_rejected(self.wire.time_out(expiry.reason))
         else:
             if expiry.logged:
@@ -338,9 +334,9 @@ class Connection:
 
     def close(self) -> None:
         """Close the socket now and tell the current request's listeners (loop thread)."""
-        if self.phase is Phase.CLOSED:
+        if self.phase is CLOSED:
             return
-        self.phase = Phase.CLOSED
+        self.phase = CLOSED
         self.wire.discard()
         self.sender.discard()
         self.transport.close()

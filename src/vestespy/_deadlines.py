@@ -50,19 +50,30 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
-from ._phase import Phase
+from ._phase import (
+    AWAITING_RESPONSE,
+    CLOSED,
+    HANDSHAKING,
+    IDLE,
+    LINGERING,
+    READING_BODY,
+    READING_HEAD,
+    Phase,
+)
 from ._rates import RateMeter
 from .options import ServerOptions
 
 __all__ = [
     "BODY_LATE",
     "BODY_TOO_SLOW",
+    "CLOSE",
     "HEAD_TIMED_OUT",
     "KEEP_ALIVE_OVER",
     "LINGER_OVER",
     "NO_REQUEST",
     "RESPONSE_TOO_SLOW",
     "RESPONSE_UNREAD",
+    "TIME_OUT",
     "Action",
     "Deadlines",
     "Expiry",
@@ -76,6 +87,10 @@ class Action(enum.Enum):
     CLOSE = "close"
     #: Answer 408 (Request Timeout) with the reason if no response has started, then close.
     TIME_OUT = "time out"
+
+
+CLOSE: Final = Action.CLOSE  # the members as constants: see _phase
+TIME_OUT: Final = Action.TIME_OUT
 
 
 # Its field types are imported at run time: compiled by mypyc, the dataclass reads the classes
@@ -93,13 +108,6 @@ class Expiry:
 
 # The phases as module constants: an enum member is an attribute of its class, several times
 # slower to look up than a global in pure Python (3.11), and these are read on every read.
-_HANDSHAKING: Final = Phase.HANDSHAKING
-_IDLE: Final = Phase.IDLE
-_READING_HEAD: Final = Phase.READING_HEAD
-_READING_BODY: Final = Phase.READING_BODY
-_AWAITING_RESPONSE: Final = Phase.AWAITING_RESPONSE
-_LINGERING: Final = Phase.LINGERING
-_CLOSED: Final = Phase.CLOSED
 
 #: The head took longer than ``header_timeout`` (some of it came).
 HEAD_TIMED_OUT: Final = Expiry(Action.TIME_OUT, "request head not received within header_timeout")
@@ -123,15 +131,15 @@ BODY_LATE: Final = Expiry(Action.CLOSE, "request body silent past client_timeout
 
 def _silence_rule(phase: Phase, listeners_behind: bool, unread_output: bool) -> Expiry | None:
     """The silence rule that applies (its limit: :meth:`Deadlines._limit`), or None."""
-    if phase is _LINGERING:
+    if phase is LINGERING:
         return LINGER_OVER
-    if phase is _CLOSED:
+    if phase is CLOSED:
         return None
     if unread_output:
         return RESPONSE_UNREAD  # the client is not reading its response
-    if phase is _IDLE or phase is _READING_HEAD or phase is _HANDSHAKING:
+    if phase is IDLE or phase is READING_HEAD or phase is HANDSHAKING:
         return KEEP_ALIVE_OVER
-    if listeners_behind or phase is _AWAITING_RESPONSE:
+    if listeners_behind or phase is AWAITING_RESPONSE:
         return None  # the listeners are behind, or still preparing the response
     return BODY_LATE  # the rest of the request is late
 
@@ -184,13 +192,13 @@ class Deadlines:
         :attr:`~vestespy._phase.Phase.HANDSHAKING`, :attr:`~vestespy._phase.Phase.LINGERING`
         and :attr:`~vestespy._phase.Phase.CLOSED` bytes are not progress and nothing changes.
         """
-        if phase is _IDLE or phase is _READING_HEAD:
+        if phase is IDLE or phase is READING_HEAD:
             self._last_active = now
             if not self._head_timing:
                 self._head_timing = True
                 self._head_since = now  # the first byte of a later head
             self._head_bytes = True
-        elif phase is _READING_BODY or phase is _AWAITING_RESPONSE:
+        elif phase is READING_BODY or phase is AWAITING_RESPONSE:
             self._last_active = now
 
     def request_started(self) -> None:
@@ -271,20 +279,20 @@ class Deadlines:
             listeners_behind: Reading is paused because the listeners are behind on a body.
             unread_output: Response bytes wait for the client to read (a send backlog).
         """
-        if phase is _CLOSED:
+        if phase is CLOSED:
             return None
         options = self._options
         if (
             self._head_timing
             and now - self._head_since > options.header_timeout
-            and phase is not _LINGERING
+            and phase is not LINGERING
         ):
             self._head_timing = False
             return HEAD_TIMED_OUT if self._head_bytes else NO_REQUEST
         rate = options.min_body_rate
         if (
             rate
-            and phase is _READING_BODY
+            and phase is READING_BODY
             and self._body_meter.too_slow(now, rate, options.rate_grace_period)
         ):
             self._body_meter.reset()

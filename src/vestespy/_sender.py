@@ -10,16 +10,16 @@ pulled as room appears. Once the connection must close (:meth:`Sender.close_when
 sender waits until nothing is queued, unsent or still to be pulled, then shuts down the write
 side and the connection lingers.
 
-The sender tells its connection what happened through three callbacks given at construction:
-which responses are out, that lingering began, and that the stream failed (close at once).
+The sender tells its connection (a :class:`SenderHost`) which responses are out, that
+lingering began, and that an inline stream failed (abort at once).
 Every method runs on the loop thread.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from ._deadlines import Deadlines
 from ._flow import Flow
@@ -31,7 +31,20 @@ if TYPE_CHECKING:
     from ._context import Reactor
     from ._exchange import Exchange
 
-__all__ = ["Sender"]
+__all__ = ["Sender", "SenderHost"]
+
+
+class SenderHost(Protocol):
+    """What a sender reports to: its connection (loop thread)."""
+
+    def on_responses_sent(self, finished: Sequence[Exchange]) -> None:
+        """The last flush handed these exchanges' responses to the kernel (or its backlog)."""
+
+    def on_lingering(self) -> None:
+        """The write side is shut down: the connection lingers."""
+
+    def abort(self) -> None:
+        """An inline stream failed: close the connection now."""
 
 
 class Sender:
@@ -44,19 +57,14 @@ class Sender:
         deadlines: Told of output progress (the unread-response and response-rate clocks).
         flow: The connection's flow control, whose ``closing`` says the connection closes
             once its output is sent.
-        on_sent: Called with the exchanges whose responses the last flush handed to the
-            kernel (or to the backlog).
-        on_lingering: Called once the write side is shut down: the connection lingers.
-        abort: Called when an inline stream failed: close the connection now.
+        host: The connection, told what happened.
     """
 
     __slots__ = (
-        "_abort",
         "_deadlines",
         "_flow",
+        "_host",
         "_loop",
-        "_on_lingering",
-        "_on_sent",
         "_stream",
         "_transport",
         "_wire",
@@ -69,18 +77,14 @@ class Sender:
         transport: Transport,
         deadlines: Deadlines,
         flow: Flow,
-        on_sent: Callable[[Sequence[Exchange]], None],
-        on_lingering: Callable[[], None],
-        abort: Callable[[], None],
+        host: SenderHost,
     ) -> None:
         self._loop = loop
         self._wire = wire
         self._transport = transport
         self._deadlines = deadlines
         self._flow = flow
-        self._on_sent = on_sent
-        self._on_lingering = on_lingering
-        self._abort = abort
+        self._host = host
         self._stream: LoopStream | None = None  # a response pulled by the loop (inline)
 
     def flush(self) -> None:
@@ -98,7 +102,7 @@ class Sender:
             if transport.has_backlog:
                 self._deadlines.output_backlogged(time.monotonic())
         if finished:
-            self._on_sent(finished)
+            self._host.on_responses_sent(finished)
         if self._flow.closing and not transport.closed:
             self._close_if_sent()
 
@@ -145,7 +149,7 @@ class Sender:
             return
         pulled = stream.pull(self._wire.has_room)
         if pulled is Pulled.FAILED:
-            self._abort()
+            self._host.abort()
             return
         if pulled is Pulled.OVER:
             self._stream = None
@@ -166,4 +170,4 @@ class Sender:
             return
         # Send FIN, then read until the client closes, so it gets the response, not a reset.
         if transport.linger():
-            self._on_lingering()
+            self._host.on_lingering()
