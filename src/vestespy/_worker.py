@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._appkind import Kind, classify
 from ._config import BOOT_ERROR, Config, StartupError
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from .response import Response
     from .server import RequestListener, Server
 
-__all__ = ["load_listener", "run_worker"]
+__all__ = ["load_application", "load_listener", "run_worker"]
 
 logger: logging.Logger = logging.getLogger("vestespy.error")
 
@@ -62,38 +63,46 @@ def _import_attribute(spec: str) -> Any:
     return value
 
 
+def load_application(config: Config) -> tuple[Kind, Any]:
+    """Import the application the command line names and find its kind (see _appkind).
+
+    Returns:
+        ``"vestespy"`` or ``"wsgi"``, and the object (after ``--factory``); for no
+        application, the demo.
+
+    Raises:
+        StartupError: It cannot be imported, or cannot be served (UsageError: not as the
+            command line says).
+    """
+    if not config.app:
+        from .demo import build_demo
+
+        return "vestespy", build_demo()
+    value = _import_attribute(config.app)
+    if config.factory:
+        value = _call_factory(config.app, value)
+    return classify(value, config.interface, config.app), value
+
+
 def load_listener(config: Config) -> RequestListener:
     """Import the application the command line names and return its ``"request"`` listener.
 
     Raises:
         StartupError: It cannot be imported, or is not a listener.
     """
-    if config.wsgi:
+    kind, app = load_application(config)
+    if kind == "wsgi":
         try:
             wsgi: Any = importlib.import_module("vestespy.wsgi")
         except ImportError as exc:
             raise StartupError(
                 f"--wsgi needs vestespy.wsgi, which cannot be imported: {exc}"
             ) from exc
-        app = _import_attribute(config.wsgi)
-        if config.factory:
-            app = _call_factory(config.wsgi, app)
         listener: Any = wsgi.WSGIAdapter(app, script_name=config.root_path)
         return listener  # type: ignore[no-any-return]
-    if not config.app:
-        from .demo import build_demo
-
-        return build_demo().as_handler()
-    value = _import_attribute(config.app)
-    if config.factory:
-        value = _call_factory(config.app, value)
-    if hasattr(value, "as_handler"):
-        value = value.as_handler()
-    if not callable(value):
-        raise StartupError(
-            f"{config.app} is a {type(value).__name__}, not a 'request' listener or a Dispatcher"
-        )
-    return value  # type: ignore[no-any-return]
+    if hasattr(app, "as_handler"):
+        app = app.as_handler()
+    return app  # type: ignore[no-any-return]
 
 
 def _call_factory(spec: str, factory: Any) -> Any:

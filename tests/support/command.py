@@ -170,7 +170,7 @@ class Command:
 
     def address(self) -> tuple[str, int]:
         url = self.url()
-        host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
+        host, _, port = url.partition("://")[2].rstrip("/").rpartition(":")
         return host.strip("[]"), int(port)
 
     def wait_ready(self, timeout: float = 20, path: str = "/pid") -> tuple[str, int]:

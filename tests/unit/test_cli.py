@@ -8,7 +8,8 @@ import pytest
 
 from vestespy import ServerOptions
 from vestespy._sockets import BindSpec
-from vestespy.cli import build_parser, parse_config
+from vestespy.cli import _parse_config as parse_config
+from vestespy.cli import build_parser
 
 
 def test_every_server_option_has_a_flag_with_its_help() -> None:
