@@ -8,8 +8,9 @@ which add up (``1m30s`` is 90 seconds). Fractions are allowed where the value is
 
 Which flags take which: a :class:`~vestespy.ServerOptions` field is a size when its name ends
 in ``_size``, ``_buffer``, ``_drain`` or ``_line`` (all of them counts of bytes), and a
-duration when it ends in ``_timeout`` or ``_period``; :func:`option_unit` says which, and a
-unit test pins the classification of every field so that a new one is classified on purpose.
+duration when it ends in ``_timeout``, ``_period`` or ``_warning``; :func:`option_unit` says
+which, and a unit test pins the classification of every field so that a new one is classified
+on purpose.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)", re.IGNORECASE
 _BARE_NUMBER = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*")
 
 _SIZE_SUFFIXES = ("_size", "_buffer", "_drain", "_line")
-_DURATION_SUFFIXES = ("_timeout", "_period")
+_DURATION_SUFFIXES = ("_timeout", "_period", "_warning")
 
 
 def parse_size(text: str) -> int:

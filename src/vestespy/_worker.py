@@ -120,10 +120,10 @@ def _recycling(
     """Wrap ``listener`` so that the worker retires after ``limit`` requests."""
     counter = itertools.count(1)  # next() on a count is atomic in CPython
 
-    def counted(server: Server, req: Request, res: Response) -> object:
+    def counted(server: Server, req: Request, res: Response) -> None:
         if next(counter) == limit:
             retire()
-        return listener(server, req, res)
+        listener(server, req, res)
 
     return counted
 
