@@ -118,11 +118,12 @@ def check_tls(certfile: str | None, keyfile: str | None, password: str | None = 
                 f"--keyfile {keyfile}: does not match --certfile {certfile} (the key is not"
                 " the certificate's)"
             ) from None
-        if "BAD_DECRYPT" in reason.upper():
+        encrypted = any(marker in key for marker in _ENCRYPTED)
+        if "BAD_DECRYPT" in reason.upper() or (encrypted and "PEM" in reason.upper()):
             raise StartupError(f"{key_flag} {key_path}: wrong password for the key") from None
         raise StartupError(
             f"--certfile {certfile}: OpenSSL cannot load it with {key_flag} {key_path}"
-            f" ({reason.lower().replace('_', ' ')})"
+            f" ({reason})"
         ) from None
     except OSError as exc:  # the file changed between the checks
         raise StartupError(f"--certfile {certfile}: {exc.strerror or exc}") from None
