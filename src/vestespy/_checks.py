@@ -122,8 +122,7 @@ def check_tls(certfile: str | None, keyfile: str | None, password: str | None = 
         if "BAD_DECRYPT" in reason.upper() or (encrypted and "PEM" in reason.upper()):
             raise StartupError(f"{key_flag} {key_path}: wrong password for the key") from None
         raise StartupError(
-            f"--certfile {certfile}: OpenSSL cannot load it with {key_flag} {key_path}"
-            f" ({reason})"
+            f"--certfile {certfile}: OpenSSL cannot load it with {key_flag} {key_path} ({reason})"
         ) from None
     except OSError as exc:  # the file changed between the checks
         raise StartupError(f"--certfile {certfile}: {exc.strerror or exc}") from None
