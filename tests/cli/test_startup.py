@@ -8,8 +8,12 @@ may appear.
 from __future__ import annotations
 
 import os
+import re
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -218,3 +222,29 @@ def test_pure_build_says_so_in_one_line(app_dir: Path) -> None:
     assert len(notes) == (1 if pure else 0)
     if pure:
         assert "speedups" in notes[0]
+
+
+def test_serve_says_where_without_logging_configured(tmp_path: Path) -> None:
+    """vestespy.serve(app, port=0) with no logging set up: the port is still found."""
+    script = tmp_path / "serve_it.py"
+    script.write_text(
+        "import vestespy\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'served']\n"
+        "vestespy.serve(app, port=0)\n"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src, "PYTHONUNBUFFERED": "1"}
+    err_path = tmp_path / "err.log"
+    with open(err_path, "wb") as err:
+        process = subprocess.Popen([sys.executable, str(script)], stderr=err, env=env)
+    try:
+        pattern = re.compile(r"serving <function app at \w+> on http://127\.0\.0\.1:(\d+)/ ")
+        match = poll(lambda: pattern.search(err_path.read_text()), 20, "the serving line")
+        status, _, body = get(("127.0.0.1", int(match.group(1))), "/")
+        assert (status, body) == (200, b"served")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    assert "Traceback" not in err_path.read_text()
