@@ -16,8 +16,8 @@ __all__ = ["PURE_BUILD_NOTE", "announce", "build_notes"]
 
 #: What a pure-Python build says at start-up, in one line.
 PURE_BUILD_NOTE = (
-    "this is the pure-Python build; the compiled one is 1.6x to 2.7x faster: install"
-    " '.[speedups]' from a checkout (or its wheel) where a C compiler is present"
+    "this is the pure-Python build; the compiled one is 1.6x to 2.7x faster:"
+    " pip install '.[speedups]' from a checkout, where a C compiler works (see the install page)"
 )
 
 

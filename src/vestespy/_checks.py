@@ -144,7 +144,7 @@ def _report(write_fd: int, config: Config) -> int:
     return 0
 
 
-def check_application(config: Config, now: float | None = None) -> Kind:
+def check_application(config: Config) -> Kind:
     """Load the application once, away from the supervisor, and return its kind.
 
     With ``os.fork`` the import runs in a child process that exits afterwards; without it (the
@@ -152,7 +152,6 @@ def check_application(config: Config, now: float | None = None) -> Kind:
 
     Args:
         config: The command line.
-        now: ``time.monotonic()`` at the start, for the import's deadline (tests pass theirs).
 
     Raises:
         StartupError: The application cannot be imported or served as asked (UsageError: the
@@ -175,7 +174,7 @@ def check_application(config: Config, now: float | None = None) -> Kind:
             os._exit(status)
     os.close(write_fd)
     try:
-        verdict = _read_verdict(read_fd, pid, now if now is not None else time.monotonic())
+        verdict = _read_verdict(read_fd, pid, time.monotonic())
     finally:
         os.close(read_fd)
     if verdict.startswith("K "):

@@ -501,6 +501,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     _configure_logging(config)
     try:
         status = _run(config)
+    except KeyboardInterrupt:  # Ctrl-C during the checks, before the supervisor handles it
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        status = 130
     except StartupError as exc:
         debug = config.log_level == "debug"
         logging.getLogger("vestespy.error").debug("start-up failed", exc_info=debug)
