@@ -1,9 +1,12 @@
 """The ``vestespy`` command (also ``python -m vestespy``): serve an application in production.
 
 Theory of operation: :func:`main` parses the command line (a bad argument: exit status 2),
-binds every listening socket (a failure: one line on stderr, status 1), then hands over to the
+checks what can be checked before binding (the TLS files, the application and its kind:
+:mod:`vestespy._checks`; a failure is one line on stderr, status 1, or 2 when the command line
+is at fault), binds every listening socket (a failure: status 1), then hands over to the
 supervisor process, which runs the workers. Every field of :class:`~vestespy.ServerOptions`
-becomes a flag here, derived from the dataclass itself: adding a field adds its flag.
+becomes a flag here, derived from the dataclass itself: adding a field adds its flag (sizes
+and durations take units, :mod:`vestespy._units`).
 """
 
 from __future__ import annotations
@@ -119,7 +122,10 @@ _OPTION_TYPES: dict[str, Callable[[str], Any]] = {
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "server options", "limits and timeouts: the fields of vestespy.ServerOptions"
+        "server options",
+        "limits and timeouts: the fields of vestespy.ServerOptions. A SIZE is bytes or takes a"
+        " unit (64K, 10M, 1G: powers of 1024; 10MB: of 1000); a DURATION is seconds or takes"
+        " units (500ms, 30s, 2m, 1h, 1m30s)",
     )
     helps = _option_help()
     for field in dataclasses.fields(ServerOptions):
