@@ -2,11 +2,11 @@
 
 Theory of operation: :func:`main` parses the command line (a bad argument: exit status 2),
 checks what can be checked before binding (the TLS files, the application and its kind:
-:mod:`vestespy._checks`; a failure is one line on stderr, status 1, or 2 when the command line
+``vestespy._checks``; a failure is one line on stderr, status 1, or 2 when the command line
 is at fault), binds every listening socket (a failure: status 1), then hands over to the
 supervisor process, which runs the workers. Every field of :class:`~vestespy.ServerOptions`
 becomes a flag here, derived from the dataclass itself: adding a field adds its flag (sizes
-and durations take units, :mod:`vestespy._units`).
+and durations take units, ``vestespy._units``).
 """
 
 from __future__ import annotations
