@@ -7,7 +7,7 @@ from typing import Any
 
 from ._sockets import BindSpec
 
-__all__ = ["BOOT_ERROR", "Config", "StartupError"]
+__all__ = ["BOOT_ERROR", "Config", "StartupError", "UsageError"]
 
 #: The exit status of a worker that could not load the application: the supervisor stops
 #: instead of starting it again.
@@ -15,7 +15,19 @@ BOOT_ERROR = 3
 
 
 class StartupError(Exception):
-    """The server cannot start; the message is the one line shown to the user."""
+    """The server cannot start; the message is the one line shown to the user.
+
+    Something around the command is wrong (a file, the application's code): exit status 1.
+    """
+
+    #: The command's exit status.
+    status: int = 1
+
+
+class UsageError(StartupError):
+    """The command line asks for something that cannot work: exit status 2, as argparse."""
+
+    status = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,7 +36,8 @@ class Config:
 
     app: str | None = None
     factory: bool = False
-    wsgi: str | None = None
+    #: ``auto``, ``vestespy`` or ``wsgi`` (``--interface``; ``--wsgi`` gives ``wsgi``).
+    interface: str = "auto"
     root_path: str = ""
     binds: tuple[BindSpec, ...] = ()
     workers: int = 1
@@ -45,6 +58,4 @@ class Config:
     @property
     def app_name(self) -> str:
         """The application as the user named it, for log lines."""
-        if self.wsgi:
-            return f"WSGI application {self.wsgi}"
         return self.app or "the demo"

@@ -13,8 +13,9 @@ listener signature with ``@overload`` and a type checker checks users' listeners
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from ._mistakes import returned
 from ._mypyc import mypyc_attr
 
 if TYPE_CHECKING:
@@ -23,8 +24,12 @@ if TYPE_CHECKING:
 
 __all__ = ["EventEmitter", "Listener", "drop_listeners"]
 
-#: A listener: called with the emitter first, then the event's own arguments.
-Listener = Callable[..., object]
+#: A listener: called with the emitter first, then the event's own arguments. It returns
+#: None: a value it returns is ignored (and logged once per function as a likely mistake).
+Listener = Callable[..., None]
+# What is stored and called: typed as returning anything, because at run time it may (the
+# type checker only sees the listeners of typed programs), and emit looks at it.
+_Callback = Callable[..., object]
 
 EventName = TypeVar("EventName", bound=str)
 
@@ -35,14 +40,16 @@ class _Once:
     __slots__ = ("emitter", "event", "listener")
 
     # Any: any emitter (EventName is invariant: no one parameter covers them all).
-    def __init__(self, emitter: EventEmitter[Any], event: str, listener: Listener) -> None:
+    def __init__(self, emitter: EventEmitter[Any], event: str, listener: _Callback) -> None:
         self.emitter = emitter
         self.event = event
         self.listener = listener
 
-    def __call__(self, *args: object) -> object:
+    def __call__(self, *args: object) -> None:
         self.emitter.off(self.event, self)
-        return self.listener(*args)
+        result = self.listener(*args)
+        if result is not None:
+            returned(self.listener, result)
 
 
 # Users and interpreted modules (Server) subclass it: mypyc must allow that when compiled.
@@ -67,7 +74,7 @@ class EventEmitter(Generic[EventName]):
     __slots__ = ("_listeners",)
 
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Listener]] = {}
+        self._listeners: dict[str, list[_Callback]] = {}
 
     def on(self, event: EventName, listener: Listener) -> Self:
         """Call ``listener`` each time ``event`` is emitted.
@@ -141,7 +148,7 @@ class EventEmitter(Generic[EventName]):
     def listeners(self, event: str) -> list[Listener]:
         """Return a copy of the listeners registered for ``event``, in order."""
         return [
-            registered.listener if type(registered) is _Once else registered
+            cast(Listener, registered.listener if type(registered) is _Once else registered)
             for registered in self._listeners.get(event, ())
         ]
 
@@ -153,6 +160,8 @@ class EventEmitter(Generic[EventName]):
         """Call every listener of ``event`` in registration order.
 
         A listener that raises stops the emission and the exception propagates to the caller.
+        A value a listener returns is ignored, with a warning in the log the first time a
+        function returns one (logger ``vestespy.error``).
 
         Args:
             event: The event name.
@@ -165,10 +174,15 @@ class EventEmitter(Generic[EventName]):
         if not listeners:
             return False
         if len(listeners) == 1:
-            listeners[0](self, *args)
+            listener = listeners[0]
+            result = listener(self, *args)
+            if result is not None:
+                returned(listener, result)
         else:
             for listener in tuple(listeners):
-                listener(self, *args)
+                result = listener(self, *args)
+                if result is not None:
+                    returned(listener, result)
         return True
 
 

@@ -112,13 +112,17 @@ class Listener:
         self.unlink_path = unlink_path
         self._inode = os.stat(unlink_path).st_ino if unlink_path else None
 
-    def describe(self) -> str:
-        """A URL-like name for log lines: ``http://127.0.0.1:8080/``, ``unix:/run/app.sock``."""
+    def describe(self, scheme: str = "http") -> str:
+        """A URL-like name for log lines: ``http://127.0.0.1:8080/``, ``unix:/run/app.sock``.
+
+        Args:
+            scheme: ``http``, or ``https`` when the server speaks TLS on it.
+        """
         name = self.sock.getsockname()
         if self.sock.family == socket.AF_UNIX:
             return f"unix:{name or self.spec.path or '?'}"
         host, port = name[0], name[1]
-        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+        return f"{scheme}://[{host}]:{port}/" if ":" in host else f"{scheme}://{host}:{port}/"
 
     def close(self) -> None:
         """Close the socket; remove the UNIX socket file if this process made it."""

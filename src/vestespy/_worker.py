@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
+from ._appkind import Kind, classify
 from ._config import BOOT_ERROR, Config, StartupError
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from .server import RequestListener, Server
     from .wsgi import WSGIApplication
 
-__all__ = ["load_listener", "run_worker"]
+__all__ = ["load_application", "load_listener", "run_worker"]
 
 logger: logging.Logger = logging.getLogger("vestespy.error")
 
@@ -63,41 +64,48 @@ def _import_attribute(spec: str) -> object:
     return value
 
 
+def load_application(config: Config) -> tuple[Kind, object]:
+    """Import the application the command line names and find its kind (see _appkind).
+
+    Returns:
+        ``"vestespy"`` or ``"wsgi"``, and the object (after ``--factory``); for no
+        application, the demo.
+
+    Raises:
+        StartupError: It cannot be imported, or cannot be served (UsageError: not as the
+            command line says).
+    """
+    if not config.app:
+        from .demo import build_demo
+
+        return "vestespy", build_demo()
+    value = _import_attribute(config.app)
+    if config.factory:
+        value = _call_factory(config.app, value)
+    return classify(value, config.interface, config.app), value
+
+
 def load_listener(config: Config) -> RequestListener:
     """Import the application the command line names and return its ``"request"`` listener.
 
     Raises:
         StartupError: It cannot be imported, or is not a listener.
     """
-    if config.wsgi:
+    kind, app = load_application(config)
+    if kind == "wsgi":
         from .wsgi import WSGIAdapter
 
-        app = _import_attribute(config.wsgi)
-        if config.factory:
-            app = _call_factory(config.wsgi, app)
-        if not callable(app):
-            raise StartupError(f"{config.wsgi} is a {type(app).__name__}, not a WSGI application")
-        # callable() is all that can be checked of a WSGI application before it runs.
+        # classify() found a callable of two parameters: all that can be checked of a WSGI
+        # application before it runs.
         return WSGIAdapter(
             cast("WSGIApplication", app),
             script_name=config.root_path,
             multiprocess=config.workers > 1,
         )
-    if not config.app:
-        from .demo import build_demo
-
-        return build_demo().as_handler()
-    value = _import_attribute(config.app)
-    if config.factory:
-        value = _call_factory(config.app, value)
-    as_handler = getattr(value, "as_handler", None)
+    as_handler = getattr(app, "as_handler", None)
     if callable(as_handler):
-        value = as_handler()
-    if not callable(value):
-        raise StartupError(
-            f"{config.app} is a {type(value).__name__}, not a 'request' listener or a Dispatcher"
-        )
-    return value
+        app = as_handler()
+    return cast("RequestListener", app)  # classify() found a listener of three parameters
 
 
 def _call_factory(spec: str, factory: object) -> object:
@@ -115,10 +123,10 @@ def _recycling(
     """Wrap ``listener`` so that the worker retires after ``limit`` requests."""
     counter = itertools.count(1)  # next() on a count is atomic in CPython
 
-    def counted(server: Server, req: Request, res: Response) -> object:
+    def counted(server: Server, req: Request, res: Response) -> None:
         if next(counter) == limit:
             retire()
-        return listener(server, req, res)
+        listener(server, req, res)
 
     return counted
 

@@ -1,16 +1,18 @@
 """The ``vestespy`` command (also ``python -m vestespy``): serve an application in production.
 
 Theory of operation: :func:`main` parses the command line (a bad argument: exit status 2),
-binds every listening socket (a failure: one line on stderr, status 1), then hands over to the
+checks what can be checked before binding (the TLS files, the application and its kind:
+``vestespy._checks``; a failure is one line on stderr, status 1, or 2 when the command line
+is at fault), binds every listening socket (a failure: status 1), then hands over to the
 supervisor process, which runs the workers. Every field of :class:`~vestespy.ServerOptions`
-becomes a flag here, derived from the dataclass itself: adding a field adds its flag.
+becomes a flag here, derived from the dataclass itself: adding a field adds its flag (sizes
+and durations take units, ``vestespy._units``).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import logging
 import os
 import re
@@ -18,22 +20,26 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from ._appkind import INTERFACES, Kind
 from ._backends import available_backends
-from ._config import Config, StartupError
+from ._banner import build_notes
+from ._checks import check_application, check_tls
+from ._config import Config, StartupError, UsageError
 from ._core import version_line
 from ._sockets import BindError, Listener, bind, bind_group, parse_bind, systemd_listeners
+from ._units import duration_reader, option_unit, parse_duration, size_reader
 from .access_log import COMBINED_FORMAT, AccessLogFormatter
 from .options import ServerOptions
 
 __all__ = ["build_parser", "main"]
 
-PROG = "vestespy"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+_PROG = "vestespy"
+_DEFAULT_HOST = "127.0.0.1"
+_DEFAULT_PORT = 8080
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 #: Extra names for some ServerOptions flags, as other servers' users know them.
-OPTION_ALIASES: dict[str, tuple[str, ...]] = {"trusted_proxies": ("--forwarded-allow-ips",)}
+_OPTION_ALIASES: dict[str, tuple[str, ...]] = {"trusted_proxies": ("--forwarded-allow-ips",)}
 
 
 def _option_help() -> dict[str, str]:
@@ -64,6 +70,32 @@ def _option_help() -> dict[str, str]:
     return helps
 
 
+def _checked(reader: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``reader``, its ValueError shown by argparse as is: it names the value and the problem."""
+
+    def read(text: str) -> Any:
+        try:
+            return reader(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return read
+
+
+def _option_reader(name: str, kind: str) -> Callable[[str], Any]:
+    """How the ServerOptions field ``name`` of type ``kind`` is read: sizes and durations take
+    units (see vestespy._units)."""
+    unit = option_unit(name)
+    optional = kind.endswith("| None")
+    if unit == "size":
+        return _checked(size_reader(optional))
+    if unit == "duration":
+        return _checked(duration_reader(optional))
+    if kind not in _OPTION_TYPES:
+        raise TypeError(f"ServerOptions.{name}: no command-line reader for {kind}")
+    return _OPTION_TYPES[kind]
+
+
 def _optional_int(text: str) -> int | None:
     if text.lower() in ("none", "off", ""):
         return None
@@ -90,12 +122,15 @@ _OPTION_TYPES: dict[str, Callable[[str], Any]] = {
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "server options", "limits and timeouts: the fields of vestespy.ServerOptions"
+        "server options",
+        "limits and timeouts: the fields of vestespy.ServerOptions. A SIZE is bytes or takes a"
+        " unit (64K, 10M, 1G: powers of 1024; 10MB: of 1000); a DURATION is seconds or takes"
+        " units (500ms, 30s, 2m, 1h, 1m30s)",
     )
     helps = _option_help()
     for field in dataclasses.fields(ServerOptions):
         flag = "--" + field.name.replace("_", "-")
-        names = (flag, *OPTION_ALIASES.get(field.name, ()))
+        names = (flag, *_OPTION_ALIASES.get(field.name, ()))
         default = field.default
         shown = ",".join(default) if isinstance(default, tuple) else default
         text = f"{helps.get(field.name, '')} (default: {shown})".strip()
@@ -109,14 +144,13 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
                 help=text,
             )
             continue
-        if kind not in _OPTION_TYPES:
-            raise TypeError(f"ServerOptions.{field.name}: no command-line reader for {kind}")
+        unit = option_unit(field.name)
         group.add_argument(
             *names,
             dest=field.name,
-            type=_OPTION_TYPES[kind],
+            type=_option_reader(field.name, kind),
             default=argparse.SUPPRESS,
-            metavar=field.name.split("_")[-1].upper(),
+            metavar=unit.upper() if unit else field.name.split("_")[-1].upper(),
             help=text,
         )
 
@@ -145,7 +179,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """Return the command's argument parser."""
     parser = _Parser(
-        prog=PROG,
+        prog=_PROG,
         description="Serve a VestesPy application (with no MODULE:ATTR, a small demo).",
         epilog=(
             "Signals: SIGTERM or SIGINT drain the workers and exit (a second one closes at"
@@ -158,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         type=_app_spec,
         metavar="MODULE:ATTR",
-        help="a 'request' listener, a Dispatcher, or (with --factory) a function returning one",
+        help="a 'request' listener, a Dispatcher, a WSGI application, or (with --factory) a"
+        " function returning one",
     )
     parser.add_argument(
         "--version",
@@ -170,10 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--factory", action="store_true", help="call MODULE:ATTR (no arguments) to get the app"
     )
     parser.add_argument(
+        "--interface",
+        choices=INTERFACES,
+        default="auto",
+        help="what MODULE:ATTR is: vestespy (a 'request' listener or a Dispatcher), wsgi, or"
+        " auto: found from the object (default auto)",
+    )
+    parser.add_argument(
         "--wsgi",
         type=_app_spec,
         metavar="MODULE:APP",
-        help="serve a WSGI application (through vestespy.wsgi) instead of MODULE:ATTR",
+        help="the same as MODULE:APP --interface wsgi",
     )
     parser.add_argument(
         "--root-path",
@@ -190,11 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="ADDRESS",
         help="HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; repeatable (default: "
-        f"{DEFAULT_HOST}:{DEFAULT_PORT}, or the sockets systemd passes)",
+        f"{_DEFAULT_HOST}:{_DEFAULT_PORT}, or the sockets systemd passes)",
     )
-    where.add_argument("--host", help=f"shortcut for --bind HOST:PORT (default {DEFAULT_HOST})")
+    where.add_argument("--host", help=f"shortcut for --bind HOST:PORT (default {_DEFAULT_HOST})")
     where.add_argument(
-        "--port", type=int, help=f"shortcut for --bind HOST:PORT (default {DEFAULT_PORT})"
+        "--port", type=int, help=f"shortcut for --bind HOST:PORT (default {_DEFAULT_PORT})"
     )
     run = parser.add_argument_group("processes and threads")
     run.add_argument(
@@ -217,9 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--graceful-timeout",
-        type=float,
+        type=_checked(parse_duration),
         default=30.0,
-        metavar="SECONDS",
+        metavar="DURATION",
         help="how long a stopping worker lets requests in flight finish (default 30)",
     )
     run.add_argument(
@@ -250,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--debug", action="store_true", help="tracebacks in 500 responses")
     logs = parser.add_argument_group("logging")
-    logs.add_argument("--log-level", default="info", choices=LOG_LEVELS, help="default info")
+    logs.add_argument("--log-level", default="info", choices=_LOG_LEVELS, help="default info")
     logs.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
@@ -268,14 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_config(argv: Sequence[str] | None = None) -> Config:
+def _parse_config(argv: Sequence[str] | None = None) -> Config:
     """Parse the command line; a bad argument exits with status 2 (argparse's way)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     binds = list(args.bind)
     if args.host is not None or args.port is not None:
-        host = args.host if args.host is not None else DEFAULT_HOST
-        port = args.port if args.port is not None else DEFAULT_PORT
+        host = args.host if args.host is not None else _DEFAULT_HOST
+        port = args.port if args.port is not None else _DEFAULT_PORT
         try:
             binds.append(parse_bind(f"[{host}]:{port}" if ":" in host else f"{host}:{port}"))
         except BindError as exc:
@@ -288,12 +330,16 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         parser.error("--graceful-timeout must be at least 0")
     if args.max_requests < 0 or args.max_requests_jitter < 0:
         parser.error("--max-requests and --max-requests-jitter must be at least 0")
-    if args.wsgi and args.app:
-        parser.error("give either MODULE:ATTR or --wsgi MODULE:APP, not both")
-    if args.wsgi and args.threads < 1:
-        parser.error("--wsgi needs --threads >= 1 (WSGI applications block)")
-    if args.root_path and not args.wsgi:
-        parser.error("--root-path applies to --wsgi applications")
+    if args.wsgi:
+        if args.app:
+            parser.error("give either MODULE:ATTR or --wsgi MODULE:APP, not both")
+        if args.interface not in ("auto", "wsgi"):
+            parser.error(f"--wsgi is --interface wsgi, not --interface {args.interface}")
+        args.app, args.interface = args.wsgi, "wsgi"
+    if args.interface == "wsgi" and args.threads < 1:
+        parser.error("--interface wsgi needs --threads >= 1 (WSGI applications block)")
+    if args.root_path and args.interface == "vestespy":
+        parser.error("--root-path applies to WSGI applications")
     if args.access_log_format:
         try:
             AccessLogFormatter(args.access_log_format)
@@ -312,7 +358,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
     return Config(
         app=args.app,
         factory=args.factory,
-        wsgi=args.wsgi,
+        interface=args.interface,
         root_path=args.root_path,
         binds=tuple(binds),
         workers=args.workers,
@@ -331,7 +377,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
     )
 
 
-def configure_logging(config: Config) -> None:
+def _configure_logging(config: Config) -> None:
     """Server messages on stderr (logger ``vestespy``), access lines on stdout."""
     level = getattr(logging, config.log_level.upper())
     errors = logging.StreamHandler(sys.stderr)
@@ -350,7 +396,7 @@ def configure_logging(config: Config) -> None:
     access.propagate = False
 
 
-def spread_with_reuse_port(config: Config) -> bool:
+def _spread_with_reuse_port(config: Config) -> bool:
     """Whether each worker gets its own ``SO_REUSEPORT`` socket per TCP address.
 
     ``--reuse-port`` / ``--no-reuse-port`` decide; by default, yes on Linux with several
@@ -364,25 +410,25 @@ def spread_with_reuse_port(config: Config) -> bool:
     return sys.platform.startswith("linux") and config.workers > 1
 
 
-def open_listeners(config: Config) -> tuple[list[Listener], list[list[Listener]]]:
+def _open_listeners(config: Config) -> tuple[list[Listener], list[list[Listener]]]:
     """Bind what the command line asks (and adopt systemd's sockets).
 
     Returns:
         The sockets every worker shares, and per worker slot the sockets of its own (see
-        :func:`spread_with_reuse_port`; empty lists when they are all shared).
+        :func:`_spread_with_reuse_port`; empty lists when they are all shared).
 
     Raises:
         StartupError: One cannot be bound; the ones already bound are closed.
     """
     options = ServerOptions(**config.options)
-    spread = spread_with_reuse_port(config)
+    spread = _spread_with_reuse_port(config)
     shared: list[Listener] = []
     slots: list[list[Listener]] = [[] for _ in range(config.workers)]
     try:
         shared += systemd_listeners()
         binds = config.binds
         if not binds and not shared:
-            binds = (parse_bind(f"{DEFAULT_HOST}:{DEFAULT_PORT}"),)
+            binds = (parse_bind(f"{_DEFAULT_HOST}:{_DEFAULT_PORT}"),)
         for spec in binds:
             if spread and spec.kind == "tcp":
                 for slot, listener in zip(
@@ -398,41 +444,48 @@ def open_listeners(config: Config) -> tuple[list[Listener], list[list[Listener]]
     return shared, slots
 
 
-def _check_module(spec: str | None) -> None:
-    """Refuse a MODULE:ATTR whose module cannot be found, before binding or forking.
+def _check(config: Config) -> Kind:
+    """Everything that can be checked before binding: TLS files, then the application.
 
-    Only found, not imported: the workers import the application, so that each reload (and
-    --reload) runs the code as it is on disk now.
+    Returns:
+        The application's kind (``--interface``, or what auto found).
+
+    Raises:
+        StartupError: A check failed (UsageError: the command line is at fault).
     """
-    if not spec:
-        return
-    module_name = spec.partition(":")[0]
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        found = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError):
-        found = None  # a parent package is missing: the import would fail the same way
-    if found is None:
-        raise StartupError(f"cannot import module {module_name!r}: not found")
+    check_tls(config.options.get("certfile"), config.options.get("keyfile"))
+    kind = check_application(config)
+    if kind == "wsgi" and config.threads < 1:
+        raise UsageError(f"{config.app} is a WSGI application: it needs --threads >= 1")
+    if kind == "vestespy" and config.root_path:
+        raise UsageError(f"--root-path applies to WSGI applications; {config.app} is not one")
+    return kind
 
 
-def run(config: Config) -> int:
-    """Bind, then serve with worker processes until a signal; return the exit status."""
+def _startup_lines(
+    config: Config, kind: Kind, named: Sequence[Listener], spread: bool
+) -> list[str]:
+    """What the command says once bound: where, what, how many, which build."""
+    scheme = "https" if config.options.get("certfile") else "http"
+    build, notes = build_notes()
+    what = config.app_name + (" (WSGI)" if kind == "wsgi" and config.app else "")
+    where = ", ".join(listener.describe(scheme) for listener in named)
+    return [
+        f"serving {what} on {where} ({config.workers} worker{'' if config.workers == 1 else 's'}"
+        f" x {config.threads} threads, backend {config.backend}"
+        f"{', a SO_REUSEPORT socket per worker' if spread else ''}; {build})",
+        *notes,
+    ]
+
+
+def _run(config: Config) -> int:
+    """Check, bind, then serve with worker processes until a signal; return the exit status."""
     log = logging.getLogger("vestespy.error")
-    _check_module(config.wsgi or config.app)
-    shared, slots = open_listeners(config)
+    kind = _check(config)
+    shared, slots = _open_listeners(config)
     named = shared + slots[0]
-    log.info(
-        "serving %s on %s (%d worker%s x %d threads, backend %s%s)",
-        config.app_name,
-        ", ".join(listener.describe() for listener in named),
-        config.workers,
-        "" if config.workers == 1 else "s",
-        config.threads,
-        config.backend,
-        ", a SO_REUSEPORT socket per worker" if slots[0] else "",
-    )
+    for line in _startup_lines(config, kind, named, bool(slots[0])):
+        log.info("%s", line)
     if not hasattr(os, "fork"):
         from ._worker import run_worker
 
@@ -450,13 +503,16 @@ def run(config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the command: parse, bind, serve; exit with its status."""
-    config = parse_config(argv)
-    configure_logging(config)
+    config = _parse_config(argv)
+    _configure_logging(config)
     try:
-        status = run(config)
+        status = _run(config)
+    except KeyboardInterrupt:  # Ctrl-C during the checks, before the supervisor handles it
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        status = 130
     except StartupError as exc:
         debug = config.log_level == "debug"
         logging.getLogger("vestespy.error").debug("start-up failed", exc_info=debug)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        status = 1
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        status = exc.status
     sys.exit(status)

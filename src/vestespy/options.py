@@ -103,6 +103,11 @@ class ServerOptions:
     #: is split at commas. Empty (the default): those fields are ignored. See
     #: :mod:`vestespy.proxies`.
     trusted_proxies: tuple[str, ...] = ()
+    #: With ``debug=True``: seconds after which a request whose ``"request"`` listeners
+    #: returned without starting a response is named in a warning (logger
+    #: ``vestespy.error``), as a listener that forgot to answer leaves its client waiting.
+    #: 0 turns it off. Without debug, nothing is watched.
+    unanswered_warning: float = 10.0
 
     def __post_init__(self) -> None:
         proxies: object = self.trusted_proxies
@@ -180,3 +185,4 @@ class ServerOptionsKwargs(TypedDict, total=False):
     certfile: str | None
     keyfile: str | None
     trusted_proxies: tuple[str, ...]
+    unanswered_warning: float

@@ -158,17 +158,17 @@ class Request(EventEmitter[RequestEvent]):
     # _listener_added() below does the request's own bookkeeping.
     @overload
     def on(
-        self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
+        self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], None]
     ) -> Self: ...
     @overload
     def on(
-        self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
+        self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], None]
     ) -> Self: ...
     @overload
     def on(
         self,
         event: Literal["error"],
-        listener: Callable[[Self, Self, Response, Exception], object],
+        listener: Callable[[Self, Self, Response, Exception], None],
     ) -> Self: ...
     def on(self, event: RequestEvent, listener: Listener) -> Self:
         """Call ``listener`` each time ``event`` is emitted (see the class for events)."""
@@ -176,17 +176,17 @@ class Request(EventEmitter[RequestEvent]):
 
     @overload
     def once(
-        self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], object]
+        self, event: Literal["data"], listener: Callable[[Self, Self, Response, bytes], None]
     ) -> Self: ...
     @overload
     def once(
-        self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], object]
+        self, event: Literal["end", "close"], listener: Callable[[Self, Self, Response], None]
     ) -> Self: ...
     @overload
     def once(
         self,
         event: Literal["error"],
-        listener: Callable[[Self, Self, Response, Exception], object],
+        listener: Callable[[Self, Self, Response, Exception], None],
     ) -> Self: ...
     def once(self, event: RequestEvent, listener: Listener) -> Self:
         """Like :meth:`on`, but the listener is removed after its first call."""

@@ -19,6 +19,7 @@ from ._core import version_line
 from ._emitter import EventEmitter
 from ._loop import EventLoop, Timer
 from ._memory import release_memory
+from ._mistakes import UnansweredWatch
 from ._pool import WorkerPool
 from .options import ServerOptions
 from .proxies import TrustedProxies
@@ -37,8 +38,9 @@ __all__ = ["RequestListener", "Server"]
 
 _logger: logging.Logger = logging.getLogger("vestespy.error")
 
-#: A ``"request"`` listener: ``fn(server, req, res)``.
-RequestListener = Callable[["Server", Request, "Response"], object]
+#: A ``"request"`` listener: ``fn(server, req, res)``. It answers through ``res``; it returns
+#: None (a value it returns is ignored, with a warning in the log).
+RequestListener = Callable[["Server", Request, "Response"], None]
 
 _ACCEPTS_PER_PASS = 64
 # accept() errors that say the process or system is out of a resource (file descriptors,
@@ -226,6 +228,13 @@ class Server(EventEmitter[Literal["request"]]):
         # The deadlines' sweep runs only while there are connections.
         self._sweep_timer: Timer | None = None
         self._sweep_interval = min(_SWEEP_MAX_INTERVAL, max(_SWEEP_MIN_INTERVAL, shortest / 2))
+        # Debug mode: requests left unanswered are named after a while (see _mistakes.py).
+        self._unanswered: UnansweredWatch | None = None
+        if debug and opts.unanswered_warning > 0:
+            self._unanswered = UnansweredWatch(opts.unanswered_warning)
+            self._sweep_interval = min(
+                self._sweep_interval, max(_SWEEP_MIN_INTERVAL, opts.unanswered_warning / 2)
+            )
         self._context = ConnectionContext(
             loop=self._loop,
             options=self.options,
@@ -233,7 +242,7 @@ class Server(EventEmitter[Literal["request"]]):
             debug=debug,
             inline=max_workers == 0,
             new_strand=self._pool.strand,
-            emit_request=self.emit,
+            emit_request=self.emit if self._unanswered is None else self._emit_watched,
             forget=self._forget,
             ssl_context=tls,
             access_log=access_log,
@@ -534,11 +543,21 @@ class Server(EventEmitter[Literal["request"]]):
         self._peak_connections = len(self._connections)
         release_memory()
 
+    def _emit_watched(self, event: str, req: Request, res: Response) -> bool:
+        """``emit``, then watch the request if its listeners left it unanswered (debug)."""
+        emitted = self.emit(event, req, res)
+        watch = self._unanswered
+        if watch is not None and not res.headers_sent:
+            watch.add(req, res, time.monotonic())
+        return emitted
+
     def _sweep(self) -> None:
         """Close connections whose client stayed silent past the timeout that applies."""
         now = time.monotonic()
         for connection in list(self._connections):
             connection.check_deadlines(now)
+        if self._unanswered is not None:
+            self._unanswered.report(now)
         # Only while there are connections: an idle server does not wake up.
         self._sweep_timer = (
             self._loop.call_later(self._sweep_interval, self._sweep) if self._connections else None

@@ -17,3 +17,13 @@ server = vestespy.Server(("127.0.0.1", 0))
 server.on("request", two_args)
 request: vestespy.Request = vestespy.Request.__new__(vestespy.Request)
 request.on("data", no_chunk)
+
+
+def returns_body(ev: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> str:
+    del ev, req, res
+    return "a Flask habit: the value is ignored"
+
+
+server.on("request", returns_body)
+routes = vestespy.tools.Dispatcher()
+routes.register("/", returns_body)

@@ -15,6 +15,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 EXPECTED_BAD = {
     (17, "arg-type"),  # "request" listener with two arguments instead of three
     (19, "call-overload"),  # "data" listener missing the chunk argument
+    (27, "arg-type"),  # "request" listener returning a value (ignored at run time)
+    (29, "arg-type"),  # route handler returning a value (the Flask habit)
 }
 
 

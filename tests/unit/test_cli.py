@@ -8,7 +8,8 @@ import pytest
 
 from vestespy import ServerOptions
 from vestespy._sockets import BindSpec
-from vestespy.cli import build_parser, parse_config
+from vestespy.cli import _parse_config as parse_config
+from vestespy.cli import build_parser
 
 
 def test_every_server_option_has_a_flag_with_its_help() -> None:
@@ -64,3 +65,39 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         parse_config(["--max-requests", "-1"])
     assert exit_info.value.code == 2
     assert "--max-requests" in capsys.readouterr().err
+
+
+def test_interface_and_its_wsgi_synonym() -> None:
+    assert parse_config(["app:app"]).interface == "auto"
+    config = parse_config(["--wsgi", "site.wsgi:application"])
+    assert (config.app, config.interface) == ("site.wsgi:application", "wsgi")
+    assert parse_config(["app:app", "--interface", "vestespy"]).interface == "vestespy"
+    # --root-path is checked against the kind once the application is found (auto).
+    assert parse_config(["app:app", "--root-path", "/x"]).root_path == "/x"
+
+
+def test_sizes_and_durations_take_units() -> None:
+    config = parse_config(
+        [
+            "--max-body-size",
+            "10M",
+            "--write-buffer-size",
+            "64KiB",
+            "--keep-alive-timeout",
+            "2m",
+            "--linger-timeout",
+            "500ms",
+            "--graceful-timeout",
+            "1m30s",
+        ]
+    )
+    assert config.options == {
+        "max_body_size": 10 * 1024 * 1024,
+        "write_buffer_size": 64 * 1024,
+        "keep_alive_timeout": 120.0,
+        "linger_timeout": 0.5,
+    }
+    assert config.graceful_timeout == 90.0
+    help_text = build_parser().format_help()
+    assert "--max-body-size SIZE" in help_text
+    assert "--keep-alive-timeout DURATION" in help_text

@@ -21,7 +21,6 @@ import pytest
 import vestespy
 import vestespy.tools
 from support.surface import (
-    PENDING_PRIVATE,
     PUBLIC,
     imported_names,
     is_public_module_name,
@@ -47,10 +46,9 @@ def test_every_public_module_is_pinned() -> None:
 def test_public_names_through_dir_are_pinned(module_name: str) -> None:
     """What the module defines publicly, whether ``__all__`` lists it or not, is pinned."""
     module = importlib.import_module(module_name)
-    pending = set(PENDING_PRIVATE.get(module_name, ()))
-    assert public_names(module) == set(PUBLIC[module_name]) | pending
-    # __all__ says exactly what is public (the pending names are not API: not in it).
-    assert set(module.__all__) == public_names(module) - pending
+    assert public_names(module) == set(PUBLIC[module_name])
+    # __all__ says exactly what is public.
+    assert set(module.__all__) == public_names(module)
 
 
 def test_public_names_sees_what_all_leaves_out(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_a_listener_and_a_dispatcher_like_object_load(app_module: str) -> None:
 
 
 def test_a_wsgi_application_gets_the_adapter(app_module: str) -> None:
-    listener = load_listener(Config(wsgi=f"{app_module}:application", root_path="/m"))
+    listener = load_listener(Config(app=f"{app_module}:application", interface="wsgi", root_path="/m"))
     assert isinstance(listener, WSGIAdapter)
     assert listener.script_name == "/m"
 
@@ -53,8 +53,8 @@ def test_a_wsgi_application_gets_the_adapter(app_module: str) -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        (Config(app="worker_app:VERSION"), "worker_app:VERSION is a str, not a 'request' listener"),
-        (Config(wsgi="worker_app:VERSION"), "worker_app:VERSION is a str, not a WSGI application"),
+        (Config(app="worker_app:VERSION"), "worker_app:VERSION is a str"),
+        (Config(app="worker_app:VERSION", interface="wsgi"), "worker_app:VERSION is a str"),
     ],
 )
 def test_a_value_that_cannot_serve_is_a_start_up_error(

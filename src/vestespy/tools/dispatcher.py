@@ -10,14 +10,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+from .._mistakes import returned
 from ..request import Request
 from ..response import Response
 from ..server import Server
 
 __all__ = ["Dispatcher", "RouteHandler"]
 
-#: A route handler: ``fn(server, req, res, **params)``.
-RouteHandler = Callable[..., object]
+#: A route handler: ``fn(server, req, res, **params)``; it answers through ``res`` and returns
+#: None (a value it returns is ignored, with a warning in the log).
+RouteHandler = Callable[..., None]
 
 # ":name" path segments; a name is a Python identifier so it can be a keyword argument.
 _PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
@@ -153,7 +155,11 @@ class Dispatcher:
             if route.is_path_pattern:
                 params = {k: unquote(v) if "%" in v else v for k, v in params.items()}
             req.params = params
-            route.handler(server, req, res, **params)
+            # Typed to return None, but a handler may return something anyway: warn then.
+            handler: Callable[..., object] = route.handler
+            result = handler(server, req, res, **params)
+            if result is not None:
+                returned(route.handler, result)
             return
         if allowed:
             res.status = 405

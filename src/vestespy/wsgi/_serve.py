@@ -7,6 +7,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING
 
+from .._banner import announce, build_notes
 from ..server import Server
 from ._adapter import WSGIAdapter
 from ._types import WSGIApplication
@@ -53,7 +54,8 @@ def serve(
     Args:
         app: The WSGI application.
         host: The address to bind.
-        port: The port to bind; 0 picks a free one (logged).
+        port: The port to bind; 0 picks a free one. Where it serves is logged (logger
+            ``vestespy.wsgi``), or printed on stderr if logging would not show it.
         script_name: See :class:`~vestespy.wsgi.WSGIAdapter`.
         url_scheme: See :class:`~vestespy.wsgi.WSGIAdapter`.
         select: The selector backend, as for :class:`~vestespy.Server`.
@@ -79,14 +81,16 @@ def serve(
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, lambda signum, frame: server.shutdown())
         bound_host, bound_port = server.address
-        logger.info(
-            "serving %r on http://%s:%d/ (backend %s, %d workers)",
-            app,
-            f"[{bound_host}]" if ":" in bound_host else bound_host,
-            bound_port,
-            server.backend,
-            max_workers,
+        shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+        build, notes = build_notes()
+        # Printed when logging is not configured: the port 0 picked must be findable.
+        announce(
+            logger,
+            f"serving {app!r} on {'https' if server.tls else 'http'}://{shown_host}:{bound_port}/"
+            f" (backend {server.backend}, {max_workers} threads; {build})",
         )
+        for note in notes:
+            announce(logger, note)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
