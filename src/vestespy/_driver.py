@@ -508,9 +508,9 @@ class Driver:
         an HTTP/1.1 client when no ``Content-Length`` is given; ``Connection: close`` when the
         connection cannot be kept alive). A response that starts before the request body is
         read says ``Connection: close`` when the connection will close after it (RFC 9110
-        10.1.1): see :meth:`_drains_body`.
+        10.1.1): see :meth:`_discards_body`.
         """
-        if (self._h11.their_state is SEND_BODY and not self._drains_body()) or (
+        if (self._h11.their_state is SEND_BODY and not self._discards_body()) or (
             # A draining server: h11 reads our own Connection: close and stops keeping the
             # connection alive.
             self._no_keep_alive and not any(n.lower() == b"connection" for n, _ in headers)
@@ -524,13 +524,13 @@ class Driver:
             )
         )
 
-    def _drains_body(self) -> bool:
+    def _discards_body(self) -> bool:
         """Whether the rest of the request body will be read and discarded after an early
         response, keeping the connection; False if the connection will close after it.
 
         A client still waiting for ``100 Continue`` may never send the body (RFC 9110 10.1.1),
         and a Content-Length with more than ``max_drain`` bytes left is not worth reading:
-        both close. A chunked body's size is unknown, so it is drained, and the connection
+        both close. A chunked body's size is unknown, so it is discarded, and the connection
         closes without notice if it turns out larger than ``max_drain``.
         """
         conn = self._h11

@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from support import ServerThread, serve
-
-Serve = Callable[..., contextlib.AbstractContextManager[ServerThread]]
+from support import Serve, ServerThread, serve
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 import vestespy
-from conftest import Serve
-from support import RawClient
+from support import RawClient, Serve
 from support.client import build_request
 from support.process import Subprocess
 from support.timing import latency_bound

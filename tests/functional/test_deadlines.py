@@ -22,8 +22,7 @@ from typing import Any
 import pytest
 
 import vestespy
-from conftest import Serve
-from support import RawClient, ServerThread, serve
+from support import RawClient, Serve, ServerThread, serve
 from support.client import build_request
 from support.timing import deadline_bound
 

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import Serve
-from support import RawClient
+from support import RawClient, Serve
 from vestespy import Request, Response
 
 CLIENTS = 8

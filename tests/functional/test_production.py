@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 import vestespy
-from conftest import Serve
-from support import RawClient, ServerThread, poll
+from support import RawClient, Serve, ServerThread, poll
 
 
 class Pending:

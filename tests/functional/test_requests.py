@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import vestespy
-from conftest import Serve
-from support import RawClient
+from support import RawClient, Serve
 from support.client import build_request
 
 

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 import vestespy
-from conftest import Serve
-from support import RawClient
+from support import RawClient, Serve
 
 
 def test_send_all_str_is_utf8_with_content_length(served: Serve) -> None:

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 import vestespy
-from conftest import Serve
-from support import RawClient, ServerThread
+from support import RawClient, Serve, ServerThread
 from support.timing import deadline_bound
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 import vestespy
-from conftest import Serve
-from support import RawClient, poll
+from support import RawClient, Serve, poll
 
 SIZE = 3 * 1024 * 1024 + 123  # past every write buffer: part of it is queued when send_file returns
 

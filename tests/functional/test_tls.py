@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 import vestespy
-from conftest import Serve
-from support import RawClient, ServerThread, serve
+from support import RawClient, Serve, ServerThread, serve
 from support.timing import deadline_bound, latency_bound
 
 trustme = pytest.importorskip("trustme")

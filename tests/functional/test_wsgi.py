@@ -25,8 +25,7 @@ from wsgiref.validate import validator
 import pytest
 
 import vestespy
-from conftest import Serve
-from support import RawClient, ServerThread, serve
+from support import RawClient, Serve, ServerThread, serve
 from support.client import build_request
 from vestespy.wsgi import WSGIAdapter
 

@@ -3,6 +3,6 @@ polling a condition with a deadline."""
 
 from .client import ParsedResponse, RawClient
 from .polling import poll
-from .server import ServerThread, serve
+from .server import Serve, ServerThread, serve
 
-__all__ = ["ParsedResponse", "RawClient", "ServerThread", "poll", "serve"]
+__all__ = ["ParsedResponse", "RawClient", "Serve", "ServerThread", "poll", "serve"]

@@ -60,3 +60,7 @@ def serve(
         yield thread
     finally:
         thread.stop()
+
+
+#: What the ``served`` fixture gives: ``served(listener, **options)`` as a context manager.
+Serve = Callable[..., contextlib.AbstractContextManager[ServerThread]]

@@ -45,7 +45,9 @@ def test_a_listener_and_a_dispatcher_like_object_load(app_module: str) -> None:
 
 
 def test_a_wsgi_application_gets_the_adapter(app_module: str) -> None:
-    listener = load_listener(Config(app=f"{app_module}:application", interface="wsgi", root_path="/m"))
+    listener = load_listener(
+        Config(app=f"{app_module}:application", interface="wsgi", root_path="/m")
+    )
     assert isinstance(listener, WSGIAdapter)
     assert listener.script_name == "/m"
 
