@@ -162,7 +162,7 @@ def main() -> int:
                 f"({base_count / results[(server, workload, ref)]:.3f}x)"
                 for ref in args.refs
             ]
-            print(f"{server:24} {workload:10} " + "  ".join(cells))
+            print(f"{server:30} {workload:10} " + "  ".join(cells))
     return 0
 
 
