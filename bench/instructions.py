@@ -5,12 +5,14 @@ Usage::
     bench/.venv/bin/python bench/instructions.py REF [REF ...] [--requests 2000]
         [--servers vestespy-pool-epoll,vestespy-inline-epoll] [--workloads hello,pipelined]
 
-Each commit is checked out (``git worktree``) into a temporary folder and its ``bench/apps.py``
-served under ``valgrind --tool=callgrind`` with instrumentation off; after a warm-up the count
-is switched on (``callgrind_control -i on``) for exactly ``--requests`` requests from a small
-blocking client (4 keep-alive connections; pipelined: 16 requests per write), then off. The
-server's instructions (every thread) divided by the requests is the figure: on a shared or
-noisy machine, where wall-clock rates wander by tens of percent, it repeats to a fraction of a
+Each commit is checked out (``git worktree``) into a temporary folder (for the
+``vestespy-compiled-*`` servers its mypyc build is installed there first, as ``run.py`` does,
+about two minutes per commit) and its ``bench/apps.py`` served under ``valgrind
+--tool=callgrind`` with instrumentation off; after a warm-up the count is switched on
+(``callgrind_control -i on``) for exactly ``--requests`` requests from a small blocking client
+(4 keep-alive connections; pipelined: 16 requests per write), then off. The server's
+instructions (every thread) divided by the requests is the figure: on a shared or noisy
+machine, where wall-clock rates wander by tens of percent, it repeats to a fraction of a
 percent. It does not see what costs time without costing instructions (cache misses, lock
 hand-offs between threads), so read it beside ``ab.py``'s wall-clock ratios.
 """
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 from procs import free_port
+from run import build_compiled
 from trees import checked_out
 
 HELLO = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
@@ -122,7 +125,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("refs", nargs="+")
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--servers", default="vestespy-pool-epoll,vestespy-inline-epoll")
+    parser.add_argument(
+        "--servers",
+        default="vestespy-pool-epoll,vestespy-inline-epoll",
+        help="comma list; vestespy-compiled-* servers need each commit's mypyc build (made here)",
+    )
     parser.add_argument("--workloads", default="hello,pipelined")
     args = parser.parse_args()
     depths = {"hello": 1, "pipelined": 16}
@@ -130,6 +137,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vestespy-instr-") as tmp:
         base = Path(tmp)
         with checked_out(args.refs, base) as trees:
+            if "-compiled-" in args.servers:
+                for ref, tree in trees.items():
+                    error = build_compiled(tree)
+                    if error is not None:
+                        raise SystemExit(f"{ref}: {error}")
             for server in args.servers.split(","):
                 for workload in args.workloads.split(","):
                     for ref, tree in trees.items():
@@ -150,7 +162,7 @@ def main() -> int:
                 f"({base_count / results[(server, workload, ref)]:.3f}x)"
                 for ref in args.refs
             ]
-            print(f"{server:24} {workload:10} " + "  ".join(cells))
+            print(f"{server:30} {workload:10} " + "  ".join(cells))
     return 0
 
 

@@ -49,14 +49,19 @@ _NEEDS = {
 }
 
 
-def build_compiled() -> str | None:
-    """Install the working tree's mypyc build where apps.py looks for it; None, or why not."""
+def build_compiled(source: Path = REPO) -> str | None:
+    """Install the mypyc build of ``source`` (a source tree) where its apps.py looks for it.
+
+    Returns None, or why the build failed.
+    """
     from apps import COMPILED_BUILD
 
-    print(f"building the compiled variant into {COMPILED_BUILD} ...", file=sys.stderr, flush=True)
-    shutil.rmtree(COMPILED_BUILD, ignore_errors=True)
+    # apps.py finds the build beside itself: the same place under another tree's bench/.
+    target = source / "bench" / COMPILED_BUILD.relative_to(Path(__file__).resolve().parent)
+    print(f"building the compiled variant into {target} ...", file=sys.stderr, flush=True)
+    shutil.rmtree(target, ignore_errors=True)
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target"]
-    command += [str(COMPILED_BUILD), str(REPO)]
+    command += [str(target), str(source)]
     result = subprocess.run(
         command,
         env={**os.environ, "VESTESPY_COMPILE": "1"},
