@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 import vestespy
-from support import RawClient, Serve
+from support import RawClient, Serve, poll
 from support.client import build_request
 from support.process import Subprocess
 from support.timing import latency_bound
@@ -158,15 +158,16 @@ def test_select_refuses_sockets_past_fd_setsize_and_survives(spawn: list[Subproc
         assert refused.is_closed_by_server()  # closed at once: no response, no hang
     assert server.process.poll() is None  # the process is alive
     assert server.send("unpad") == "unpadded"
+
     # Accepting resumes within the back-off (at most 1 s): low descriptors are free again.
-    deadline = time.monotonic() + 5
-    while True:
+    def served() -> bool:
         try:
             with RawClient(server.address, timeout=2) as client:
-                assert client.request().body == b"hello"
-                break
+                return client.request().body == b"hello"
         except (ConnectionError, TimeoutError):
-            assert time.monotonic() < deadline, "select did not resume accepting"
+            return False
+
+    poll(served, 5, "select to resume accepting")
     stderr = server.stop()
     assert "FD_SETSIZE (1024)" in stderr
     assert "Traceback" not in stderr

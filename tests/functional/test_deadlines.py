@@ -12,17 +12,14 @@ machine, the lower bounds are exact.
 
 from __future__ import annotations
 
-import contextlib
 import select
 import socket
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 import vestespy
-from support import RawClient, Serve, ServerThread, serve
+from support import RawClient, Serve
 from support.client import build_request
 from support.timing import deadline_bound
 
@@ -31,32 +28,23 @@ from support.timing import deadline_bound
 # backend with a pool and inline (each case takes most of a second).
 FIRST = vestespy.available_backends()[0]
 EVERY_BACKEND = [(backend, 4) for backend in vestespy.available_backends()] + [(FIRST, 0)]
-FIRST_BACKEND = [(FIRST, 4), (FIRST, 0)]
 
 
 def _mode_id(mode: tuple[str, int]) -> str:
     return f"{mode[0]}-{'pool' if mode[1] else 'inline'}"
 
 
-def _served(request: pytest.FixtureRequest) -> Serve:
-    backend, workers = request.param
-
-    @contextlib.contextmanager
-    def start(listener: Callable[..., object], **kwargs: Any) -> Iterator[ServerThread]:
-        with serve(listener, select=backend, max_workers=workers, **kwargs) as thread:
-            yield thread
-
-    return start
+@pytest.fixture
+def backend() -> str:
+    """The timing itself is not backend-specific: the first backend, pool and inline (the
+    ``served`` fixture's ``workers``); tests marked ``EVERYWHERE`` run on every backend."""
+    return FIRST
 
 
-@pytest.fixture(params=FIRST_BACKEND, ids=_mode_id)
-def served(request: pytest.FixtureRequest) -> Serve:
-    return _served(request)
-
-
-@pytest.fixture(params=EVERY_BACKEND, ids=_mode_id)
-def served_everywhere(request: pytest.FixtureRequest) -> Serve:
-    return _served(request)
+#: Every backend with a pool, and the first inline.
+EVERYWHERE = pytest.mark.parametrize(
+    ("backend", "workers"), EVERY_BACKEND, ids=[_mode_id(mode) for mode in EVERY_BACKEND]
+)
 
 
 HEAD = b"GET / HTTP/1.1\r\nHost: t\r\nX-Padding: " + b"a" * 40 + b"\r\n\r\n"
@@ -104,10 +92,9 @@ def closed_after(client: RawClient, started: float) -> float:
     return time.monotonic() - started
 
 
-def test_a_head_trickled_past_header_timeout_gets_408(served_everywhere: Serve) -> None:
-    with served_everywhere(
-        hello, header_timeout=0.3, keep_alive_timeout=30, client_timeout=30
-    ) as thread:
+@EVERYWHERE
+def test_a_head_trickled_past_header_timeout_gets_408(served: Serve) -> None:
+    with served(hello, header_timeout=0.3, keep_alive_timeout=30, client_timeout=30) as thread:
         started = time.monotonic()
         with RawClient(thread.address) as client:
             # A byte every 50 ms: the silence timeouts never trip, the head deadline does.
@@ -184,9 +171,10 @@ def test_a_client_that_never_closes_is_cut_at_linger_timeout(served: Serve) -> N
         assert time.monotonic() - started >= 0.5
 
 
-def test_a_body_trickled_below_min_body_rate_gets_408(served_everywhere: Serve) -> None:
+@EVERYWHERE
+def test_a_body_trickled_below_min_body_rate_gets_408(served: Serve) -> None:
     options = {"min_body_rate": 240, "rate_grace_period": 0.3, "client_timeout": 30}
-    with served_everywhere(echo_length, **options) as thread, RawClient(thread.address) as client:
+    with served(echo_length, **options) as thread, RawClient(thread.address) as client:
         client.send(build_request("POST", headers=[("Content-Length", "100000")]))
         client.send(b"x" * 50)
         started = time.monotonic()

@@ -11,6 +11,7 @@ import pytest
 
 import vestespy
 import vestespy._mistakes
+from support import poll
 from vestespy.tools import Dispatcher
 
 
@@ -36,13 +37,11 @@ def _serve(server: vestespy.Server) -> threading.Thread:
 
 
 def _wait_for(caplog: pytest.LogCaptureFixture, text: str, timeout: float) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [w for w in _warnings(caplog) if text in w]
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"no warning with {text!r} in {timeout} s: {_warnings(caplog)}")
+    return poll(
+        lambda: [w for w in _warnings(caplog) if text in w] or None,
+        timeout,
+        f"a warning with {text!r}",
+    )
 
 
 @pytest.mark.parametrize("workers", [4, 0], ids=["pool", "inline"])

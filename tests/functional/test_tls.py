@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import vestespy
-from support import RawClient, Serve, ServerThread, serve
+from support import RawClient, Serve, serve
 from support.timing import deadline_bound, latency_bound
 
 trustme = pytest.importorskip("trustme")
@@ -42,17 +39,8 @@ def client_context(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-@pytest.fixture(params=[4, 0], ids=["pool", "inline"])
-def served_here(request: pytest.FixtureRequest) -> Serve:
-    """The first backend, pool and inline: what is not backend-specific runs there only."""
-    workers = int(request.param)
-
-    @contextlib.contextmanager
-    def start(listener: Callable[..., object], **kwargs: Any) -> Iterator[ServerThread]:
-        with serve(listener, max_workers=workers, **kwargs) as thread:
-            yield thread
-
-    return start
+#: For what is not backend-specific: the first backend, pool and inline.
+FIRST_BACKEND_ONLY = pytest.mark.parametrize("backend", vestespy.available_backends()[:1])
 
 
 def tls_client(address: tuple[str, int], context: ssl.SSLContext) -> RawClient:
@@ -93,7 +81,7 @@ def test_https_on_every_backend(
 
 
 def test_send_file_reads_the_file_over_tls(
-    served_here: Serve,
+    served: Serve,
     server_context: ssl.SSLContext,
     client_context: ssl.SSLContext,
     tmp_path: Path,
@@ -112,7 +100,7 @@ def test_send_file_reads_the_file_over_tls(
             res.send_file(file)
 
     with (
-        served_here(listener, ssl_context=server_context) as thread,
+        served(listener, ssl_context=server_context) as thread,
         tls_client(thread.address, client_context) as client,
     ):
         for _ in range(2):
@@ -122,8 +110,9 @@ def test_send_file_reads_the_file_over_tls(
     assert sendfile_calls == []
 
 
-def test_plain_http_scheme_is_http(served_here: Serve) -> None:
-    with served_here(describe) as thread, RawClient(thread.address) as client:
+@FIRST_BACKEND_ONLY
+def test_plain_http_scheme_is_http(served: Serve) -> None:
+    with served(describe) as thread, RawClient(thread.address) as client:
         assert client.request().body == b"http 0"
 
 
@@ -155,11 +144,11 @@ def stalled_handshakes(address: tuple[str, int]) -> list[socket.socket]:
 
 
 def test_a_stalled_handshake_delays_nobody(
-    served_here: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+    served: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
     # header_timeout (30 s) closes the stalled clients long after the bound below: a server
     # that waited on them would miss it, even relaxed for a busy machine.
-    with served_here(describe, ssl_context=server_context, header_timeout=30) as thread:
+    with served(describe, ssl_context=server_context, header_timeout=30) as thread:
         stalled = stalled_handshakes(thread.address)
         try:
             started = time.monotonic()
@@ -172,9 +161,9 @@ def test_a_stalled_handshake_delays_nobody(
 
 
 def test_a_stalled_handshake_meets_header_timeout(
-    served_here: Serve, server_context: ssl.SSLContext
+    served: Serve, server_context: ssl.SSLContext
 ) -> None:
-    with served_here(describe, ssl_context=server_context, header_timeout=0.5) as thread:
+    with served(describe, ssl_context=server_context, header_timeout=0.5) as thread:
         # The server's deadline runs from its accept, which cannot come before the connect
         # starts: the lower bound is measured from here, not from after the handshake bytes.
         opened = time.monotonic()
@@ -191,10 +180,10 @@ def test_a_stalled_handshake_meets_header_timeout(
 
 
 def test_a_plaintext_request_to_the_tls_port_gets_a_plaintext_400(
-    served_here: Serve, server_context: ssl.SSLContext
+    served: Serve, server_context: ssl.SSLContext
 ) -> None:
     with (
-        served_here(describe, ssl_context=server_context) as thread,
+        served(describe, ssl_context=server_context) as thread,
         RawClient(thread.address) as client,
     ):
         response = client.request()
@@ -205,7 +194,7 @@ def test_a_plaintext_request_to_the_tls_port_gets_a_plaintext_400(
 
 
 def test_sni_callback_runs_as_the_ssl_module_provides(
-    served_here: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+    served: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
     names: list[str | None] = []
 
@@ -214,7 +203,7 @@ def test_sni_callback_runs_as_the_ssl_module_provides(
 
     server_context.sni_callback = sni
     with (
-        served_here(describe, ssl_context=server_context) as thread,
+        served(describe, ssl_context=server_context) as thread,
         tls_client(thread.address, client_context) as client,
     ):
         assert client.request().body == b"https 0"
@@ -222,10 +211,10 @@ def test_sni_callback_runs_as_the_ssl_module_provides(
 
 
 def test_a_failed_handshake_closes_only_that_connection(
-    served_here: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+    served: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
     untrusting = ssl.create_default_context()  # does not trust the test CA
-    with served_here(describe, ssl_context=server_context) as thread:
+    with served(describe, ssl_context=server_context) as thread:
         with pytest.raises(ssl.SSLCertVerificationError):
             tls_client(thread.address, untrusting)
         with socket.create_connection(thread.address, timeout=10) as garbage:
@@ -243,8 +232,9 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_curl_over_https(served_here: Serve, server_context: ssl.SSLContext, ca_file: Path) -> None:
-    with served_here(describe, ssl_context=server_context) as thread:
+@FIRST_BACKEND_ONLY
+def test_curl_over_https(served: Serve, server_context: ssl.SSLContext, ca_file: Path) -> None:
+    with served(describe, ssl_context=server_context) as thread:
         port = thread.address[1]
         result = subprocess.run(
             [

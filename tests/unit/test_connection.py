@@ -8,11 +8,11 @@ the loop's work and the listeners' can be forced, one step at a time.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from support import poll
 from support.fakes import EVENT_READ, EVENT_WRITE, Harness, ListenerThread
 from vestespy import ClientDisconnected, Request, Response
 
@@ -81,6 +81,16 @@ def silence_limit(h: Harness) -> float | None:
     """The silence limit the connection's deadlines apply now."""
     c = h.connection
     return c.deadlines.silence_limit(c.phase, c.flow.for_body, c.transport.has_backlog)
+
+
+def run_loop_until_a_writer_waits(h: Harness) -> None:
+    """Run the loop's work until the listener thread waits for room in the wire."""
+
+    def waiting() -> bool:
+        h.loop.run()
+        return h.connection.wire.waiting_writers > 0
+
+    poll(waiting, 10, "the writer to wait for room", step=0.001)
 
 
 def run_strand(h: Harness, worker: ListenerThread) -> None:
@@ -206,19 +216,19 @@ def test_writer_waits_above_high_water_until_the_client_reads(worker: ListenerTh
     assert h.strand is not None
     worker.start(h.strand.run_all)
     # The writer fills the buffer to its mark, then waits for the loop, which cannot send.
-    deadline = time.monotonic() + 10
-    while h.connection.wire.waiting_writers == 0:
-        h.loop.run()
-        assert time.monotonic() < deadline, "the writer never waited"
+    run_loop_until_a_writer_waits(h)
     h.loop.run()
     assert len(produced) <= 3, produced
     assert h.interest & EVENT_WRITE  # the loop waits to send the backlog
     assert not release.is_set()
     # The client reads: the loop sends, the writer goes on, until the stream is done.
     h.sock.window = None
-    while not release.is_set():
+
+    def finished() -> bool:
         h.writable()
-        assert time.monotonic() < deadline, "the writer never finished"
+        return release.is_set()
+
+    poll(finished, 10, "the writer to finish", step=0.001)
     worker.wait()
     h.loop.run()
     data = h.sock.take_sent()
@@ -345,10 +355,7 @@ def test_reset_while_the_response_is_sent(worker: ListenerThread) -> None:
     h.receive(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     assert h.strand is not None
     worker.start(h.strand.run_all)
-    deadline = time.monotonic() + 10
-    while h.connection.wire.waiting_writers == 0:
-        h.loop.run()
-        assert time.monotonic() < deadline
+    run_loop_until_a_writer_waits(h)
     h.sock.send_error = RESET
     h.sock.window = None
     h.writable()
