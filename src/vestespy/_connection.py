@@ -157,7 +157,8 @@ class Connection:
             elif type(event) is RequestEnded:
                 self._on_request_ended(event)
             elif event is _NEED_DATA or event is _PAUSED:
-                self.flow.pause_for_response(event is _PAUSED)
+                if (event is _PAUSED) is not self.flow.for_response:
+                    self.flow.pause_for_response(event is _PAUSED)
                 return
             elif type(event) is RequestRejected:
                 self._on_rejected(event)
@@ -287,7 +288,7 @@ class Connection:
             self.phase = LINGERING
             self.deadlines.lingering_started(time.monotonic())
 
-    def on_responses_sent(self, finished: Sequence[Exchange]) -> None:
+    def on_responses_sent(self, finished: Sequence[Exchange], must_close: bool) -> None:
         """The sender handed these responses to the kernel (loop thread)."""
         for exchange in finished:
             exchange.response_sent = True
@@ -295,7 +296,7 @@ class Connection:
                 self._exchange = None
                 self.phase = IDLE
         self.deadlines.responses_sent(time.monotonic())  # keep_alive_timeout counts from here
-        if self._peer_closed or self.wire.must_close:
+        if must_close or self._peer_closed:
             self.flow.close()
         elif self.flow.for_response:
             self._process_events()  # a pipelined request was waiting

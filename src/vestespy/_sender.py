@@ -37,8 +37,9 @@ __all__ = ["Sender", "SenderHost"]
 class SenderHost(Protocol):
     """What a sender reports to: its connection (loop thread)."""
 
-    def on_responses_sent(self, finished: Sequence[Exchange]) -> None:
-        """The last flush handed these exchanges' responses to the kernel (or its backlog)."""
+    def on_responses_sent(self, finished: Sequence[Exchange], must_close: bool) -> None:
+        """The last flush handed these exchanges' responses to the kernel (or its backlog);
+        ``must_close``: the protocol allows no further request on the connection."""
 
     def on_lingering(self) -> None:
         """The write side is shut down: the connection lingers."""
@@ -89,7 +90,7 @@ class Sender:
 
     def flush(self) -> None:
         """Send everything queued in one ``send`` and report the responses it ends."""
-        data, finished = self._wire.take()
+        data, finished, must_close = self._wire.take()
         if self._transport.closed:
             return
         transport = self._transport
@@ -102,7 +103,7 @@ class Sender:
             if transport.has_backlog:
                 self._deadlines.output_backlogged(time.monotonic())
         if finished:
-            self._host.on_responses_sent(finished)
+            self._host.on_responses_sent(finished, must_close)
         if self._flow.closing and not transport.closed:
             self._close_if_sent()
 

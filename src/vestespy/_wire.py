@@ -104,12 +104,6 @@ class Wire(Generic[Marker]):
         with self._lock:
             self._driver.refuse_keep_alive()
 
-    @property
-    def must_close(self) -> bool:
-        """Whether the connection must close once what is queued is sent."""
-        with self._lock:
-            return self._driver.must_close
-
     def _queue_rejection_locked(self, event: RequestRejected) -> None:
         if event.response:
             self._output.append(event.response)
@@ -117,11 +111,13 @@ class Wire(Generic[Marker]):
 
     # == loop thread: output ==================================================================
 
-    def take(self) -> tuple[bytes | list[Piece], Sequence[Marker]]:
-        """Take everything queued for one ``send``, and the markers of the responses it ends."""
+    def take(self) -> tuple[bytes | list[Piece], Sequence[Marker], bool]:
+        """Take everything queued for one ``send``, the markers of the responses it ends, and
+        whether the connection must close once it is sent (read under the same lock)."""
         with self._lock:
             pieces, joinable, ended = self._output.take()
-        return coalesce(pieces, joinable), ended  # joined without the lock
+            must_close = self._driver.must_close
+        return coalesce(pieces, joinable), ended, must_close  # joined without the lock
 
     def sent(self, count: int) -> None:
         """Record that the kernel took ``count`` bytes; wake writers once below the mark."""
