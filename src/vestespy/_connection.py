@@ -117,6 +117,9 @@ class ConnectionContext:
     access_log: AccessHook | None = None
     #: Peers whose forwarding fields are believed, or None (then none is read).
     trusted_proxies: TrustedProxies | None = None
+    #: Prepares a request and posts it to the listeners, or refuses it: ``admit(connection,
+    #: exchange)`` (see _admission.py); None: posted as it is.
+    admit: Callable[[Connection, Exchange], None] | None = None
 
 
 class Connection:
@@ -326,7 +329,7 @@ class Connection:
                 request._set_forwarded(forwarded.client, forwarded.scheme, forwarded.host)
         self._exchange = exchange
         self._drain_left = context.options.max_drain
-        exchange.post_request()
+        exchange.post_request() if context.admit is None else context.admit(self, exchange)
 
     def _on_body(self, event: BodyReceived) -> None:
         exchange = self._exchange

@@ -35,6 +35,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from ._backends import EVENT_READ, EVENT_WRITE, Backend
 from ._segment import FileSegment, FileTruncated
@@ -404,6 +405,18 @@ class TLSTransport(Transport):
     def alpn_protocol(self) -> str | None:
         """The protocol ALPN chose, if any."""
         return self._tls.selected_alpn_protocol()
+
+    @property
+    def peer_certificate(self) -> dict[str, Any] | None:
+        """The client's verified certificate as :meth:`ssl.SSLSocket.getpeercert` gives it.
+
+        None when the client sent none, or when the server does not ask for one.
+        """
+        try:
+            cert: dict[str, Any] | None = self._tls.getpeercert()
+        except ValueError:  # no handshake yet
+            return None
+        return cert or None
 
     @property
     def server_name(self) -> str | None:

@@ -23,7 +23,7 @@ from ._config import Config, StartupError
 from ._core import version_line
 from ._sockets import BindError, Listener, bind, bind_group, parse_bind, systemd_listeners
 from .access_log import COMBINED_FORMAT, AccessLogFormatter
-from .options import ServerOptions
+from .options import SSL_CERT_REQS, SSL_MIN_VERSIONS, ServerOptions
 
 __all__ = ["build_parser", "main"]
 
@@ -33,7 +33,19 @@ DEFAULT_PORT = 8080
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 #: Extra names for some ServerOptions flags, as other servers' users know them.
-OPTION_ALIASES: dict[str, tuple[str, ...]] = {"trusted_proxies": ("--forwarded-allow-ips",)}
+OPTION_ALIASES: dict[str, tuple[str, ...]] = {
+    "trusted_proxies": ("--forwarded-allow-ips",),
+    "response_headers": ("--header",),
+    "certfile": ("--ssl-certfile",),
+    "keyfile": ("--ssl-keyfile",),
+}
+#: ServerOptions flags that are given once per value (a value may hold commas).
+_REPEATED_OPTIONS = frozenset({"response_headers"})
+#: ServerOptions flags with a fixed set of values.
+_OPTION_CHOICES: dict[str, tuple[str, ...]] = {
+    "ssl_cert_reqs": SSL_CERT_REQS,
+    "ssl_min_version": SSL_MIN_VERSIONS,
+}
 
 
 def _option_help() -> dict[str, str]:
@@ -82,6 +94,7 @@ def _comma_list(text: str) -> tuple[str, ...]:
 _OPTION_TYPES: dict[str, Callable[[str], Any]] = {
     "int": int,
     "float": float,
+    "str": str,
     "int | None": _optional_int,
     "str | None": _optional_str,
     "tuple[str, ...]": _comma_list,
@@ -109,6 +122,16 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
                 help=text,
             )
             continue
+        if field.name in _REPEATED_OPTIONS:
+            group.add_argument(
+                *names,
+                dest=field.name,
+                action="append",
+                default=argparse.SUPPRESS,
+                metavar="VALUE",
+                help=f"{helps.get(field.name, '')} (repeatable)".strip(),
+            )
+            continue
         if kind not in _OPTION_TYPES:
             raise TypeError(f"ServerOptions.{field.name}: no command-line reader for {kind}")
         group.add_argument(
@@ -116,7 +139,8 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
             dest=field.name,
             type=_OPTION_TYPES[kind],
             default=argparse.SUPPRESS,
-            metavar=field.name.split("_")[-1].upper(),
+            choices=_OPTION_CHOICES.get(field.name),
+            metavar=None if field.name in _OPTION_CHOICES else field.name.split("_")[-1].upper(),
             help=text,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
+from ._admission import admission_for
 from ._backends import EVENT_READ, FDLimitError, create_backend
 from ._connection import Connection, ConnectionContext
 from ._core import version_line
@@ -84,13 +86,58 @@ def _tls_context(
     if options.certfile is not None:
         if ssl_context is not None:
             raise ValueError("give ssl_context or the certfile option, not both")
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(options.certfile, options.keyfile)
-    elif options.keyfile is not None:
-        raise ValueError("the keyfile option needs certfile")
+        ssl_context = make_tls_context(options)
+    else:
+        for name in _TLS_OPTIONS:
+            if getattr(options, name) != _TLS_DEFAULTS[name]:
+                raise ValueError(f"the {name} option needs certfile")
     if ssl_context is not None:
         ssl_context.set_alpn_protocols(["http/1.1"])
     return ssl_context
+
+
+_TLS_OPTIONS = (
+    "keyfile",
+    "ssl_keyfile_password",
+    "ssl_ca_certs",
+    "ssl_cert_reqs",
+    "ssl_ciphers",
+    "ssl_min_version",
+)
+_TLS_DEFAULTS = {
+    field.name: field.default
+    for field in dataclasses.fields(ServerOptions)
+    if field.name in _TLS_OPTIONS
+}
+
+
+def make_tls_context(options: ServerOptions) -> ssl.SSLContext:
+    """A server-side TLS context from the ``certfile`` and ``ssl_*`` options.
+
+    Raises:
+        ValueError: ``ssl_cert_reqs`` asks for client certificates without ``ssl_ca_certs``.
+        OSError, ssl.SSLError: A file cannot be read or does not hold what it should.
+    """
+    assert options.certfile is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = (
+        ssl.TLSVersion.TLSv1_3 if options.ssl_min_version == "1.3" else ssl.TLSVersion.TLSv1_2
+    )
+    context.load_cert_chain(options.certfile, options.keyfile, options.ssl_keyfile_password)
+    if options.ssl_ciphers is not None:
+        context.set_ciphers(options.ssl_ciphers)
+    if options.ssl_ca_certs is not None:
+        context.load_verify_locations(cafile=options.ssl_ca_certs)
+    if options.ssl_cert_reqs != "none":
+        if options.ssl_ca_certs is None:
+            raise ValueError(
+                f"ssl_cert_reqs={options.ssl_cert_reqs!r} needs ssl_ca_certs, the authorities"
+                " that sign client certificates"
+            )
+        context.verify_mode = (
+            ssl.CERT_REQUIRED if options.ssl_cert_reqs == "required" else ssl.CERT_OPTIONAL
+        )
+    return context
 
 
 def _listening_sockets(
@@ -225,6 +272,8 @@ class Server(EventEmitter[Literal["request"]]):
         # The deadlines' sweep runs only while there are connections.
         self._sweep_timer: Timer | None = None
         self._sweep_interval = min(_SWEEP_MAX_INTERVAL, max(_SWEEP_MIN_INTERVAL, shortest / 2))
+        # Default headers, limit_concurrency, client certificates (see _admission.py).
+        self._admission = admission = admission_for(self.options)
         self._context = ConnectionContext(
             loop=self._loop,
             options=self.options,
@@ -237,6 +286,7 @@ class Server(EventEmitter[Literal["request"]]):
             ssl_context=tls,
             access_log=access_log,
             trusted_proxies=trusted if trusted else None,
+            admit=admission.admit if admission is not None else None,
         )
         # Accepting pauses at max_connections and after accept() ran out of a resource.
         self._accepting = False
