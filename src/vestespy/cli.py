@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from ._backends import available_backends
 from ._config import Config, StartupError
 from ._core import version_line
+from ._settings import parse_with_settings
 from ._sockets import BindError, Listener, bind, bind_group, parse_bind, systemd_listeners
 from .access_log import COMBINED_FORMAT, AccessLogFormatter
 from .options import SSL_CERT_REQS, SSL_MIN_VERSIONS, ServerOptions
@@ -191,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the version, the build (compiled or pure) and the protocol core, and exit",
     )
     parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read settings from this TOML file (keys as the long flags, with underscores);"
+        " default: [tool.vestespy] in ./pyproject.toml. Every flag also reads VESTESPY_<FLAG>"
+        " from the environment (WEB_CONCURRENCY for --workers). Precedence: command line,"
+        " environment, file",
+    )
+    parser.add_argument(
         "--factory", action="store_true", help="call MODULE:ATTR (no arguments) to get the app"
     )
     parser.add_argument(
@@ -295,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_config(argv: Sequence[str] | None = None) -> Config:
     """Parse the command line; a bad argument exits with status 2 (argparse's way)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_with_settings(parser, argv)
     binds = list(args.bind)
     if args.host is not None or args.port is not None:
         host = args.host if args.host is not None else DEFAULT_HOST
