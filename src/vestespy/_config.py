@@ -34,6 +34,9 @@ class Config:
     access_log: bool = True
     access_log_format: str | None = None
     graceful_timeout: float = 30.0
+    #: Seconds a serving worker's loop may go without a heartbeat before it is killed and
+    #: replaced (0: never; see _watchdog.py).
+    timeout: float = 30.0
     max_requests: int = 0
     max_requests_jitter: int = 0
     reload: bool = False

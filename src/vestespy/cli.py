@@ -256,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a stopping worker lets requests in flight finish (default 30)",
     )
     run.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="kill and replace a worker whose loop has not reported for this long, as"
+        " gunicorn's --timeout (a listener blocking a pool thread does not count; 0: never;"
+        " default 30)",
+    )
+    run.add_argument(
         "--max-requests",
         type=int,
         default=0,
@@ -319,6 +328,8 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         parser.error("--threads must be at least 0")
     if args.graceful_timeout < 0:
         parser.error("--graceful-timeout must be at least 0")
+    if args.timeout < 0:
+        parser.error("--timeout must be at least 0")
     if args.max_requests < 0 or args.max_requests_jitter < 0:
         parser.error("--max-requests and --max-requests-jitter must be at least 0")
     if args.wsgi and args.app:
@@ -355,6 +366,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         access_log=args.access_log,
         access_log_format=args.access_log_format or COMBINED_FORMAT,
         graceful_timeout=args.graceful_timeout,
+        timeout=args.timeout,
         max_requests=args.max_requests,
         max_requests_jitter=args.max_requests_jitter,
         reload=args.reload,

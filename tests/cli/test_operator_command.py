@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.command import Command, get, poll, write_app
+from support.command import Command, get, poll, process_exists, write_app
 
 pytestmark = [
     pytest.mark.slow,
@@ -86,4 +87,76 @@ def test_limit_concurrency_from_the_command(app_dir: Path) -> None:
         finally:
             slow.join(20)
         assert results == [200]
+        assert command.stop() == 0
+
+
+# -- --timeout ------------------------------------------------------------------------------
+
+BLOCKING_APP = """
+import os
+import time
+
+from vestespy.tools import Dispatcher
+
+app = Dispatcher()
+
+
+def pid(server, req, res):
+    res.send_all(str(os.getpid()))
+
+
+def block(server, req, res, seconds):
+    open(f"blocking-{os.getpid()}", "w").close()
+    time.sleep(float(seconds))  # blocks its thread: the loop's with --threads 0
+    res.send_all(f"slept {os.getpid()}")
+
+
+app.register("/pid", pid)
+app.register("/block/:seconds", block)
+"""
+
+TIMEOUT = 2.0
+
+
+def _send_without_reading(address: tuple[str, int], path: str) -> socket.socket:
+    sock = socket.create_connection(address, timeout=30)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return sock
+
+
+def test_timeout_replaces_a_worker_whose_loop_is_blocked(tmp_path: Path) -> None:
+    write_app(tmp_path, BLOCKING_APP)
+    args = ["app:app", "--port", "0", "--threads", "0", "--timeout", str(TIMEOUT)]
+    with Command(args, tmp_path, env=_env()) as command:
+        address = command.wait_ready()
+        first = int(get(address, "/pid")[2])
+        with _send_without_reading(address, "/block/600"):
+            poll(lambda: (tmp_path / f"blocking-{first}").exists() or None, 10, "the block")
+            command.wait_for_log(rf"worker {first} timed out", timeout=3 * TIMEOUT + 20)
+
+            def replaced() -> int | None:
+                try:
+                    pid = int(get(address, "/pid", timeout=2)[2])
+                except OSError:
+                    return None
+                return pid if pid != first else None
+
+            poll(replaced, 30, "a new worker to answer")
+        poll(lambda: not process_exists(first) or None, 10, "the old worker to be gone")
+        assert command.stop() == 0
+    assert "Thread" in command.stderr  # faulthandler's stacks: where the loop hung
+
+
+def test_timeout_leaves_a_worker_whose_pool_thread_sleeps(tmp_path: Path) -> None:
+    write_app(tmp_path, BLOCKING_APP)
+    args = ["app:app", "--port", "0", "--threads", "4", "--timeout", str(TIMEOUT)]
+    seconds = 3 * TIMEOUT + 1
+    with Command(args, tmp_path, env=_env()) as command:
+        address = command.wait_ready()
+        first = int(get(address, "/pid")[2])
+        status, _, body = get(address, f"/block/{seconds}", timeout=seconds + 30)
+        assert (status, body) == (200, f"slept {first}".encode())
+        # The loop kept serving meanwhile, and the worker was never judged hung.
+        assert int(get(address, "/pid")[2]) == first
+        assert "timed out" not in command.stderr
         assert command.stop() == 0
