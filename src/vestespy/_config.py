@@ -42,6 +42,15 @@ class Config:
     reload: bool = False
     reload_dirs: tuple[str, ...] = ()
     debug: bool = False
+    #: --user, --group: whom to run as after binding (names or numbers).
+    user: str | None = None
+    group: str | None = None
+    #: --umask: the process's umask, set before binding.
+    umask: int | None = None
+    #: --pid: the file the supervisor writes its process number to.
+    pidfile: str | None = None
+    #: --chdir: the directory to enter before looking for the application.
+    chdir: str | None = None
     #: The ServerOptions fields given on the command line.
     options: dict[str, Any] = field(default_factory=dict)
 

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from ._backends import available_backends
 from ._config import Config, StartupError
 from ._core import version_line
+from ._privileges import apply_early, drop_privileges, parse_umask, pid_file, resolve
 from ._settings import parse_with_settings
 from ._sockets import BindError, Listener, bind, bind_group, parse_bind, systemd_listeners
 from .access_log import COMBINED_FORMAT, AccessLogFormatter
@@ -151,6 +152,13 @@ def _app_spec(text: str) -> str:
     if not colon or not module or not attribute:
         raise argparse.ArgumentTypeError(f"{text!r}: write the application as MODULE:ATTRIBUTE")
     return text
+
+
+def _umask(text: str) -> int:
+    try:
+        return parse_umask(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).partition(": ")[2]) from None
 
 
 def _bind_spec(text: str) -> Any:
@@ -291,6 +299,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="where --reload looks (repeatable; default the current directory)",
     )
     run.add_argument("--debug", action="store_true", help="tracebacks in 500 responses")
+    proc = parser.add_argument_group("the process")
+    proc.add_argument(
+        "--user", metavar="USER", help="run as this user (name or uid) once the sockets are bound"
+    )
+    proc.add_argument(
+        "--group",
+        metavar="GROUP",
+        help="run as this group (name or gid) once the sockets are bound (default: the user's)",
+    )
+    proc.add_argument(
+        "--umask",
+        type=_umask,
+        metavar="MODE",
+        help="the process's umask, in octal (022), set before binding (UNIX sockets' mode)",
+    )
+    proc.add_argument(
+        "--pid", dest="pidfile", metavar="FILE", help="write the supervisor's pid to FILE"
+    )
+    proc.add_argument("--chdir", metavar="DIR", help="enter DIR before loading the application")
     logs = parser.add_argument_group("logging")
     logs.add_argument("--log-level", default="info", choices=LOG_LEVELS, help="default info")
     logs.add_argument(
@@ -372,6 +399,11 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         reload=args.reload,
         reload_dirs=tuple(args.reload_dir),
         debug=args.debug,
+        user=args.user,
+        group=args.group,
+        umask=args.umask,
+        pidfile=args.pidfile,
+        chdir=args.chdir,
         options=options,
     )
 
@@ -464,9 +496,25 @@ def _check_module(spec: str | None) -> None:
 
 def run(config: Config) -> int:
     """Bind, then serve with worker processes until a signal; return the exit status."""
-    log = logging.getLogger("vestespy.error")
+    apply_early(config.chdir, config.umask)
+    identity = resolve(config.user, config.group)
     _check_module(config.wsgi or config.app)
     shared, slots = open_listeners(config)
+    everything = shared + [listener for slot in slots for listener in slot]
+    try:
+        with pid_file(config.pidfile):
+            # The files this process made go to the user, who may then remove them at exit.
+            owned = [s.unlink_path for s in everything if s.unlink_path]
+            drop_privileges(identity, [*owned, *([config.pidfile] if config.pidfile else [])])
+            return _serve(config, shared, slots)
+    except StartupError:
+        for listener in everything:  # closing twice is harmless
+            listener.close()
+        raise
+
+
+def _serve(config: Config, shared: list[Listener], slots: list[list[Listener]]) -> int:
+    log = logging.getLogger("vestespy.error")
     named = shared + slots[0]
     log.info(
         "serving %s on %s (%d worker%s x %d threads, backend %s%s)",

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,3 +161,115 @@ def test_timeout_leaves_a_worker_whose_pool_thread_sleeps(tmp_path: Path) -> Non
         assert int(get(address, "/pid")[2]) == first
         assert "timed out" not in command.stderr
         assert command.stop() == 0
+
+
+# -- the process: --pid, --chdir, --umask, --user/--group -------------------------------------
+
+UID_APP = """
+import os
+
+
+def app(server, req, res):
+    res.send_all(f"{os.getuid()} {os.getgid()} {os.getcwd()}")
+"""
+
+
+def test_pid_file_is_written_at_start_and_removed_at_exit(app_dir: Path) -> None:
+    pid_path = app_dir / "run" / "vestespy.pid"
+    pid_path.parent.mkdir()
+    args = ["app:app", "--port", "0", "--pid", str(pid_path)]
+    with Command(args, app_dir, env=_env()) as command:
+        command.wait_ready()
+        assert pid_path.read_text() == f"{command.pid}\n"
+        assert command.stop() == 0
+    assert not pid_path.exists()
+
+
+def test_pid_file_of_a_running_server_is_refused(app_dir: Path) -> None:
+    pid_path = app_dir / "vestespy.pid"
+    pid_path.write_text(f"{os.getpid()}\n")  # this test's process: alive
+    result = subprocess.run(
+        [sys.executable, "-m", "vestespy", "app:app", "--port", "0", "--pid", str(pid_path)],
+        cwd=app_dir,
+        env=_env(PYTHONPATH=SRC),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert f"process {os.getpid()} is running" in result.stderr
+    assert pid_path.read_text() == f"{os.getpid()}\n"
+
+
+def test_chdir_is_entered_before_the_application_is_loaded(tmp_path: Path) -> None:
+    app_dir = tmp_path / "site"
+    app_dir.mkdir()
+    write_app(app_dir, UID_APP)
+    args = ["app:app", "--port", "0", "--chdir", str(app_dir)]
+    with Command(args, tmp_path, env=_env()) as command:
+        address = command.wait_ready(path="/")
+        assert get(address, "/")[2].decode().split()[2] == str(app_dir)
+        assert command.stop() == 0
+
+
+@pytest.mark.parametrize(("umask", "mode"), [("077", 0o700), ("0o002", 0o775)])
+def test_umask_sets_the_unix_socket_mode(app_dir: Path, umask: str, mode: int) -> None:
+    path = app_dir / "s.sock"
+    args = ["app:app", "--bind", f"unix:{path}", "--umask", umask]
+    with Command(args, app_dir, env=_env()) as command:
+        command.wait_for_log("serving")
+        poll(lambda: get(str(path), "/pid")[0] == 200 or None, 20, "the first response")
+        assert path.stat().st_mode & 0o777 == mode
+        assert command.stop() == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+def test_user_and_group_drop_privileges_after_binding() -> None:
+    import pwd
+    import tempfile
+
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    # The workers import the application as nobody: a directory nobody can reach (pytest's
+    # tmp_path is under a directory only root may enter).
+    with tempfile.TemporaryDirectory(prefix="vestespy-user-") as public:
+        app_dir = Path(public)
+        app_dir.chmod(0o755)
+        write_app(app_dir, UID_APP).chmod(0o644)
+        _serve_as_nobody(app_dir, nobody)
+
+
+def _serve_as_nobody(app_dir: Path, nobody: Any) -> None:
+    run_dir = app_dir / "run"  # as /run/app, a directory of the user's
+    run_dir.mkdir()
+    os.chown(run_dir, nobody.pw_uid, nobody.pw_gid)
+    pid_path = run_dir / "vestespy.pid"
+    args = ["app:app", "--port", "0", "--user", "nobody", "--pid", str(pid_path)]
+    with Command(args, app_dir, env=_env()) as command:
+        address = command.wait_ready(path="/")
+        uid, gid, _ = get(address, "/")[2].decode().split()
+        assert (int(uid), int(gid)) == (nobody.pw_uid, nobody.pw_gid)
+        supervisor = Path(f"/proc/{command.pid}/status")
+        if supervisor.exists():  # the supervisor dropped them too, before forking
+            uids = next(
+                line for line in supervisor.read_text().splitlines() if line.startswith("Uid:")
+            )
+            assert uids.split()[1:] == [str(nobody.pw_uid)] * 4
+        assert pid_path.stat().st_uid == nobody.pw_uid
+        assert command.stop() == 0
+    assert not pid_path.exists()  # handed to nobody, who could remove it
+
+
+def test_unknown_user_is_refused_before_binding(app_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "vestespy", "app:app", "--port", "0", "--user", "no-such-user-x"],
+        cwd=app_dir,
+        env=_env(PYTHONPATH=SRC),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "vestespy: error: --user no-such-user-x: no such user"
