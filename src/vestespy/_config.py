@@ -51,6 +51,8 @@ class Config:
     pidfile: str | None = None
     #: --chdir: the directory to enter before looking for the application.
     chdir: str | None = None
+    #: --log-config: a logging.config.dictConfig dictionary, applied after the defaults.
+    log_config: dict[str, Any] | None = None
     #: The ServerOptions fields given on the command line.
     options: dict[str, Any] = field(default_factory=dict)
 

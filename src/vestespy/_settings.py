@@ -35,7 +35,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENV_PREFIX", "SettingsError", "apply_settings", "parse_with_settings"]
+__all__ = [
+    "ENV_PREFIX",
+    "SettingsError",
+    "apply_settings",
+    "load_log_config",
+    "parse_with_settings",
+]
 
 ENV_PREFIX = "VESTESPY_"
 #: The flags no environment variable or file sets: they act at once or name the file.
@@ -145,6 +151,34 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
     except toml.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: invalid TOML: {exc}") from None
+    return data
+
+
+def load_log_config(path_text: str) -> dict[str, Any]:
+    """Read ``--log-config``: a :func:`logging.config.dictConfig` dictionary, JSON or TOML.
+
+    A file named ``*.json`` is JSON, any other TOML. ``disable_existing_loggers`` defaults
+    to false, unlike dictConfig's own default: the server's loggers exist before the file is
+    read, and a file that does not name them must not silence them.
+
+    Raises:
+        SettingsError: The file cannot be read or parsed, or is not a dictConfig dictionary.
+    """
+    path = Path(path_text)
+    if path.suffix.lower() == ".json":
+        import json
+
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise SettingsError(f"{path}: invalid JSON: {exc}") from None
+    else:
+        data = _load_toml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("version"), int):
+        raise SettingsError(f"{path}: not a logging configuration (it needs version = 1)")
+    data.setdefault("disable_existing_loggers", False)
     return data
 
 

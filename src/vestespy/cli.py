@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import importlib.util
 import logging
+import logging.config
 import os
 import re
 import sys
@@ -22,7 +23,7 @@ from ._backends import available_backends
 from ._config import Config, StartupError
 from ._core import version_line
 from ._privileges import apply_early, drop_privileges, parse_umask, pid_file, resolve
-from ._settings import parse_with_settings
+from ._settings import SettingsError, load_log_config, parse_with_settings
 from ._sockets import BindError, Listener, bind, bind_group, parse_bind, systemd_listeners
 from .access_log import COMBINED_FORMAT, AccessLogFormatter
 from .options import SSL_CERT_REQS, SSL_MIN_VERSIONS, ServerOptions
@@ -321,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     logs = parser.add_argument_group("logging")
     logs.add_argument("--log-level", default="info", choices=LOG_LEVELS, help="default info")
     logs.add_argument(
+        "--log-config",
+        metavar="FILE",
+        help="configure logging with logging.config.dictConfig from this JSON (*.json) or"
+        " TOML file, after the defaults (loggers vestespy.error and vestespy.access)",
+    )
+    logs.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -370,6 +377,12 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
             AccessLogFormatter(args.access_log_format)
         except ValueError as exc:
             parser.error(str(exc))
+    log_config = None
+    if args.log_config:
+        try:
+            log_config = load_log_config(args.log_config)
+        except SettingsError as exc:
+            parser.error(f"--log-config: {exc}")
     # Only the options given: the rest keep ServerOptions' defaults.
     options = {
         f.name: getattr(args, f.name)
@@ -404,6 +417,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         umask=args.umask,
         pidfile=args.pidfile,
         chdir=args.chdir,
+        log_config=log_config,
         options=options,
     )
 
@@ -425,6 +439,13 @@ def configure_logging(config: Config) -> None:
     access.handlers[:] = [lines]
     access.setLevel(logging.INFO if config.access_log else logging.CRITICAL + 1)
     access.propagate = False
+    if config.log_config is not None:
+        try:
+            logging.config.dictConfig(config.log_config)
+        except (ValueError, TypeError, AttributeError, ImportError) as exc:
+            # dictConfig's messages name the handler or formatter that failed.
+            print(f"{PROG}: error: --log-config: {exc}", file=sys.stderr)
+            sys.exit(2)
 
 
 def spread_with_reuse_port(config: Config) -> bool:

@@ -273,3 +273,26 @@ def test_unknown_user_is_refused_before_binding(app_dir: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "vestespy: error: --user no-such-user-x: no such user"
+
+
+def test_log_config_routes_the_server_log(app_dir: Path) -> None:
+    log_file = app_dir / "server.log"
+    (app_dir / "logging.toml").write_text(
+        f"""version = 1
+[formatters.plain]
+format = "LOGCONFIG %(levelname)s %(name)s %(message)s"
+[handlers.file]
+class = "logging.FileHandler"
+filename = "{log_file}"
+formatter = "plain"
+[loggers."vestespy.error"]
+handlers = ["file"]
+level = "INFO"
+"""
+    )
+    args = ["app:app", "--port", "0", "--log-config", "logging.toml"]
+    with Command(args, app_dir, env=_env()) as command:
+        command.wait_ready()  # the server answers (its log line also reaches stderr)
+        assert command.stop() == 0
+    assert "LOGCONFIG INFO vestespy.error: " not in log_file.read_text()
+    assert "LOGCONFIG INFO vestespy.error serving app:app on" in log_file.read_text()

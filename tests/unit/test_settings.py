@@ -150,3 +150,39 @@ def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     err = _error(capsys, ["--config", str(tmp_path / "missing.toml")], {}, tmp_path)
     assert "cannot read" in err
     assert "missing.toml" in err
+
+
+def test_log_config_from_toml_and_json(tmp_path: Path) -> None:
+    from vestespy._settings import load_log_config
+
+    toml = tmp_path / "log.toml"
+    toml.write_text('version = 1\n[root]\nlevel = "WARNING"\n')
+    assert load_log_config(str(toml)) == {
+        "version": 1,
+        "root": {"level": "WARNING"},
+        "disable_existing_loggers": False,
+    }
+    json_file = tmp_path / "log.json"
+    json_file.write_text('{"version": 1, "disable_existing_loggers": true}')
+    assert load_log_config(str(json_file))["disable_existing_loggers"] is True
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("log.json", "{not json", "invalid JSON"),
+        ("log.toml", "level = 'x'", "needs version = 1"),
+        ("log.toml", "[[[", "invalid TOML"),
+    ],
+)
+def test_bad_log_config_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: str, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(["--log-config", str(path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert expected in err
