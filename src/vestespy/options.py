@@ -120,14 +120,14 @@ class ServerOptions:
     ssl_keyfile_password: str | None = None
     #: A PEM file of the certificate authorities that sign client certificates.
     ssl_ca_certs: str | None = None
-    #: Whether clients must present a certificate: ``"none"``, ``"optional"`` (verified if
-    #: given) or ``"required"`` (the handshake fails without one). A verified certificate
-    #: is :attr:`~vestespy.Request.peer_certificate`.
+    #: Whether clients must present a certificate, one of ``"none"``, ``"optional"``
+    #: (verified if given) or ``"required"`` (the handshake fails without one). Needs
+    #: ``ssl_ca_certs``. A verified certificate is :attr:`~vestespy.Request.peer_certificate`.
     ssl_cert_reqs: str = "none"
     #: The TLS 1.2 cipher suites allowed, in OpenSSL's cipher list format; None keeps
     #: Python's defaults.
     ssl_ciphers: str | None = None
-    #: The lowest TLS version accepted: ``"1.2"`` or ``"1.3"``.
+    #: The lowest TLS version accepted, ``"1.2"`` or ``"1.3"``.
     ssl_min_version: str = "1.2"
 
     def __post_init__(self) -> None:
