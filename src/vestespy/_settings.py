@@ -294,6 +294,9 @@ def parse_with_settings(
     except SettingsError as exc:
         parser.error(str(exc))
     args = parser.parse_args(args_list)
+    given_config = getattr(args, "config", None)
+    if given_config is not None and given_config != _config_path(args_list, {}):
+        parser.error("write --config in full: the file is read before the other flags")
     for action in _settable(parser):
         given = defaults.get(action.dest)
         if _is_repeated(action) and isinstance(given, list):

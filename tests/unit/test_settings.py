@@ -186,3 +186,12 @@ def test_bad_log_config_is_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert expected in err
+
+
+def test_abbreviated_config_flag_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("threads = 3\n")
+    err = _error(capsys, ["--conf", str(config)], {}, tmp_path)
+    assert "write --config in full" in err
