@@ -108,8 +108,9 @@ class ServerOptions:
     #: ``Retry-After: 1`` and ``Connection: close`` at once, without reaching a listener (as
     #: uvicorn's ``--limit-concurrency``). Per server, so per worker process.
     limit_concurrency: int | None = None
-    #: Header fields added to every response, as ``"Name: value"`` strings (uvicorn's
-    #: ``--header``); a field of the same name the application sets replaces one.
+    #: Header fields added to every response the application sends, as ``"Name: value"``
+    #: strings (uvicorn's ``--header``); a field of the same name the application sets
+    #: replaces one. The server's own error responses (400, 408, 413, 500...) go without.
     response_headers: tuple[str, ...] = ()
     #: Add ``Server: vestespy`` to responses that have no ``Server`` field.
     server_header: bool = True
