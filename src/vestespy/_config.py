@@ -47,11 +47,25 @@ class Config:
     access_log: bool = True
     access_log_format: str | None = None
     graceful_timeout: float = 30.0
+    #: Seconds a serving worker's loop may go without a heartbeat before it is killed and
+    #: replaced (0: never; see _watchdog.py).
+    timeout: float = 30.0
     max_requests: int = 0
     max_requests_jitter: int = 0
     reload: bool = False
     reload_dirs: tuple[str, ...] = ()
     debug: bool = False
+    #: --user, --group: whom to run as after binding (names or numbers).
+    user: str | None = None
+    group: str | None = None
+    #: --umask: the process's umask, set before binding.
+    umask: int | None = None
+    #: --pid: the file the supervisor writes its process number to.
+    pidfile: str | None = None
+    #: --chdir: the directory to enter before looking for the application.
+    chdir: str | None = None
+    #: --log-config: a logging.config.dictConfig dictionary, applied after the defaults.
+    log_config: dict[str, Any] | None = None
     #: The ServerOptions fields given on the command line.
     options: dict[str, Any] = field(default_factory=dict)
 

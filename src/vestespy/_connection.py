@@ -73,13 +73,7 @@ class Connection:
         self.client_address = client_address
         # Read-only after construction (the exchange's host interface); the wire is
         # thread-safe and owns its lock.
-        self.wire: Wire[Exchange] = Wire(
-            context.new_driver(),
-            options.write_buffer_size,
-            self._request_flush,
-            loop.in_loop_thread,
-            self._on_wire_failure,
-        )
+        self.wire: Wire[Exchange] = context.new_wire(self._request_flush, self._on_wire_failure)
         self.strand = context.new_strand()
         self.emit_request = context.emit_request
         self.debug = context.debug
@@ -185,7 +179,10 @@ class Connection:
         exchange = context.open_exchange(self, self._exchange_lock, event, self.client_address)
         self._exchange = exchange
         self._discard_left = context.options.max_drain
-        exchange.post_request()
+        if context.admit is None:
+            exchange.post_request()
+        else:
+            context.admit(self, exchange)  # default headers, limit_concurrency (_admission)
 
     def _on_body(self, event: BodyReceived) -> None:
         exchange = self._exchange

@@ -21,6 +21,7 @@ from ._exchange import Exchange, ExchangeHost, LoggedExchange
 from ._header_fields import headers_from_triples
 from ._pool import SerialQueue
 from ._transport import TLSTransport, Transport
+from ._wire import Wire
 from .access_log import AccessHook
 from .options import ServerOptions
 from .proxies import TrustedProxies, resolve
@@ -78,20 +79,29 @@ class ConnectionContext:
     access_log: AccessHook | None = None
     #: Peers whose forwarding fields are believed, or None (then none is read).
     trusted_proxies: TrustedProxies | None = None
+    #: Prepares a request and posts it to the listeners, or refuses it: ``admit(connection,
+    #: exchange)`` (see _admission.py); None: posted as it is.
+    admit: Callable[[Connection, Exchange], None] | None = None
 
-    def new_driver(self) -> Driver:
-        """A protocol driver for a new connection, set up from the options."""
+    def new_wire(
+        self, request_flush: Callable[[], None], on_failure: Callable[[], None]
+    ) -> Wire[Exchange]:
+        """A new connection's writer: a protocol driver set up from the options, its output
+        buffer (high-water mark ``write_buffer_size``) and their lock (see ``_wire``)."""
         options = self.options
         relaxed = frozenset(
             name for name in ("allow_bare_lf", "allow_obs_fold") if getattr(options, name)
         )
-        return Driver(
+        driver = Driver(
             max_header_size=options.max_header_size,
             max_request_line=options.max_request_line,
             relaxed=relaxed,
             max_body_size=options.max_body_size,
             max_header_count=options.max_header_count,
             max_drain=options.max_drain,
+        )
+        return Wire(
+            driver, options.write_buffer_size, request_flush, self.loop.in_loop_thread, on_failure
         )
 
     def new_transport(

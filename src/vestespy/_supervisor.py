@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from ._config import BOOT_ERROR, Config
 from ._sockets import Listener
+from ._watchdog import KILL_AFTER, overdue
 from ._worker import run_worker
 
 __all__ = ["MAX_FAILED_STARTS", "Supervisor"]
@@ -65,6 +66,9 @@ class Worker:
     retiring: bool = False  # it asked to be replaced (--max-requests)
     stopping: bool = False  # it was sent SIGTERM
     kill_at: float | None = None
+    #: When its loop last reported (a heartbeat, or its start), for --timeout.
+    last_beat: float = 0.0
+    timed_out: bool = False  # killed by --timeout
     #: Why it could not load the application, as it reported.
     error: str = ""
 
@@ -215,6 +219,8 @@ class Supervisor:
         data, _, error = data.partition(b"E")
         if error:
             worker.error = error.decode("utf-8", "replace").strip()
+        if b"H" in data or b"R" in data:
+            worker.last_beat = time.monotonic()
         if b"R" in data and not worker.ready:
             worker.ready = True
             self.ever_ready = True
@@ -336,9 +342,23 @@ class Supervisor:
     def _check_deadlines(self, now: float) -> None:
         for worker in self.workers.values():
             if worker.kill_at is not None and now >= worker.kill_at:
-                logger.warning("worker %d did not drain in time; killing it", worker.pid)
+                if worker.timed_out:
+                    logger.warning("worker %d did not abort; killing it", worker.pid)
+                else:
+                    logger.warning("worker %d did not drain in time; killing it", worker.pid)
                 _kill(worker.pid, signal.SIGKILL)
                 worker.kill_at = None
+        for worker in overdue(self.workers.values(), now, self.config.timeout):
+            logger.error(
+                "worker %d timed out: its loop has not reported for %.1f s (--timeout %g);"
+                " killing it and starting a new one",
+                worker.pid,
+                now - worker.last_beat,
+                self.config.timeout,
+            )
+            worker.stopping = worker.timed_out = True  # its slot is free: replace it now
+            worker.kill_at = now + KILL_AFTER
+            _kill(worker.pid, signal.SIGABRT)
         if self.pending is not None and now - self.pending_since > BOOT_TIMEOUT:
             logger.error("reload failed: new workers did not start within %.0f s", BOOT_TIMEOUT)
             self._abandon_reload()

@@ -38,6 +38,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from ._backends import EVENT_READ, EVENT_WRITE, Backend
 from ._segment import FileSegment, FileTruncated
@@ -386,6 +387,18 @@ class TLSTransport(Transport):
         self.handshaking = False
         self._flush_records()
         return not self.closed
+
+    @property
+    def peer_certificate(self) -> dict[str, Any] | None:
+        """The client's verified certificate as :meth:`ssl.SSLSocket.getpeercert` gives it.
+
+        None when the client sent none, or when the server does not ask for one.
+        """
+        try:
+            cert: dict[str, Any] | None = self._tls.getpeercert()
+        except ValueError:  # no handshake yet
+            return None
+        return cert or None
 
     def recv(self) -> bytes | None:
         """Return the plaintext that arrived, ``b""`` at the end, None if none yet."""

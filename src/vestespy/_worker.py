@@ -203,6 +203,10 @@ def run_worker(config: Config, sockets: list[socket.socket], report_fd: int | No
     done = threading.Event()
     if report_fd is not None:
         _watch_parent(done, os.getppid(), drain)
+    if report_fd is not None and config.timeout > 0:
+        from ._watchdog import start_heartbeat
+
+        start_heartbeat(server, report_fd, config.timeout)
     logger.debug("worker %d serving (backend %s)", os.getpid(), server.backend)
     report(b"R")
     try:

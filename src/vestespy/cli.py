@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import logging.config
 import os
 import re
 import sys
@@ -26,7 +27,10 @@ from ._banner import build_notes
 from ._checks import check_application, check_tls
 from ._config import Config, StartupError, UsageError
 from ._core import version_line
+from ._privileges import apply_early, drop_privileges, parse_umask, pid_file, resolve
+from ._settings import SettingsError, load_log_config, parse_with_settings
 from ._sockets import BindError, Listener, bind, bind_group, parse_bind, systemd_listeners
+from ._tls import SSL_CERT_REQS, SSL_MIN_VERSIONS
 from ._units import duration_reader, option_unit, parse_duration, size_reader
 from .access_log import COMBINED_FORMAT, AccessLogFormatter
 from .options import ServerOptions
@@ -39,7 +43,19 @@ _DEFAULT_PORT = 8080
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 #: Extra names for some ServerOptions flags, as other servers' users know them.
-_OPTION_ALIASES: dict[str, tuple[str, ...]] = {"trusted_proxies": ("--forwarded-allow-ips",)}
+_OPTION_ALIASES: dict[str, tuple[str, ...]] = {
+    "trusted_proxies": ("--forwarded-allow-ips",),
+    "response_headers": ("--header",),
+    "certfile": ("--ssl-certfile",),
+    "keyfile": ("--ssl-keyfile",),
+}
+#: ServerOptions flags that are given once per value (a value may hold commas).
+_REPEATED_OPTIONS = frozenset({"response_headers"})
+#: ServerOptions flags with a fixed set of values.
+_OPTION_CHOICES: dict[str, tuple[str, ...]] = {
+    "ssl_cert_reqs": SSL_CERT_REQS,
+    "ssl_min_version": SSL_MIN_VERSIONS,
+}
 
 
 def _option_help() -> dict[str, str]:
@@ -114,6 +130,7 @@ def _comma_list(text: str) -> tuple[str, ...]:
 _OPTION_TYPES: dict[str, Callable[[str], Any]] = {
     "int": int,
     "float": float,
+    "str": str,
     "int | None": _optional_int,
     "str | None": _optional_str,
     "tuple[str, ...]": _comma_list,
@@ -144,13 +161,28 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
                 help=text,
             )
             continue
+        if field.name in _REPEATED_OPTIONS:
+            group.add_argument(
+                *names,
+                dest=field.name,
+                action="append",
+                default=argparse.SUPPRESS,
+                metavar="VALUE",
+                help=f"{helps.get(field.name, '')} (repeatable)".strip(),
+            )
+            continue
         unit = option_unit(field.name)
         group.add_argument(
             *names,
             dest=field.name,
             type=_option_reader(field.name, kind),
             default=argparse.SUPPRESS,
-            metavar=unit.upper() if unit else field.name.split("_")[-1].upper(),
+            choices=_OPTION_CHOICES.get(field.name),
+            metavar=None
+            if field.name in _OPTION_CHOICES
+            else unit.upper()
+            if unit
+            else field.name.split("_")[-1].upper(),
             help=text,
         )
 
@@ -160,6 +192,13 @@ def _app_spec(text: str) -> str:
     if not colon or not module or not attribute:
         raise argparse.ArgumentTypeError(f"{text!r}: write the application as MODULE:ATTRIBUTE")
     return text
+
+
+def _umask(text: str) -> int:
+    try:
+        return parse_umask(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).partition(": ")[2]) from None
 
 
 def _bind_spec(text: str) -> Any:
@@ -200,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="version",
         version=version_line(),
         help="show the version, the build (compiled or pure) and the protocol core, and exit",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read settings from this TOML file (keys as the long flags, with underscores);"
+        " default: [tool.vestespy] in ./pyproject.toml. Every flag also reads VESTESPY_<FLAG>"
+        " from the environment (WEB_CONCURRENCY for --workers). Precedence: command line,"
+        " environment, file",
     )
     parser.add_argument(
         "--factory", action="store_true", help="call MODULE:ATTR (no arguments) to get the app"
@@ -265,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a stopping worker lets requests in flight finish (default 30)",
     )
     run.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="kill and replace a worker whose loop has not reported for this long, as"
+        " gunicorn's --timeout (a listener blocking a pool thread does not count; 0: never;"
+        " default 30)",
+    )
+    run.add_argument(
         "--max-requests",
         type=int,
         default=0,
@@ -291,8 +347,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="where --reload looks (repeatable; default the current directory)",
     )
     run.add_argument("--debug", action="store_true", help="tracebacks in 500 responses")
+    proc = parser.add_argument_group("the process")
+    proc.add_argument(
+        "--user", metavar="USER", help="run as this user (name or uid) once the sockets are bound"
+    )
+    proc.add_argument(
+        "--group",
+        metavar="GROUP",
+        help="run as this group (name or gid) once the sockets are bound (default: the user's)",
+    )
+    proc.add_argument(
+        "--umask",
+        type=_umask,
+        metavar="MODE",
+        help="the process's umask, in octal (022), set before binding (UNIX sockets' mode)",
+    )
+    proc.add_argument(
+        "--pid", dest="pidfile", metavar="FILE", help="write the supervisor's pid to FILE"
+    )
+    proc.add_argument("--chdir", metavar="DIR", help="enter DIR before loading the application")
     logs = parser.add_argument_group("logging")
     logs.add_argument("--log-level", default="info", choices=_LOG_LEVELS, help="default info")
+    logs.add_argument(
+        "--log-config",
+        metavar="FILE",
+        help="configure logging with logging.config.dictConfig from this JSON (*.json) or"
+        " TOML file, after the defaults (loggers vestespy.error and vestespy.access)",
+    )
     logs.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
@@ -313,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _parse_config(argv: Sequence[str] | None = None) -> Config:
     """Parse the command line; a bad argument exits with status 2 (argparse's way)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_with_settings(parser, argv)
     binds = list(args.bind)
     if args.host is not None or args.port is not None:
         host = args.host if args.host is not None else _DEFAULT_HOST
@@ -328,6 +409,8 @@ def _parse_config(argv: Sequence[str] | None = None) -> Config:
         parser.error("--threads must be at least 0")
     if args.graceful_timeout < 0:
         parser.error("--graceful-timeout must be at least 0")
+    if args.timeout < 0:
+        parser.error("--timeout must be at least 0")
     if args.max_requests < 0 or args.max_requests_jitter < 0:
         parser.error("--max-requests and --max-requests-jitter must be at least 0")
     if args.wsgi:
@@ -345,6 +428,12 @@ def _parse_config(argv: Sequence[str] | None = None) -> Config:
             AccessLogFormatter(args.access_log_format)
         except ValueError as exc:
             parser.error(str(exc))
+    log_config = None
+    if args.log_config:
+        try:
+            log_config = load_log_config(args.log_config)
+        except SettingsError as exc:
+            parser.error(f"--log-config: {exc}")
     # Only the options given: the rest keep ServerOptions' defaults.
     options = {
         f.name: getattr(args, f.name)
@@ -368,11 +457,18 @@ def _parse_config(argv: Sequence[str] | None = None) -> Config:
         access_log=args.access_log,
         access_log_format=args.access_log_format or COMBINED_FORMAT,
         graceful_timeout=args.graceful_timeout,
+        timeout=args.timeout,
         max_requests=args.max_requests,
         max_requests_jitter=args.max_requests_jitter,
         reload=args.reload,
         reload_dirs=tuple(args.reload_dir),
         debug=args.debug,
+        user=args.user,
+        group=args.group,
+        umask=args.umask,
+        pidfile=args.pidfile,
+        chdir=args.chdir,
+        log_config=log_config,
         options=options,
     )
 
@@ -394,6 +490,13 @@ def _configure_logging(config: Config) -> None:
     access.handlers[:] = [lines]
     access.setLevel(logging.INFO if config.access_log else logging.CRITICAL + 1)
     access.propagate = False
+    if config.log_config is not None:
+        try:
+            logging.config.dictConfig(config.log_config)
+        except (ValueError, TypeError, AttributeError, ImportError) as exc:
+            # dictConfig's messages name the handler or formatter that failed.
+            print(f"{_PROG}: error: --log-config: {exc}", file=sys.stderr)
+            sys.exit(2)
 
 
 def _spread_with_reuse_port(config: Config) -> bool:
@@ -453,7 +556,8 @@ def _check(config: Config) -> Kind:
     Raises:
         StartupError: A check failed (UsageError: the command line is at fault).
     """
-    check_tls(config.options.get("certfile"), config.options.get("keyfile"))
+    options = config.options
+    check_tls(options.get("certfile"), options.get("keyfile"), options.get("ssl_keyfile_password"))
     kind = check_application(config)
     if kind == "wsgi" and config.threads < 1:
         raise UsageError(f"{config.app} is a WSGI application: it needs --threads >= 1")
@@ -480,9 +584,25 @@ def _startup_lines(
 
 def _run(config: Config) -> int:
     """Check, bind, then serve with worker processes until a signal; return the exit status."""
-    log = logging.getLogger("vestespy.error")
+    apply_early(config.chdir, config.umask)  # before the application is looked for
+    identity = resolve(config.user, config.group)
     kind = _check(config)
     shared, slots = _open_listeners(config)
+    everything = shared + [listener for slot in slots for listener in slot]
+    try:
+        with pid_file(config.pidfile):
+            # The files this process made go to the user, who may then remove them at exit.
+            owned = [s.unlink_path for s in everything if s.unlink_path]
+            drop_privileges(identity, [*owned, *([config.pidfile] if config.pidfile else [])])
+            return _serve(config, kind, shared, slots)
+    except StartupError:
+        for listener in everything:  # closing twice is harmless
+            listener.close()
+        raise
+
+
+def _serve(config: Config, kind: Kind, shared: list[Listener], slots: list[list[Listener]]) -> int:
+    log = logging.getLogger("vestespy.error")
     named = shared + slots[0]
     for line in _startup_lines(config, kind, named, bool(slots[0])):
         log.info("%s", line)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
+from ._header_fields import parse_header_line
+from ._tls import SSL_CERT_REQS, SSL_MIN_VERSIONS
 from .proxies import TrustedProxies
 
 __all__ = ["ServerOptions", "ServerOptionsKwargs"]
@@ -108,6 +110,33 @@ class ServerOptions:
     #: ``vestespy.error``), as a listener that forgot to answer leaves its client waiting.
     #: 0 turns it off. Without debug, nothing is watched.
     unanswered_warning: float = 10.0
+    #: The most requests in flight at once (head received, response not finished), or None
+    #: for no limit. Past it a request gets ``503 Service Unavailable`` with
+    #: ``Retry-After: 1`` and ``Connection: close`` at once, without reaching a listener (as
+    #: uvicorn's ``--limit-concurrency``). Per server, so per worker process.
+    limit_concurrency: int | None = None
+    #: Header fields added to every response the application sends, as ``"Name: value"``
+    #: strings (uvicorn's ``--header``); a field of the same name the application sets
+    #: replaces one. The server's own error responses (400, 408, 413, 500...) go without.
+    response_headers: tuple[str, ...] = ()
+    #: Add ``Server: vestespy`` to responses that have no ``Server`` field.
+    server_header: bool = True
+    #: Add a ``Date`` field to responses that have none (RFC 9110 6.6.1 asks an origin
+    #: server with a clock to send one).
+    date_header: bool = True
+    #: The password of an encrypted ``keyfile`` (or of the key in ``certfile``).
+    ssl_keyfile_password: str | None = None
+    #: A PEM file of the certificate authorities that sign client certificates.
+    ssl_ca_certs: str | None = None
+    #: Whether clients must present a certificate, one of ``"none"``, ``"optional"``
+    #: (verified if given) or ``"required"`` (the handshake fails without one). Needs
+    #: ``ssl_ca_certs``. A verified certificate is :attr:`~vestespy.Request.peer_certificate`.
+    ssl_cert_reqs: str = "none"
+    #: The TLS 1.2 cipher suites allowed, in OpenSSL's cipher list format; None keeps
+    #: Python's defaults.
+    ssl_ciphers: str | None = None
+    #: The lowest TLS version accepted, ``"1.2"`` or ``"1.3"``.
+    ssl_min_version: str = "1.2"
 
     def __post_init__(self) -> None:
         proxies: object = self.trusted_proxies
@@ -118,9 +147,10 @@ class ServerOptions:
         entries = tuple(str(entry).strip() for entry in proxies if str(entry).strip())
         TrustedProxies(entries)  # raises ValueError naming a bad entry
         object.__setattr__(self, "trusted_proxies", entries)
+        _check_operator_options(self)
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, bool) or field.name in ("reuse_port", "trusted_proxies"):
+            if isinstance(value, bool) or field.name in _NOT_NUMBERS:
                 continue
             if value is None and field.name in ("max_body_size", "max_connections"):
                 continue
@@ -147,6 +177,58 @@ class ServerOptions:
                 f"unknown server option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
         return cls(**options)  # type: ignore[arg-type]  # checked by __post_init__
+
+
+#: Fields that are not numbers, checked by _check_operator_options (or in __post_init__).
+_NOT_NUMBERS = frozenset(
+    {
+        "reuse_port",
+        "trusted_proxies",
+        "limit_concurrency",
+        "response_headers",
+        "server_header",
+        "date_header",
+        "ssl_keyfile_password",
+        "ssl_ca_certs",
+        "ssl_cert_reqs",
+        "ssl_ciphers",
+        "ssl_min_version",
+    }
+)
+
+
+def _check_operator_options(options: ServerOptions) -> None:
+    limit: object = options.limit_concurrency
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"option limit_concurrency must be >= 1 or None, not {limit!r}")
+    headers: object = options.response_headers
+    if isinstance(headers, str):
+        headers = (headers,)
+    if not isinstance(headers, Iterable):
+        raise ValueError(f"option response_headers must be strings, not {headers!r}")
+    lines = tuple(headers)
+    for line in lines:
+        if not isinstance(line, str):
+            raise ValueError(f"option response_headers must be strings, not {line!r}")
+        parse_header_line(line)
+    object.__setattr__(options, "response_headers", lines)
+    for name in ("server_header", "date_header"):
+        if not isinstance(getattr(options, name), bool):
+            raise ValueError(f"option {name} must be True or False")
+    for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+        value = getattr(options, name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"option {name} must be a string, not {value!r}")
+    if options.ssl_cert_reqs not in SSL_CERT_REQS:
+        raise ValueError(
+            f"option ssl_cert_reqs must be one of {', '.join(SSL_CERT_REQS)},"
+            f" not {options.ssl_cert_reqs!r}"
+        )
+    if options.ssl_min_version not in SSL_MIN_VERSIONS:
+        raise ValueError(
+            f"option ssl_min_version must be one of {', '.join(SSL_MIN_VERSIONS)},"
+            f" not {options.ssl_min_version!r}"
+        )
 
 
 class ServerOptionsKwargs(TypedDict, total=False):
@@ -186,3 +268,12 @@ class ServerOptionsKwargs(TypedDict, total=False):
     keyfile: str | None
     trusted_proxies: tuple[str, ...]
     unanswered_warning: float
+    limit_concurrency: int | None
+    response_headers: tuple[str, ...]
+    server_header: bool
+    date_header: bool
+    ssl_keyfile_password: str | None
+    ssl_ca_certs: str | None
+    ssl_cert_reqs: str
+    ssl_ciphers: str | None
+    ssl_min_version: str

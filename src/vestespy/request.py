@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import unquote, urlsplit
 
 from ._emitter import EventEmitter, Listener
@@ -86,6 +86,10 @@ class Request(EventEmitter[RequestEvent]):
     #: ``"https"`` when the request came over TLS (the server sets it), or when a trusted
     #: proxy said the client used it (:mod:`vestespy.proxies`); else ``"http"``.
     scheme: str
+    #: The client's certificate, verified, as :meth:`ssl.SSLSocket.getpeercert` returns it
+    #: (``subject``, ``issuer``, ``notAfter``...), when the server asks clients for one
+    #: (the ``ssl_cert_reqs`` option) and the client sent one; else None.
+    peer_certificate: dict[str, Any] | None
 
     def __init__(
         self,
@@ -124,6 +128,7 @@ class Request(EventEmitter[RequestEvent]):
         self._connection = connection
         self._expects_continue = expects_continue
         self.scheme = "http"
+        self.peer_certificate = None
         # What trusted proxies reported, set by the server after construction. Assigned here,
         # not as class defaults: compiled by mypyc, a native attribute must be set on the
         # instance before it is read.

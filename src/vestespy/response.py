@@ -84,6 +84,7 @@ class Response:
     """
 
     __slots__ = (
+        "_auto_fields",
         "_channel",
         "_head_only",
         "_head_sent",
@@ -118,6 +119,9 @@ class Response:
         self._state = _NEW
         self._head_sent = False
         self._head_only = request_method == "HEAD"
+        # Whether Date and Server are added when missing (the date_header and server_header
+        # options; set by the server before the listeners see the response).
+        self._auto_fields = (True, True)
 
     def __repr__(self) -> str:
         return f"<Response {self.status} sent={self.headers_sent}>"
@@ -246,9 +250,10 @@ class Response:
                 has_date = True
             elif lower == "server":
                 has_server = True
-        if not has_date:
+        add_date, add_server = self._auto_fields
+        if not has_date and add_date:
             fields.append((b"Date", http_date()))
-        if not has_server:
+        if not has_server and add_server:
             fields.append((b"Server", b"vestespy"))
         reason = self.reason.encode("latin-1") if self.reason is not None else None
         return ResponseHead(status, reason, fields)

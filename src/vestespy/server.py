@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
+from ._admission import admission_for
 from ._backends import EVENT_READ, FDLimitError, create_backend
 from ._connection import Connection
 from ._context import ConnectionContext
@@ -21,6 +22,7 @@ from ._loop import EventLoop, Timer
 from ._memory import release_memory
 from ._mistakes import UnansweredWatch
 from ._pool import WorkerPool
+from ._tls import server_tls_context
 from .options import ServerOptions
 from .proxies import TrustedProxies
 from .request import Request
@@ -74,26 +76,6 @@ def _check_port(port: object) -> None:
         raise TypeError(f"port must be an int, not {type(port).__name__}")
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0-65535 (0 picks a free one), not {port}")
-
-
-def _tls_context(
-    ssl_context: ssl.SSLContext | None, options: ServerOptions
-) -> ssl.SSLContext | None:
-    """The server's TLS context: the one given, or one made from ``certfile``/``keyfile``.
-
-    Either way ALPN offers ``http/1.1`` only: a client must not pick h2 on a server that
-    speaks HTTP/1.1.
-    """
-    if options.certfile is not None:
-        if ssl_context is not None:
-            raise ValueError("give ssl_context or the certfile option, not both")
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(options.certfile, options.keyfile)
-    elif options.keyfile is not None:
-        raise ValueError("the keyfile option needs certfile")
-    if ssl_context is not None:
-        ssl_context.set_alpn_protocols(["http/1.1"])
-    return ssl_context
 
 
 def _listening_sockets(
@@ -185,7 +167,7 @@ class Server(EventEmitter[Literal["request"]]):
         if isinstance(addr, tuple) and len(addr) == 2 and isinstance(addr[0], str):
             _check_port(addr[1])
         self.options: ServerOptions = ServerOptions.from_kwargs(options)
-        tls = _tls_context(ssl_context, self.options)
+        tls = server_tls_context(ssl_context, self.options)
         self.debug: bool = debug
         self.handler: type[Request] = handler
         self.max_workers: int = max_workers
@@ -235,6 +217,8 @@ class Server(EventEmitter[Literal["request"]]):
             self._sweep_interval = min(
                 self._sweep_interval, max(_SWEEP_MIN_INTERVAL, opts.unanswered_warning / 2)
             )
+        # Default headers, limit_concurrency, client certificates (see _admission.py).
+        self._admission = admission = admission_for(self.options)
         self._context = ConnectionContext(
             loop=self._loop,
             options=self.options,
@@ -247,6 +231,7 @@ class Server(EventEmitter[Literal["request"]]):
             ssl_context=tls,
             access_log=access_log,
             trusted_proxies=trusted if trusted else None,
+            admit=admission.admit if admission is not None else None,
         )
         # Accepting pauses at max_connections and after accept() ran out of a resource.
         self._accepting = False

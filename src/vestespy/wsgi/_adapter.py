@@ -49,7 +49,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
 from .._pool import WorkerPool
@@ -327,6 +327,7 @@ class WSGIAdapter:
             name, port = self._address_of(server)
         environ["SERVER_NAME"] = name
         environ["SERVER_PORT"] = port
+        _add_client_certificate(environ, req.peer_certificate)
         return environ
 
     def _address_of(self, server: Server) -> tuple[str, str]:
@@ -336,6 +337,60 @@ class WSGIAdapter:
             address = (str(host), str(port))
             self._server_address = (server, address)
         return address
+
+
+#: Attribute names of a distinguished name as OpenSSL and mod_ssl abbreviate them.
+_DN_NAMES = {
+    "commonName": "CN",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "domainComponent": "DC",
+    "userId": "UID",
+}
+
+
+# Any: getpeercert() nests tuples of (name, value) pairs whose value types vary by name.
+def _distinguished_name(rdns: Any) -> str:
+    """An RFC 4514 string (``CN=alice,O=Example``) from ``getpeercert()``'s nested tuples."""
+    parts = []
+    for rdn in reversed(rdns):  # RFC 4514 writes the most specific name first
+        values = []
+        for key, value in rdn:
+            escaped = "".join("\\" + c if c in ',+"\\<>;=' else c for c in str(value))
+            values.append(f"{_DN_NAMES.get(key, key)}={escaped}")
+        parts.append("+".join(values))
+    return ",".join(parts)
+
+
+# Any: as getpeercert() types its dict (str, int or nested tuples, by key).
+def _add_client_certificate(environ: Environ, cert: dict[str, Any] | None) -> None:
+    """Add mod_ssl's ``SSL_CLIENT_*`` keys for a verified client certificate, if any.
+
+    ``SSL_CLIENT_VERIFY`` is ``SUCCESS`` (only verified certificates reach a request);
+    ``SSL_CLIENT_S_DN`` and ``SSL_CLIENT_I_DN`` are the subject and the issuer in RFC 4514
+    form, ``SSL_CLIENT_S_DN_CN`` the subject's common name, ``SSL_CLIENT_M_SERIAL`` the
+    serial number, ``SSL_CLIENT_V_START`` and ``SSL_CLIENT_V_END`` the validity.
+    """
+    if not cert:
+        return
+    environ["SSL_CLIENT_VERIFY"] = "SUCCESS"
+    subject = cert.get("subject", ())
+    environ["SSL_CLIENT_S_DN"] = _distinguished_name(subject)
+    environ["SSL_CLIENT_I_DN"] = _distinguished_name(cert.get("issuer", ()))
+    for rdn in subject:
+        for key, value in rdn:
+            if key == "commonName":
+                environ["SSL_CLIENT_S_DN_CN"] = str(value)
+    for key, name in (
+        ("serialNumber", "SSL_CLIENT_M_SERIAL"),
+        ("notBefore", "SSL_CLIENT_V_START"),
+        ("notAfter", "SSL_CLIENT_V_END"),
+    ):
+        if key in cert:
+            environ[name] = str(cert[key])
 
 
 def _split_host(host: str) -> tuple[str, str]:
