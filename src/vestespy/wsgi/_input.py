@@ -49,7 +49,7 @@ class InputStream:
     )
 
     def __init__(self, limit: int, on_first_read: Callable[[], object] | None = None) -> None:
-        self.limit = limit
+        self.limit: int = limit
         self._lock = threading.Lock()
         self._readable = threading.Condition(self._lock)
         self._writable = threading.Condition(self._lock)
