@@ -21,7 +21,7 @@ parameters, is not a WSGI application.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Literal
+from typing import Literal
 
 from ._config import StartupError, UsageError
 
@@ -48,8 +48,10 @@ def _is_async(value: object) -> bool:
 
 def _required_positional(value: object) -> int | None:
     """The positional parameters without a default, or None when that says nothing."""
+    if not callable(value):
+        return None  # as inspect.signature would say: it has no signature
     try:
-        signature = inspect.signature(value)  # type: ignore[arg-type]  # callable checked
+        signature = inspect.signature(value)
     except (TypeError, ValueError):
         return None
     count = 0
@@ -70,7 +72,7 @@ def _required_positional(value: object) -> int | None:
     return count
 
 
-def classify(value: Any, interface: str, spec: str) -> Kind:
+def classify(value: object, interface: str, spec: str) -> Kind:
     """Decide how to serve ``value``, the object ``spec`` (``MODULE:ATTR``) names.
 
     Args:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ._sockets import BindSpec
+
+if TYPE_CHECKING:
+    from .options import ServerOptionsKwargs
 
 __all__ = ["BOOT_ERROR", "Config", "StartupError", "UsageError"]
 
@@ -28,6 +31,10 @@ class UsageError(StartupError):
     """The command line asks for something that cannot work: exit status 2, as argparse."""
 
     status = 2
+
+
+def _no_options() -> ServerOptionsKwargs:
+    return {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,9 +72,9 @@ class Config:
     #: --chdir: the directory to enter before looking for the application.
     chdir: str | None = None
     #: --log-config: a logging.config.dictConfig dictionary, applied after the defaults.
-    log_config: dict[str, Any] | None = None
+    log_config: dict[str, object] | None = None
     #: The ServerOptions fields given on the command line.
-    options: dict[str, Any] = field(default_factory=dict)
+    options: ServerOptionsKwargs = field(default_factory=_no_options)
 
     @property
     def app_name(self) -> str:

@@ -553,9 +553,10 @@ class Driver:
         A file segment passes through too: h11 calls only ``len()`` on what it passes
         through, so the file's bytes never pass through Python (see ``_segment.py``).
         """
-        # Typed as Any: h11 annotates Data.data as bytes, yet documents passing any object
-        # with len() through send_with_data_passthrough for sendfile.
+        # Any: h11 annotates Data.data as bytes, yet documents passing any object with len()
+        # through send_with_data_passthrough for sendfile (and the pieces then hold it).
         passthrough: Any = data
+        # Any: the pieces hold ``data`` as given (see above), bytes or a file segment.
         pieces: list[Any] | None = self._h11.send_with_data_passthrough(Data(data=passthrough))
         assert pieces is not None
         return pieces

@@ -30,7 +30,7 @@ __all__ = ["InlineStrand", "SerialQueue", "Strand", "WorkerPool"]
 
 logger: logging.Logger = logging.getLogger("vestespy.error")
 
-# A function and its arguments: each task has its own signature, so the arguments are Any.
+# A function and its arguments. Any: each task has its own signature.
 Task = tuple[Callable[..., object], tuple[Any, ...]]
 
 

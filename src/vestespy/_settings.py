@@ -33,7 +33,6 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 __all__ = [
     "ENV_PREFIX",
@@ -84,7 +83,7 @@ def _is_repeated(action: argparse.Action) -> bool:
     return isinstance(action, argparse._AppendAction)
 
 
-def _convert(action: argparse.Action, text: str, where: str) -> Any:
+def _convert(action: argparse.Action, text: str, where: str) -> object:
     """Read one value as the flag would, or raise SettingsError naming ``where``."""
     kind = action.type
     try:
@@ -109,7 +108,7 @@ def _boolean(text: object, where: str) -> bool:
     raise SettingsError(f"{where}={text!r}: write true or false")
 
 
-def _typed(action: argparse.Action, raw: object, where: str) -> Any:
+def _typed(action: argparse.Action, raw: object, where: str) -> object:
     """The parser default for ``action`` from a raw environment string or TOML value."""
     if _is_flag(action):
         return _boolean(raw, where)
@@ -136,17 +135,17 @@ def _text(raw: object, where: str) -> str:
     raise SettingsError(f"{where}: unsupported value {raw!r}")
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
+def _load_toml(path: Path) -> dict[str, object]:
     # tomllib from 3.11; on 3.10 its original, tomli (a dependency there). Imported by name:
     # the type checker, set to 3.10, would otherwise need tomli installed.
     name = "tomllib" if sys.version_info >= (3, 11) else "tomli"
     try:
-        toml: Any = importlib.import_module(name)
+        toml = importlib.import_module(name)
     except ImportError:  # pragma: no cover - Python 3.10 without its dependency
         raise SettingsError(f"{path}: reading TOML needs the {name} package") from None
     try:
         with path.open("rb") as file:
-            data: dict[str, Any] = toml.load(file)
+            data: dict[str, object] = toml.load(file)
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
     except toml.TOMLDecodeError as exc:
@@ -154,7 +153,7 @@ def _load_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_log_config(path_text: str) -> dict[str, Any]:
+def load_log_config(path_text: str) -> dict[str, object]:
     """Read ``--log-config``: a :func:`logging.config.dictConfig` dictionary, JSON or TOML.
 
     A file named ``*.json`` is JSON, any other TOML. ``disable_existing_loggers`` defaults
@@ -182,7 +181,7 @@ def load_log_config(path_text: str) -> dict[str, Any]:
     return data
 
 
-def _file_settings(path: Path, explicit: bool) -> dict[str, Any]:
+def _file_settings(path: Path, explicit: bool) -> dict[str, object]:
     """The settings table of ``path``: its ``[tool.vestespy]`` table, else (if given) its top."""
     if not explicit:
         try:
@@ -219,7 +218,7 @@ def collect_settings(
     argv: Sequence[str],
     environ: Mapping[str, str],
     cwd: Path,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """The parser defaults the file and the environment ask for, by destination.
 
     Raises:
@@ -230,7 +229,7 @@ def collect_settings(
     for action in actions:
         for name in _flag_names(action):
             by_name.setdefault(name, action)
-    defaults: dict[str, Any] = {}
+    defaults: dict[str, object] = {}
     path_text = _config_path(argv, environ)
     path = Path(path_text) if path_text is not None else cwd / "pyproject.toml"
     if path_text is not None or path.is_file():
@@ -262,7 +261,7 @@ def apply_settings(
     argv: Sequence[str],
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Make the file's and the environment's settings the parser's defaults.
 
     Returns:

@@ -389,13 +389,14 @@ class TLSTransport(Transport):
         return not self.closed
 
     @property
+    # Any: as getpeercert() types its dict (str, int or nested tuples, by key).
     def peer_certificate(self) -> dict[str, Any] | None:
         """The client's verified certificate as :meth:`ssl.SSLSocket.getpeercert` gives it.
 
         None when the client sent none, or when the server does not ask for one.
         """
         try:
-            cert: dict[str, Any] | None = self._tls.getpeercert()
+            cert: dict[str, Any] | None = self._tls.getpeercert()  # Any: as above
         except ValueError:  # no handshake yet
             return None
         return cert or None

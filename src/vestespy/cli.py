@@ -19,7 +19,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn, TypeVar, cast
 
 from ._appkind import INTERFACES, Kind
 from ._backends import available_backends
@@ -29,11 +29,11 @@ from ._config import Config, StartupError, UsageError
 from ._core import version_line
 from ._privileges import apply_early, drop_privileges, parse_umask, pid_file, resolve
 from ._settings import SettingsError, load_log_config, parse_with_settings
-from ._sockets import BindError, Listener, bind, bind_group, parse_bind, systemd_listeners
+from ._sockets import BindError, BindSpec, Listener, bind, bind_group, parse_bind, systemd_listeners
 from ._tls import SSL_CERT_REQS, SSL_MIN_VERSIONS
 from ._units import duration_reader, option_unit, parse_duration, size_reader
 from .access_log import COMBINED_FORMAT, AccessLogFormatter
-from .options import ServerOptions
+from .options import ServerOptions, ServerOptionsKwargs
 
 __all__ = ["build_parser", "main"]
 
@@ -86,10 +86,13 @@ def _option_help() -> dict[str, str]:
     return helps
 
 
-def _checked(reader: Callable[[str], Any]) -> Callable[[str], Any]:
+_T = TypeVar("_T")
+
+
+def _checked(reader: Callable[[str], _T]) -> Callable[[str], _T]:
     """``reader``, its ValueError shown by argparse as is: it names the value and the problem."""
 
-    def read(text: str) -> Any:
+    def read(text: str) -> _T:
         try:
             return reader(text)
         except ValueError as exc:
@@ -98,7 +101,7 @@ def _checked(reader: Callable[[str], Any]) -> Callable[[str], Any]:
     return read
 
 
-def _option_reader(name: str, kind: str) -> Callable[[str], Any]:
+def _option_reader(name: str, kind: str) -> Callable[[str], object]:
     """How the ServerOptions field ``name`` of type ``kind`` is read: sizes and durations take
     units (see vestespy._units)."""
     unit = option_unit(name)
@@ -127,7 +130,7 @@ def _comma_list(text: str) -> tuple[str, ...]:
 
 
 #: How each ServerOptions field type is read from the command line.
-_OPTION_TYPES: dict[str, Callable[[str], Any]] = {
+_OPTION_TYPES: dict[str, Callable[[str], object]] = {
     "int": int,
     "float": float,
     "str": str,
@@ -201,7 +204,7 @@ def _umask(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc).partition(": ")[2]) from None
 
 
-def _bind_spec(text: str) -> Any:
+def _bind_spec(text: str) -> BindSpec:
     try:
         return parse_bind(text)
     except BindError as exc:
@@ -434,12 +437,16 @@ def _parse_config(argv: Sequence[str] | None = None) -> Config:
             log_config = load_log_config(args.log_config)
         except SettingsError as exc:
             parser.error(f"--log-config: {exc}")
-    # Only the options given: the rest keep ServerOptions' defaults.
-    options = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(ServerOptions)
-        if hasattr(args, f.name)
-    }
+    # Only the options given: the rest keep ServerOptions' defaults. The keys are
+    # ServerOptions' fields; the values are checked by ServerOptions(**options) just below.
+    options = cast(
+        ServerOptionsKwargs,
+        {
+            f.name: getattr(args, f.name)
+            for f in dataclasses.fields(ServerOptions)
+            if hasattr(args, f.name)
+        },
+    )
     try:
         ServerOptions(**options)
     except (TypeError, ValueError) as exc:

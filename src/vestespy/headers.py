@@ -71,7 +71,7 @@ class Headers:
             return [(f[0], f[2]) for f in self._fields] == [(f[0], f[2]) for f in other._fields]
         return NotImplemented
 
-    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable, like list
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # unhashable (mutable), typed as list is
 
     def __repr__(self) -> str:
         return f"Headers({list(self)!r})"

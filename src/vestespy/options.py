@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TypedDict, cast
 
 from ._header_fields import parse_header_line
 from ._tls import SSL_CERT_REQS, SSL_MIN_VERSIONS
@@ -176,7 +176,8 @@ class ServerOptions:
             raise TypeError(
                 f"unknown server option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        return cls(**options)  # type: ignore[arg-type]  # checked by __post_init__
+        # The names are checked above, the values by __post_init__.
+        return cls(**cast(ServerOptionsKwargs, options))
 
 
 #: Fields that are not numbers, checked by _check_operator_options (or in __post_init__).

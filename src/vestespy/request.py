@@ -89,7 +89,7 @@ class Request(EventEmitter[RequestEvent]):
     #: The client's certificate, verified, as :meth:`ssl.SSLSocket.getpeercert` returns it
     #: (``subject``, ``issuer``, ``notAfter``...), when the server asks clients for one
     #: (the ``ssl_cert_reqs`` option) and the client sent one; else None.
-    peer_certificate: dict[str, Any] | None
+    peer_certificate: dict[str, Any] | None  # Any: str, int or nested tuples, by key
 
     def __init__(
         self,

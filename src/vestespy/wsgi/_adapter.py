@@ -58,6 +58,8 @@ from ._response import Call, FileWrapper
 from ._types import Environ, WSGIApplication
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from ..request import Request
     from ..response import Response
     from ..server import Server
@@ -352,8 +354,7 @@ _DN_NAMES = {
 }
 
 
-# Any: getpeercert() nests tuples of (name, value) pairs whose value types vary by name.
-def _distinguished_name(rdns: Any) -> str:
+def _distinguished_name(rdns: Sequence[Iterable[tuple[str, object]]]) -> str:
     """An RFC 4514 string (``CN=alice,O=Example``) from ``getpeercert()``'s nested tuples."""
     parts = []
     for rdn in reversed(rdns):  # RFC 4514 writes the most specific name first

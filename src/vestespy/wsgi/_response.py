@@ -20,7 +20,7 @@ import os
 import stat
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +90,7 @@ class FileWrapper:
 
     # Any: any file-like object; only read() is required, fileno/tell/close are probed.
     def __init__(self, filelike: Any, blksize: int = 8192) -> None:
-        self.filelike: Any = filelike
+        self.filelike: Any = filelike  # Any: as the argument
         self.blksize: int = max(blksize, 64 * 1024)
 
     def __iter__(self) -> Iterator[bytes]:
@@ -259,7 +259,7 @@ class Call:
         code, _, reason = status.partition(" ")
         if len(code) != 3 or not code.isdigit():
             raise ValueError(f"the status must start with a 3-digit code: {status!r}")
-        fields: list[Any] = headers  # checked: applications get this wrong
+        fields: Sequence[object] = headers  # checked: applications get this wrong
         length = None
         for field in fields:
             if type(field) is not tuple or len(field) != 2:
