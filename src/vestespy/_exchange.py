@@ -301,6 +301,7 @@ class Exchange:
         detach_request(request)
         detach_response(self.response)
 
+    # Any: the emitted event's arguments are whatever its listeners take.
     def _guard(self, emit: Callable[..., object], *args: Any) -> None:
         """Call listeners; one that raises must not take the server down."""
         if self.failed:
