@@ -65,6 +65,8 @@ nitpick_ignore = [
     ("py:class", "Listener"),
     ("py:class", "ContinueSender"),
     ("py:class", "ResponseChannel"),
+    # The adapter's own request-body stream (private), in WSGIAdapter.environ's signature.
+    ("py:class", "InputStream"),
     # The class documented as vestespy.wsgi.StartResponse, by its defining module's name.
     ("py:class", "vestespy.wsgi._types.StartResponse"),
 ]
