@@ -13,7 +13,7 @@ from __future__ import annotations
 import selectors
 import sys
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 
 __all__ = [
     "BACKEND_NAMES",
@@ -27,9 +27,9 @@ __all__ = [
 ]
 
 #: The file object is ready for reading.
-EVENT_READ = selectors.EVENT_READ
+EVENT_READ: Final = 1  # selectors.EVENT_READ, as a literal mypyc inlines
 #: The file object is ready for writing.
-EVENT_WRITE = selectors.EVENT_WRITE
+EVENT_WRITE: Final = 2  # selectors.EVENT_WRITE
 
 #: What a backend calls back with the ready events (``EVENT_READ | EVENT_WRITE`` bits).
 ReadyCallback = Callable[[int], object]

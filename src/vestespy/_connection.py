@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING, Final
 from ._backends import EVENT_READ, EVENT_WRITE
 from ._context import ConnectionContext
 from ._deadlines import TIME_OUT, Deadlines
-from ._driver import BodyReceived, PeerClosed, RequestEnded, RequestRejected, RequestStarted, Wait
+from ._driver import (
+    BodyReceived,
+    DriverEvent,
+    PeerClosed,
+    RequestEnded,
+    RequestRejected,
+    RequestStarted,
+    Wait,
+)
 from ._exchange import Exchange
 from ._flow import REQUESTS_PER_SLICE, Flow
 from ._phase import (
@@ -40,6 +48,7 @@ from ._phase import (
     HANDSHAKING,
     IDLE,
     LINGERING,
+    NO_REQUEST,
     READING_BODY,
     READING_HEAD,
 )
@@ -54,8 +63,6 @@ __all__ = ["Connection"]
 
 logger: logging.Logger = logging.getLogger("vestespy.error")
 
-# The phases in which no request is under way (a head may be arriving).
-_NO_REQUEST = (HANDSHAKING, IDLE, READING_HEAD)
 _NEED_DATA: Final = Wait.NEED_DATA  # enum members as constants: see _phase
 _PAUSED: Final = Wait.PAUSED
 
@@ -66,10 +73,8 @@ class Connection:
     def __init__(
         self, context: ConnectionContext, sock: socket.socket, client_address: SocketAddress
     ) -> None:
-        options = context.options
-        loop = context.loop
         self.context = context
-        self._loop = loop
+        self._loop = loop = context.loop
         self.client_address = client_address
         # Read-only after construction (the exchange's host interface); the wire is
         # thread-safe and owns its lock.
@@ -83,9 +88,8 @@ class Connection:
         self.phase = IDLE if context.ssl_context is None else HANDSHAKING
         self._exchange: Exchange | None = None  # the request being received or answered
         self._peer_closed = False
-        self._discard_left = options.max_drain  # unread body still discarded after a response
-        # The first head's clock starts at the accept (the TLS handshake included).
-        self.deadlines = Deadlines(options, time.monotonic())
+        self._discard_left = context.options.max_drain  # unread body discarded after a response
+        self.deadlines = Deadlines(context.options, time.monotonic())  # head clock from accept
         self.transport = context.new_transport(sock, self.on_ready, self.close)
         self.flow = Flow(loop, self.transport.set_reading, self._resume_slice)
         self.sender = Sender(loop, self.wire, self.transport, self.deadlines, self.flow, self)
@@ -115,8 +119,7 @@ class Connection:
         self.deadlines.input_received(time.monotonic(), self.phase)
         if self.phase is IDLE:
             self.phase = READING_HEAD
-        self.wire.receive(data)
-        self._process_events()
+        self._process_events(REQUESTS_PER_SLICE, self.wire.receive(data))
 
     def _handshake(self) -> bool:
         """Take the TLS handshake a step; True once complete (its data may follow at once)."""
@@ -132,12 +135,15 @@ class Connection:
             self.sender.close_when_sent()
         return False
 
-    def _process_events(self, budget: int = REQUESTS_PER_SLICE) -> None:
-        """Hand the wire's events to the exchange until it needs data, pauses or has had
-        its slice of the loop (``budget`` more requests started)."""
+    def _process_events(
+        self, budget: int = REQUESTS_PER_SLICE, event: DriverEvent | Wait | None = None
+    ) -> None:
+        """Hand the wire's events (``event`` first) to the exchange until it needs data,
+        pauses, or has started ``budget`` requests (its slice of the loop)."""
         wire = self.wire
-        while self.phase is not CLOSED:
+        if event is None:
             event = wire.next_event()
+        while self.phase is not CLOSED:
             if type(event) is BodyReceived:
                 self._on_body(event)
             elif type(event) is RequestStarted:
@@ -149,7 +155,14 @@ class Connection:
                 budget -= 1
                 self._on_request_started(event)
             elif type(event) is RequestEnded:
-                self._on_request_ended(event)
+                exchange = self._exchange
+                assert exchange is not None
+                exchange.post_end(event.trailers)
+                if exchange.response_sent:  # answered before the body's end came
+                    self._exchange = None
+                    self.phase = IDLE
+                else:
+                    self.phase = AWAITING_RESPONSE
             elif event is _NEED_DATA or event is _PAUSED:
                 if (event is _PAUSED) is not self.flow.for_response:
                     self.flow.pause_for_response(event is _PAUSED)
@@ -162,6 +175,7 @@ class Connection:
                 return
             else:
                 return  # Wait.STOPPED: nothing more is parsed on this connection
+            event = wire.next_event()
 
     def _resume_slice(self, held: RequestStarted | None) -> None:
         if self.phase is CLOSED:
@@ -176,7 +190,8 @@ class Connection:
         context = self.context
         self.phase = READING_BODY
         self.deadlines.request_started()
-        exchange = context.open_exchange(self, self._exchange_lock, event, self.client_address)
+        lock, address = self._exchange_lock, self.client_address
+        exchange = context.open_exchange(self, self.wire, lock, event, address)
         self._exchange = exchange
         self._discard_left = context.options.max_drain
         if context.admit is None:
@@ -201,16 +216,6 @@ class Connection:
     def _on_body_resumed(self) -> None:
         if self.flow.resume_for_body():
             self.deadlines.body_resumed(time.monotonic())
-
-    def _on_request_ended(self, event: RequestEnded) -> None:
-        exchange = self._exchange
-        assert exchange is not None
-        exchange.post_end(event.trailers)
-        if exchange.response_sent:
-            self._exchange = None
-            self.phase = IDLE
-        else:
-            self.phase = AWAITING_RESPONSE
 
     def _on_rejected(self, event: RequestRejected) -> None:
         """The driver gave up on the request; its answer, if any, is queued (a flush is due)."""
@@ -325,7 +330,7 @@ class Connection:
         silent for ``idle_for`` seconds; return whether it is closing (loop thread)."""
         if self.flow.closing:
             return True
-        if self.phase not in _NO_REQUEST or self.deadlines.silent_for(now) < idle_for:
+        if self.phase not in NO_REQUEST or self.deadlines.silent_for(now) < idle_for:
             return False
         self.sender.close_when_sent()
         return True

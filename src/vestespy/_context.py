@@ -116,6 +116,7 @@ class ConnectionContext:
     def open_exchange(
         self,
         host: ExchangeHost,
+        wire: Wire[Exchange],
         lock: threading.Lock,
         event: RequestStarted,
         client_address: SocketAddress,
@@ -128,10 +129,12 @@ class ConnectionContext:
         none can pile up: the body accounting is skipped.
         """
         if self.access_log is None:
-            exchange = Exchange(host, lock, 0 if self.inline else self.options.max_body_buffer)
+            exchange = Exchange(
+                host, wire, lock, 0 if self.inline else self.options.max_body_buffer
+            )
         else:
             exchange = LoggedExchange(
-                host, lock, 0 if self.inline else self.options.max_body_buffer
+                host, wire, lock, 0 if self.inline else self.options.max_body_buffer
             )
         headers = headers_from_triples(event.headers)
         exchange.request = request = self.handler(

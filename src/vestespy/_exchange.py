@@ -67,8 +67,6 @@ class ExchangeHost(Protocol):
     debug: bool
     #: The access log hook (read by :class:`LoggedExchange` only).
     access_log: AccessHook | None
-    #: The connection's writer: where response bytes are queued.
-    wire: Wire[Exchange]
 
     def in_loop_thread(self) -> bool:
         """Whether the caller is the loop thread."""
@@ -94,6 +92,7 @@ class Exchange:
 
     Args:
         host: The connection.
+        wire: The connection's writer, where the response's bytes are queued.
         lock: Guards the exchange's shared fields. The connection's exchanges share one (they
             follow each other), which saves making a lock per request.
         max_body_buffer: Body bytes posted but not yet delivered above which the loop stops
@@ -119,9 +118,11 @@ class Exchange:
     request: Request
     response: Response
 
-    def __init__(self, host: ExchangeHost, lock: threading.Lock, max_body_buffer: int) -> None:
+    def __init__(
+        self, host: ExchangeHost, wire: Wire[Exchange], lock: threading.Lock, max_body_buffer: int
+    ) -> None:
         self._host = host
-        self._wire = host.wire
+        self._wire = wire
         # Guards the four fields below it. Never held while another lock is taken.
         self._lock = lock
         self._request_over = False  # "end" or "error" delivered
@@ -337,8 +338,10 @@ class LoggedExchange(Exchange):
 
     __slots__ = ("_body_bytes", "_started")
 
-    def __init__(self, host: ExchangeHost, lock: threading.Lock, max_body_buffer: int) -> None:
-        super().__init__(host, lock, max_body_buffer)
+    def __init__(
+        self, host: ExchangeHost, wire: Wire[Exchange], lock: threading.Lock, max_body_buffer: int
+    ) -> None:
+        super().__init__(host, wire, lock, max_body_buffer)
         self._started = time.perf_counter()
         self._body_bytes = 0
 

@@ -21,6 +21,7 @@ __all__ = [
     "HANDSHAKING",
     "IDLE",
     "LINGERING",
+    "NO_REQUEST",
     "READING_BODY",
     "READING_HEAD",
     "Phase",
@@ -57,3 +58,6 @@ READING_BODY: Final = Phase.READING_BODY
 AWAITING_RESPONSE: Final = Phase.AWAITING_RESPONSE
 LINGERING: Final = Phase.LINGERING
 CLOSED: Final = Phase.CLOSED
+
+#: The phases in which no request is under way (a head may be arriving).
+NO_REQUEST: Final = (HANDSHAKING, IDLE, READING_HEAD)

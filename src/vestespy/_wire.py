@@ -79,10 +79,16 @@ class Wire(Generic[Marker]):
 
     # == loop thread: input ===================================================================
 
-    def receive(self, data: bytes) -> None:
-        """Feed bytes read from the client (``b""``: it closed its side)."""
+    def receive(self, data: bytes) -> DriverEvent | Wait:
+        """Feed bytes read from the client (``b""``: it closed its side) and return the first
+        event they make, as :meth:`next_event` would (one lock for both)."""
         with self._lock:
-            self._driver.receive(data)
+            driver = self._driver
+            driver.receive(data)
+            event = driver.next_event()
+            if type(event) is RequestRejected:
+                self._queue_rejection_locked(event)
+            return event
 
     def next_event(self) -> DriverEvent | Wait:
         """The driver's next event; a rejection's answer is queued and the output closed."""

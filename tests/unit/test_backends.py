@@ -112,3 +112,8 @@ def test_poll_has_no_descriptor_limit() -> None:
         backend.unregister(5000)
     finally:
         backend.close()
+
+
+def test_event_bits_are_the_selectors_modules() -> None:
+    # Literals in _backends (so that mypyc inlines them) must stay the standard library's.
+    assert (EVENT_READ, EVENT_WRITE) == (selectors.EVENT_READ, selectors.EVENT_WRITE)
