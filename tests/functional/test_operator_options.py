@@ -5,22 +5,19 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import vestespy
-from support import RawClient, serve
+from support import RawClient, poll, serve
 
 DEADLINE = 10.0
 
 
-def _wait_for(condition: object, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
+def _wait_for(condition: Callable[[], object], what: str) -> None:
+    poll(lambda: bool(condition()), DEADLINE, what, step=0.01)
 
 
 # -- limit_concurrency ---------------------------------------------------------------------
