@@ -33,7 +33,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._detach import detach_request, detach_response
+from ._detach import detach
 from ._emitter import drop_listeners
 from ._errorpage import answer_with_error
 from ._header_fields import headers_from_triples
@@ -299,8 +299,7 @@ class Exchange:
         # response let go of this exchange, so that refcounting frees all of them at once
         # instead of the cyclic collector, later.
         drop_listeners(request)
-        detach_request(request)
-        detach_response(self.response)
+        detach(request, self.response)
 
     # Any: the emitted event's arguments are whatever its listeners take.
     def _guard(self, emit: Callable[..., object], *args: Any) -> None:

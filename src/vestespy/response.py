@@ -453,5 +453,5 @@ class _ClosedChannel:
         pass
 
 
-# The channel of every response whose exchange is over (see _detach.detach_response).
+# The channel of every response whose exchange is over (see _detach.detach).
 _CLOSED_CHANNEL = _ClosedChannel()
