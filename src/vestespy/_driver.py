@@ -607,6 +607,11 @@ class Driver:
         assert pieces is not None
         return pieces
 
+    def send_small_body(self, data: bytes) -> bytes:
+        """Return ``data`` framed, as one (copied) piece: for small bodies, where a copy costs
+        less than queuing and later joining several pieces."""
+        return self._h11.send(Data(data=data))
+
     def end_response(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
         """Return the bytes that end the response and start the next cycle if possible."""
         conn = self._h11

@@ -110,15 +110,23 @@ class EventLoop:
         self._thread_id = threading.get_ident()
         select = self.backend.select
         try:
+            timers = self._timers
             while not self._stopping:
-                for callback, events in select(self._timeout()):
+                # The timeout inline (a call per pass costs as much as the arithmetic).
+                if self._calls or self._end_of_pass:
+                    timeout: float | None = 0
+                elif timers:
+                    timeout = max(0.0, timers[0][0] - time.monotonic())
+                else:
+                    timeout = None
+                for callback, events in select(timeout):
                     try:
                         callback(events)
                     except Exception:
                         logger.exception("error in I/O callback %r", callback)
                 if self._calls:
                     self._run_calls()
-                if self._timers:
+                if timers and timers[0][0] <= time.monotonic():
                     self._run_timers()
                 if self._end_of_pass:
                     self._run_end_of_pass()
@@ -139,13 +147,6 @@ class EventLoop:
         self.backend.close()
         self._wake_r.close()
         self._wake_w.close()
-
-    def _timeout(self) -> float | None:
-        if self._calls or self._end_of_pass:
-            return 0
-        if self._timers:
-            return max(0.0, self._timers[0][0] - time.monotonic())
-        return None
 
     def _on_wake(self, events: int) -> None:
         try:

@@ -34,6 +34,9 @@ __all__ = ["Wire"]
 #: What marks the end of a response in the queue (the connection uses its exchanges).
 Marker = TypeVar("Marker")
 
+# Bodies up to this size, sent whole with their head, are copied into one piece with it.
+_ONE_PIECE = 16 * 1024
+
 
 class Wire(Generic[Marker]):
     """The driver and output buffer of one connection, behind one lock.
@@ -197,7 +200,11 @@ class Wire(Generic[Marker]):
             driver = self._driver
             try:
                 data = driver.start_response(head.status, head.headers, head.reason)
-                if body:
+                if body and ended is not None and len(body) <= _ONE_PIECE:
+                    # A small whole response leaves as one piece: one append, nothing to
+                    # join at the flush (a copy of a few KiB costs less).
+                    data += driver.send_small_body(body)
+                elif body:
                     output.append(data)
                     output.extend(driver.send_body(body))
                     data = b""
