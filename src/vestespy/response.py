@@ -245,6 +245,10 @@ class Response:
         has_date = has_server = False
         # One pass: this runs for every response.
         for lower, name, value in header_triples(headers):
+            if lower == "content-length" and value.isascii() and value.isdigit():
+                # Set from an int above (or digits by the application): nothing to check.
+                fields.append((b"Content-Length", value.encode("ascii")))
+                continue
             fields.append(_checked_field(name, value))
             if lower == "date":
                 has_date = True
