@@ -7,7 +7,7 @@ Every upper bound a socket test puts on a duration is one of two kinds:
   so a deadline trips between its value and about one and a half times it on an idle
   machine; the bound, three times the timeout plus a second, leaves the rest for a machine
   shared with other test suites. The boundaries themselves (just before, at, just after) are
-  unit-tested on a fake clock (tests/unit/test_deadlines.py), not here.
+  unit-tested on a fake clock (tests/unit/test_deadline_rules.py), not here.
 * :func:`latency_bound`: a latency target that holds on a machine with a core to spare (a
   normal client answered, a slot freed, a handshake not held up). On a machine already busy
   (a load average above half the number of CPUs, as when several test suites share two
