@@ -116,7 +116,10 @@ class Request(EventEmitter[RequestEvent]):
         super().__init__()
         self.method: str = method
         self.target: str = target
-        raw_path, query = _split_target(target)
+        if target.startswith("/"):  # origin-form, nearly every request: without a call
+            raw_path, _, query = target.partition("?")
+        else:
+            raw_path, query = _split_target(target)
         self.raw_path: str = raw_path
         self.query: str = query
         self.path: str = unquote(raw_path) if "%" in raw_path else raw_path
