@@ -348,7 +348,10 @@ class Driver:
         except RemoteProtocolError as exc:
             return self._reject(exc.error_status_hint, str(exc))
         if type(event) is Data:
-            data = bytes(event.data)
+            # Any: h11's types say Data.data is bytes, but h11_mypyc hands a bytearray, which a
+            # typed read in compiled code would refuse; bytes() copies it either way.
+            untyped: Any = event
+            data = bytes(untyped.data)
             self._body_seen += len(data)
             if self._body_left is not None:
                 self._body_left -= len(data)

@@ -16,6 +16,20 @@ from typing import Any
 from vestespy._core import CORE_NAME
 from vestespy._driver import Driver, PeerClosed, RequestEnded, RequestRejected, RequestStarted, Wait
 
+# The per-request events are plain classes (mypyc compiles their __init__), the rest dataclasses.
+_PLAIN_FIELDS = {
+    "RequestStarted": ("method", "target", "http_version", "headers", "expects_continue"),
+    "BodyReceived": ("data",),
+    "RequestEnded": ("trailers",),
+}
+
+
+def event_fields(event: object) -> tuple[Any, ...]:
+    """The event's fields, in order."""
+    if dataclasses.is_dataclass(event):
+        return tuple(getattr(event, field.name) for field in dataclasses.fields(event))
+    return tuple(getattr(event, name) for name in _PLAIN_FIELDS[type(event).__name__])
+
 
 def transcript(chunks: list[bytes], eof: bool) -> list[Any]:
     """Feed ``chunks`` (then EOF, if ``eof``) to a driver; return what happened, as data.
@@ -32,7 +46,7 @@ def transcript(chunks: list[bytes], eof: bool) -> list[Any]:
             if isinstance(event, Wait):
                 out.append(("wait", event.name))
                 return
-            fields = tuple(getattr(event, field.name) for field in dataclasses.fields(event))
+            fields = event_fields(event)
             out.append((type(event).__name__, fields))
             if isinstance(event, RequestStarted) and event.expects_continue:
                 out.append(("continue", driver.send_continue()))
