@@ -21,8 +21,8 @@ class ResponseHead:
         self, status: int, reason: bytes | None, headers: list[tuple[bytes, bytes]]
     ) -> None:
         #: The status code, 200-999.
-        self.status = status
+        self.status: int = status
         #: The reason phrase, or None for the standard one.
-        self.reason = reason
+        self.reason: bytes | None = reason
         #: The header fields as ``(name, value)`` byte pairs, checked and in order.
-        self.headers = headers
+        self.headers: list[tuple[bytes, bytes]] = headers
