@@ -332,6 +332,8 @@ class Connection:
             return True
         if self.phase not in NO_REQUEST or self.deadlines.silent_for(now) < idle_for:
             return False
+        if self.transport.input_waiting():
+            return False  # a request arrived since the loop last looked: it gets its answer
         self.sender.close_when_sent()
         return True
 

@@ -229,6 +229,18 @@ class Transport:
         if Transport.recv(self) == b"":
             self._lose()
 
+    def input_waiting(self) -> bool:
+        """Whether the client has sent bytes the loop has not read yet (a peek).
+
+        A draining server asks before closing an idle keep-alive connection: a request that
+        reached the kernel after the loop's last look would otherwise be cut with no answer
+        (a proxy retries no POST), so the race is down to the peek and the shutdown.
+        """
+        try:
+            return bool(self.sock.recv(1, socket.MSG_PEEK))
+        except OSError:  # nothing yet (the socket does not block), or gone
+            return False
+
     def linger(self) -> bool:
         """Shut down the write side and wait for the client to close.
 
@@ -454,6 +466,10 @@ class TLSTransport(Transport):
     def send_backlog(self) -> int:
         """Send what the backlog holds; return the plaintext count taken."""
         return self._report(Transport.send_backlog(self))
+
+    def input_waiting(self) -> bool:
+        """Whether records arrived that are not decrypted yet, or bytes wait in the kernel."""
+        return self._incoming.pending > 0 or Transport.input_waiting(self)
 
     def send_plaintext_answer(self) -> None:
         """Answer a plaintext HTTP request with PLAINTEXT_ANSWER, unencrypted."""
