@@ -520,17 +520,18 @@ class Driver:
     @property
     def must_close(self) -> bool:
         """Whether the connection must close once the bytes already returned are sent."""
-        return (
-            self._rejected
-            or self._no_keep_alive
-            or self._h11.our_state in (MUST_CLOSE, CLOSED, ERROR)
-        )
+        # Not merely because keep-alive is refused: a response whose head already promised
+        # keep-alive keeps its promise (see refuse_keep_alive).
+        return self._rejected or self._h11.our_state in (MUST_CLOSE, CLOSED, ERROR)
 
     def refuse_keep_alive(self) -> None:
-        """End the connection after the current response (a server draining).
+        """End the connection after the next response it starts (a server draining).
 
-        A response not started yet carries ``Connection: close``; no further request is
-        parsed.
+        A response not started yet carries ``Connection: close``, and the connection closes
+        after it. One whose head already went out without it keeps its promise: the
+        connection stays open for the client's next request, which is answered with
+        ``Connection: close``. Closing there instead races the client, which takes the
+        connection as reusable and may be sending on it already (a proxy retries no POST).
         """
         self._no_keep_alive = True
 
@@ -619,7 +620,7 @@ class Driver:
         """Return the bytes that end the response and start the next cycle if possible."""
         conn = self._h11
         data = conn.send(EndOfMessage(headers=trailers or []))
-        if conn.their_state is DONE and conn.our_state is DONE and not self._no_keep_alive:
+        if conn.their_state is DONE and conn.our_state is DONE:  # keep-alive was promised
             self._start_next_cycle()
         return data
 

@@ -332,9 +332,11 @@ class Server(EventEmitter[Literal["request"]]):
 
         With ``timeout`` 0 (the default) open connections are closed now. With a positive
         ``timeout`` the server drains first: it stops accepting, lets the requests in flight
-        finish (their responses carry ``Connection: close``), closes keep-alive connections
-        once they have been idle for a second (a request sent on one meanwhile is answered,
-        with ``Connection: close``), and returns once none is left, or after ``timeout``
+        finish (their responses carry ``Connection: close``, unless their head had gone out
+        already: the connection then stays open as it promised), closes keep-alive
+        connections once they have been idle for a second (a request sent on one meanwhile,
+        or waiting unread when the second is up, is answered, with ``Connection: close``),
+        and returns once none is left, or after ``timeout``
         seconds, closing what is still open. A later call with a shorter timeout (or 0) cuts
         it short.
 
