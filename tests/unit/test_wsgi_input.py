@@ -130,18 +130,23 @@ def test_error_stream_keeps_a_partial_line_per_thread(caplog: pytest.LogCaptureF
     # not completed by another's, and each thread's flush logs only its own.
     errors = ErrorStream(logging.getLogger("vestespy.wsgi"))
     with caplog.at_level(logging.ERROR, logger="vestespy.wsgi"):
+        assert errors.partial == 0
         errors.write("main ")
+        assert errors.partial == 1  # the adapter flushes only while a thread has one
 
         def other() -> None:
             errors.write("other ")
             errors.write("line\n")
             errors.write("other tail")
+            assert errors.partial == 2
             errors.flush()
+            assert errors.partial == 1
 
         thread = threading.Thread(target=other)
         thread.start()
         thread.join(WAIT)
         errors.write("line\n")
+        assert errors.partial == 0
         errors.flush()  # nothing pending on this thread: no empty record
     assert [r.getMessage() for r in caplog.records] == ["other line", "other tail", "main line"]
 

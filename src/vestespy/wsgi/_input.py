@@ -257,22 +257,34 @@ class ErrorStream:
         logger: Where lines go.
     """
 
-    __slots__ = ("_local", "_logger")
+    __slots__ = ("_local", "_lock", "_logger", "partial")
 
     def __init__(self, logger: logging.Logger) -> None:
         self._logger = logger
         self._local = threading.local()
+        self._lock = threading.Lock()
+        #: How many threads hold a partial line: while none does, :meth:`flush` need not be
+        #: called (the adapter reads it after every call). A thread always sees its own
+        #: write's count, which is all the adapter needs.
+        self.partial = 0
 
     def write(self, text: str) -> int:
         """Log every complete line of ``text`` (with what was written before it)."""
         if not isinstance(text, str):
             raise TypeError(f"wsgi.errors takes str, not {type(text).__name__}")
         local = self._local
-        data = getattr(local, "pending", "") + text
-        *lines, local.pending = data.split("\n")
+        before = getattr(local, "pending", "")
+        *lines, pending = (before + text).split("\n")
+        self._set_pending(local, before, pending)
         for line in lines:
             self._logger.error("%s", line)
         return len(text)
+
+    def _set_pending(self, local: threading.local, before: str, pending: str) -> None:
+        local.pending = pending
+        if bool(before) != bool(pending):
+            with self._lock:
+                self.partial += 1 if pending else -1
 
     def writelines(self, lines: Iterable[str]) -> None:
         """Write each string of ``lines``."""
@@ -284,5 +296,5 @@ class ErrorStream:
         local = self._local
         line = getattr(local, "pending", "")
         if line:
-            local.pending = ""
+            self._set_pending(local, line, "")
             self._logger.error("%s", line)

@@ -312,10 +312,12 @@ class Call:
             if kind is None:
                 kind = _name_kind(name)
             if kind:
-                if kind == _CONTENT_LENGTH:
-                    length = _content_length(value, length)
-                else:
+                if kind != _CONTENT_LENGTH:
                     raise HeaderError(f"{name!r} is a hop-by-hop header, set by the server")
+                if length is None and value.isdigit() and value.isascii():
+                    length = value  # the common case, checked without a call
+                else:
+                    length = _content_length(value, length)
         self.status, self.reason = parsed
         self.length = length
         self.headers = headers
@@ -370,7 +372,15 @@ class Call:
         errors: ErrorStream = environ["wsgi.errors"]
         try:
             result = self.app(environ, self.start_response)
-            self._respond(result)
+            if (
+                type(result) is list
+                and len(result) == 1
+                and self.status is not None
+                and self.pusher is None
+            ):
+                self._send_whole(result[0])  # the common case, without _respond's questions
+            else:
+                self._respond(result)
         except Exception as exc:
             self._fail(exc)
         finally:
@@ -380,7 +390,8 @@ class Call:
                     close()
                 except Exception as exc:
                     self._log(exc, "close() of the response iterable")
-            errors.flush()
+            if errors.partial:  # some thread has a partial line: this one's, if any, goes
+                errors.flush()
 
     def _respond(self, result: Iterable[bytes]) -> None:
         if self.pusher is not None:
