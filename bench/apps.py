@@ -263,33 +263,72 @@ def _choose_build(compiled: bool) -> None:
     print(info, flush=True)
 
 
+def listener(server: Any, req: Any, res: Any) -> None:
+    """The app as a VestesPy ``"request"`` listener (also ``vestespy apps:listener``)."""
+    size = _stream_size(req.path)
+    if size is not None:
+        res.send_stream(_pieces(size), size)
+    elif req.method == "POST" and req.path == "/upload":
+        count = [0]
+        req.on("data", lambda _e, _q, _r, chunk: count.__setitem__(0, count[0] + len(chunk)))
+        req.on("end", lambda _e, _q, r: r.send_all(str(count[0])))
+    elif req.method == "POST":
+        parts: list[bytes] = []
+        req.on("data", lambda _e, _q, _r, chunk: parts.append(chunk))
+        req.on("end", lambda _e, _q, r: r.send_all(b"".join(parts)))
+    else:
+        # A body-less GET can be answered from the "request" listener directly.
+        res.headers.set("Content-Type", "text/plain")
+        res.send_all(HELLO)
+
+
 def run_vestespy(port: int, select: str, max_workers: int, compiled: bool = False) -> None:
     """VestesPy: the working tree's sources on h11, or its mypyc build on h11_mypyc."""
     _choose_build(compiled)
     import vestespy
 
-    def on_request(server: Any, req: Any, res: Any) -> None:
-        size = _stream_size(req.path)
-        if size is not None:
-            res.send_stream(_pieces(size), size)
-        elif req.method == "POST" and req.path == "/upload":
-            count = [0]
-            req.on("data", lambda _e, _q, _r, chunk: count.__setitem__(0, count[0] + len(chunk)))
-            req.on("end", lambda _e, _q, r: r.send_all(str(count[0])))
-        elif req.method == "POST":
-            parts: list[bytes] = []
-            req.on("data", lambda _e, _q, _r, chunk: parts.append(chunk))
-            req.on("end", lambda _e, _q, r: r.send_all(b"".join(parts)))
-        else:
-            # A body-less GET can be answered from the "request" listener directly.
-            res.headers.set("Content-Type", "text/plain")
-            res.send_all(HELLO)
-
     server = vestespy.Server(
         (HOST, port), select=select, max_workers=max_workers, **VESTESPY_OPTIONS
     )
-    server.on("request", on_request)
+    server.on("request", listener)
     server.serve_forever()
+
+
+def run_vestespy_command(port: int, app: str, *, compiled: bool, access_log: bool) -> None:
+    """The ``vestespy`` command as users run it: ``vestespy --wsgi apps:wsgi_app`` or
+    ``vestespy apps:listener``, with its defaults (a supervisor and one worker process, a
+    pool of 50 threads, the access log on stdout) but the address and ``--workers 1``.
+
+    This process checks the build it names can be imported, then becomes the command
+    (``exec``: the pid the harness watches is the supervisor's, on the same pinned CPU,
+    and its worker inherits the pinning).
+    """
+    _choose_build(compiled)
+    bench = Path(__file__).resolve().parent
+    first = COMPILED_BUILD if compiled else bench.parent / "src"
+    env = dict(os.environ)
+    # The build first, then this folder for the application module (apps.py itself).
+    env["PYTHONPATH"] = os.pathsep.join([str(first), str(bench)])
+    env["VESTESPY_H11"] = "h11_mypyc" if compiled else "h11"
+    argv = [sys.executable, "-m", "vestespy", *app.split(), "--bind", f"{HOST}:{port}"]
+    argv += ["--workers", "1"]
+    if not access_log:
+        argv.append("--no-access-log")
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, env)
+
+
+def run_granian(port: int) -> None:
+    """granian's WSGI server (Rust): ``granian --interface wsgi --workers 1 apps:wsgi_app``,
+    with its default threads; the backlog raised as the other servers' is."""
+    bench = Path(__file__).resolve().parent
+    script = Path(sys.executable).parent / "granian"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(bench)
+    argv = [str(script), "--interface", "wsgi", "--workers", "1"]
+    argv += ["--host", HOST, "--port", str(port), "--backlog", "4096", "apps:wsgi_app"]
+    sys.stdout.flush()
+    os.execve(str(script), argv, env)
 
 
 # -- the reference: a bare blocking socket loop, no HTTP parsing --------------------------
@@ -415,7 +454,32 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "vestespy-compiled-wsgi-epoll": lambda port: run_vestespy_wsgi(port, "epoll", 4, True),
     "vestespy-compiled-pool-epoll": lambda port: run_vestespy(port, "epoll", 4, compiled=True),
     "vestespy-compiled-inline-epoll": lambda port: run_vestespy(port, "epoll", 0, compiled=True),
+    "vestespy-command-wsgi": lambda port: run_vestespy_command(
+        port, "--wsgi apps:wsgi_app", compiled=False, access_log=True
+    ),
+    "vestespy-command-wsgi-nolog": lambda port: run_vestespy_command(
+        port, "--wsgi apps:wsgi_app", compiled=False, access_log=False
+    ),
+    "vestespy-command-listener": lambda port: run_vestespy_command(
+        port, "apps:listener", compiled=False, access_log=True
+    ),
+    "vestespy-command-listener-nolog": lambda port: run_vestespy_command(
+        port, "apps:listener", compiled=False, access_log=False
+    ),
+    "vestespy-compiled-command-wsgi": lambda port: run_vestespy_command(
+        port, "--wsgi apps:wsgi_app", compiled=True, access_log=True
+    ),
+    "vestespy-compiled-command-wsgi-nolog": lambda port: run_vestespy_command(
+        port, "--wsgi apps:wsgi_app", compiled=True, access_log=False
+    ),
+    "vestespy-compiled-command-listener": lambda port: run_vestespy_command(
+        port, "apps:listener", compiled=True, access_log=True
+    ),
+    "vestespy-compiled-command-listener-nolog": lambda port: run_vestespy_command(
+        port, "apps:listener", compiled=True, access_log=False
+    ),
     "uvicorn-httptools": run_uvicorn_httptools,
+    "granian": run_granian,
     "bare-socket": run_bare,
     "h11-minimal": run_h11_minimal,
     "h11-minimal-mypyc": lambda port: run_h11_minimal(port, "h11_mypyc"),

@@ -17,6 +17,11 @@ from typing import IO, Any
 BENCH = Path(__file__).resolve().parent
 
 
+def _forks_workers(name: str) -> bool:
+    """Servers whose supervisor listens before a forked worker serves."""
+    return "-command-" in name or name in ("granian", "gunicorn")
+
+
 @dataclass(frozen=True)
 class Pinning:
     """The command prefixes that put the server and the load generator on their CPUs."""
@@ -66,11 +71,23 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at start: {self.log_tail()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
+                if self._answers() if _forks_workers(self.name) else self._accepts():
+                    return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not listen within {timeout} s: {self.log_tail()}")
+
+    def _accepts(self) -> bool:
+        socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        return True
+
+    def _answers(self) -> bool:
+        """Whether ``GET /`` is answered: a supervisor binds before its worker serves, and
+        the first measurement must not include the worker's start."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            return sock.recv(16).startswith(b"HTTP/1.1 200")
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:

@@ -10,8 +10,9 @@ import wrk
 from httpwire import cpu_seconds
 from procs import Pinning, ServerProcess, run_client, run_tool
 
-# uvicorn-httptools: uvicorn on httptools and uvloop, the C-parser reference users pick for speed.
-PEERS = ["waitress", "cheroot", "gunicorn", "uvicorn", "hypercorn", "uvicorn-httptools"]
+# uvicorn-httptools: uvicorn on httptools and uvloop, the C-parser reference users pick for speed;
+# granian: the Rust WSGI server.
+PEERS = ["waitress", "cheroot", "gunicorn", "uvicorn", "hypercorn", "uvicorn-httptools", "granian"]
 # Two builds: the working tree's sources on h11 (pure), and the same sources compiled by mypyc
 # (built by run.py into bench/.build) on h11_mypyc.
 VESTESPY = [
@@ -26,13 +27,29 @@ VESTESPY = [
     # The WSGI app on the compiled build (what the default install gives where a compiler is).
     "vestespy-compiled-wsgi-epoll",
 ]
+# The vestespy command as users run it (a supervisor and one worker, its default pool of 50
+# threads), serving the WSGI app (--wsgi) or the listener, with its default access log on
+# stdout or with --no-access-log; on both builds.
+COMMAND = [
+    f"vestespy-{build}command-{app}{log}"
+    for build in ("", "compiled-")
+    for app in ("wsgi", "listener")
+    for log in ("", "-nolog")
+]
+#: Left out of --quick's default set (--servers all): the CI smoke run stays short. The pure
+#: build's default command rows run in it, which start the command as the others do.
+QUICK_LEAVES_OUT = frozenset(
+    name for name in COMMAND if name.endswith("-nolog") or "-compiled-" in name
+)
+#: Servers that serve from forked worker processes, whose RSS the idle workload does not read.
+FORKING = ("gunicorn", "granian", *COMMAND)
 BARE = "bare-socket"
 # The h11 ceiling: h11 with a selectors loop and nothing else, for the hello workloads; on
 # h11 and on h11_mypyc.
 H11_MINIMAL = "h11-minimal"
 H11_MINIMAL_MYPYC = "h11-minimal-mypyc"
-SERVERS = [*PEERS, *VESTESPY, BARE, H11_MINIMAL, H11_MINIMAL_MYPYC]
-HTTP_SERVERS = [*PEERS, *VESTESPY]
+SERVERS = [*PEERS, *VESTESPY, *COMMAND, BARE, H11_MINIMAL, H11_MINIMAL_MYPYC]
+HTTP_SERVERS = [*PEERS, *VESTESPY, *COMMAND]
 # The two transfers, with the bare socket loop as their reference.
 TRANSFER_SERVERS = (*HTTP_SERVERS, BARE)
 
@@ -229,8 +246,9 @@ WORKLOADS: dict[str, Workload] = {
             "idle keep-alive connections held open: server RSS each, p99 of requests among them",
             (Column("rss", "idle KiB/conn", False), Column("p99", "idle p99 ms", False)),
             # select() cannot watch more than 1024 sockets: the idle workload is for epoll.
-            # gunicorn serves from a forked worker whose RSS the harness does not read.
-            tuple(s for s in HTTP_SERVERS if not s.endswith("-select") and s != "gunicorn"),
+            # gunicorn, granian and the command serve from forked workers whose RSS the
+            # harness does not read.
+            tuple(s for s in HTTP_SERVERS if not s.endswith("-select") and s not in FORKING),
             _idle,
         ),
     ]

@@ -65,8 +65,9 @@ nitpick_ignore = [
     ("py:class", "Listener"),
     ("py:class", "ContinueSender"),
     ("py:class", "ResponseChannel"),
-    # The adapter's own request-body stream (private), in WSGIAdapter.environ's signature.
+    # The adapter's own request-body streams (private), in WSGIAdapter.environ's signature.
     ("py:class", "InputStream"),
+    ("py:class", "EmptyInput"),
     # The class documented as vestespy.wsgi.StartResponse, by its defining module's name.
     ("py:class", "vestespy.wsgi._types.StartResponse"),
 ]

@@ -11,7 +11,8 @@ import pytest
 import vestespy
 from vestespy.proxies import TrustedProxies, resolve
 from vestespy.wsgi import FileWrapper, WSGIAdapter
-from vestespy.wsgi._input import ErrorStream, InputStream
+from vestespy.wsgi._input import EMPTY_INPUT, ErrorStream, InputStream
+from vestespy.wsgi._response import Call, HeaderError
 
 WAIT = 10.0
 
@@ -124,6 +125,42 @@ def test_error_stream_logs_whole_lines(caplog: pytest.LogCaptureFixture) -> None
         errors.write(b"bytes")  # type: ignore[arg-type]
 
 
+def test_error_stream_keeps_a_partial_line_per_thread(caplog: pytest.LogCaptureFixture) -> None:
+    # One stream serves every request of an adapter: a partial line written on one thread is
+    # not completed by another's, and each thread's flush logs only its own.
+    errors = ErrorStream(logging.getLogger("vestespy.wsgi"))
+    with caplog.at_level(logging.ERROR, logger="vestespy.wsgi"):
+        assert errors.partial == 0
+        errors.write("main ")
+        assert errors.partial == 1  # the adapter flushes only while a thread has one
+
+        def other() -> None:
+            errors.write("other ")
+            errors.write("line\n")
+            errors.write("other tail")
+            assert errors.partial == 2
+            errors.flush()
+            assert errors.partial == 1
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(WAIT)
+        errors.write("line\n")
+        assert errors.partial == 0
+        errors.flush()  # nothing pending on this thread: no empty record
+    assert [r.getMessage() for r in caplog.records] == ["other line", "other tail", "main line"]
+
+
+def test_the_empty_input_reads_nothing_and_survives_close() -> None:
+    assert EMPTY_INPUT.read() == b""
+    assert EMPTY_INPUT.read(10) == b""
+    assert EMPTY_INPUT.readline() == b""
+    assert EMPTY_INPUT.readlines() == []
+    assert list(EMPTY_INPUT) == []
+    EMPTY_INPUT.close()  # shared: an application closing it harms no other request
+    assert EMPTY_INPUT.read() == b""
+
+
 def test_app_threads_run_every_task_at_once_uncapped() -> None:
     # Each application may wait for its own body: none may wait for a free thread.
     threads = WSGIAdapter(lambda environ, start_response: [])._threads
@@ -172,8 +209,11 @@ def make_request(target: str, headers: list[tuple[str, str]], version: str = "1.
     )
 
 
-def environ(adapter: WSGIAdapter, target: str, headers: list[tuple[str, str]]) -> Any:
-    return adapter.environ(FakeServer(), make_request(target, headers), None)  # type: ignore[arg-type]
+def environ(
+    adapter: WSGIAdapter, target: str, headers: list[tuple[str, str]], version: str = "1.1"
+) -> Any:
+    request = make_request(target, headers, version)
+    return adapter.environ(FakeServer(), request, None)  # type: ignore[arg-type]
 
 
 def test_environ_paths_are_latin1_bytes_and_script_name_is_split() -> None:
@@ -369,3 +409,75 @@ def test_environ_url_scheme_and_multiprocess_options() -> None:
 def test_environ_over_a_unix_socket() -> None:
     env = resolved_environ(WSGIAdapter(lambda e, s: []), resolved_request([("Host", "h")], peer=""))
     assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("", "")
+
+
+def test_environ_repeated_fields_and_the_shared_part_stays_shared() -> None:
+    adapter = WSGIAdapter(lambda e, s: [])
+    env = environ(
+        adapter,
+        "/",
+        [
+            ("Host", "h"),
+            ("Content-Type", "text/a"),
+            ("content-type", "text/b"),  # CONTENT_* are not joined: the last one wins
+            ("X-Odd", "1"),
+            ("x-ODD", "2"),
+            ("Cookie", "a=1"),
+        ],
+    )
+    assert env["CONTENT_TYPE"] == "text/b"
+    assert env["HTTP_X_ODD"] == "1, 2"
+    assert env["HTTP_COOKIE"] == "a=1"
+    assert env["wsgi.input"] is None
+    # A request's values never reach the next request's environ.
+    env["wsgi.errors"].flush()
+    env["HTTP_LEFTOVER"] = "x"
+    later = environ(adapter, "/b?q", [])
+    assert not {"HTTP_LEFTOVER", "CONTENT_TYPE", "HTTP_X_ODD", "HTTP_HOST"} & later.keys()
+    assert (later["PATH_INFO"], later["QUERY_STRING"]) == ("/b", "q")
+    assert later["wsgi.errors"] is env["wsgi.errors"]
+    assert environ(adapter, "/", [], version="1.0")["SERVER_PROTOCOL"] == "HTTP/1.0"
+
+
+def test_environ_follows_options_set_after_construction() -> None:
+    adapter = WSGIAdapter(lambda e, s: [])
+    adapter.script_name = "/app/"
+    adapter.url_scheme = "https"
+    adapter.multiprocess = True
+    env = environ(adapter, "/app/x", [("Host", "h")])
+    assert (env["SCRIPT_NAME"], env["PATH_INFO"]) == ("/app", "/x")
+    assert (env["wsgi.url_scheme"], env["HTTPS"], env["SERVER_PORT"]) == ("https", "on", "443")
+    assert env["wsgi.multiprocess"] is True
+    assert (adapter.script_name, adapter.url_scheme, adapter.multiprocess) == (
+        "/app",
+        "https",
+        True,
+    )
+    with pytest.raises(ValueError, match="url_scheme"):
+        adapter.url_scheme = "ftp"
+    with pytest.raises(ValueError, match="start with"):
+        adapter.script_name = "app"
+
+
+def new_call() -> Call:
+    return Call(lambda e, s: [], None, False, None, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("repeat", [1, 2])  # the second time, from the caches
+def test_start_response_checks_the_same_from_its_caches(repeat: int) -> None:
+    for _ in range(repeat):
+        call = new_call()
+        call.start_response("404 Not Here", [("content-LENGTH", "3"), ("X-A", "b")])
+        assert (call.status, call.reason, call.length) == (404, "Not Here", "3")
+        with pytest.raises(HeaderError, match="'Transfer-Encoding' is a hop-by-hop header"):
+            new_call().start_response("200 OK", [("Transfer-Encoding", "chunked")])
+        with pytest.raises(HeaderError, match="invalid Content-Length"):
+            new_call().start_response("200 OK", [("Content-Length", "x")])
+        with pytest.raises(ValueError, match="3-digit code"):
+            new_call().start_response("2000 OK", [])
+        with pytest.raises(TypeError, match="status must be a str"):
+            new_call().start_response(b"200 OK", [])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="must be str"):
+            new_call().start_response("200 OK", [("X-A", 1)])  # type: ignore[list-item]
+        with pytest.raises(TypeError, match="tuple"):
+            new_call().start_response("200 OK", [["X-A", "1"]])  # type: ignore[list-item]

@@ -52,8 +52,9 @@ import threading
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
+from .._header_fields import header_triples
 from .._pool import WorkerPool
-from ._input import ErrorStream, InputStream
+from ._input import EMPTY_INPUT, EmptyInput, ErrorStream, InputStream
 from ._response import Call, FileWrapper
 from ._types import Environ, WSGIApplication
 
@@ -161,20 +162,92 @@ class WSGIAdapter:
         if buffer_size < 0 or input_buffer < 1:
             raise ValueError("buffer_size must be >= 0 and input_buffer >= 1")
         self.app: WSGIApplication = app
-        self.script_name: str = script_name
+        self._script_name = script_name
         # PEP 3333 native strings hold bytes as Latin-1: the prefix as it appears in paths.
         self._script_bytes = script_name.encode("utf-8").decode("latin-1")
-        self.url_scheme: str | None = url_scheme
-        self.multiprocess: bool = multiprocess
+        self._url_scheme = url_scheme
+        self._multiprocess = multiprocess
         self.buffer_size: int = buffer_size
         self.input_buffer: int = input_buffer
         self._threads = WorkerPool(None, idle_timeout=_IDLE_TIMEOUT, name="vestespy-wsgi")
-        from .. import __version__  # here: the package imports this module first
-
-        self._software = f"VestesPy/{__version__}"
+        # One wsgi.errors for every request: it keeps a partial line per thread, and the
+        # call flushes its thread's at the end of each request.
+        self._errors = ErrorStream(logger)
         self._server_address: tuple[object, tuple[str, str]] = (None, ("", ""))
         # Host -> (SERVER_NAME, port or "" when it has none): a server sees few values.
         self._hosts: dict[str, tuple[str, str]] = {}
+        self._base: Environ = {}
+        self._rebuild_base()
+
+    def _rebuild_base(self) -> None:
+        """Build the environ every request starts from (a copy of it; see :meth:`environ`).
+
+        It holds the per-server values, and a placeholder for every key each request sets,
+        so that the copy's table already has room for them: the request's values replace
+        the placeholders, which grows nothing.
+        """
+        from .. import __version__  # here: the package imports this module first
+
+        self._base = {
+            "REQUEST_METHOD": "",
+            "SCRIPT_NAME": self._script_bytes,
+            "PATH_INFO": "",
+            "QUERY_STRING": "",
+            "RAW_URI": "",
+            "REQUEST_URI": "",
+            "SERVER_PROTOCOL": "",
+            "SERVER_SOFTWARE": f"VestesPy/{__version__}",
+            "SERVER_NAME": "",
+            "SERVER_PORT": "",
+            "REMOTE_ADDR": "",
+            "REMOTE_PORT": "",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": self._url_scheme or "http",
+            "wsgi.input": None,
+            "wsgi.errors": self._errors,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": self._multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+
+    # The options the environ's shared part is built from: set, they rebuild it.
+
+    @property
+    def script_name(self) -> str:
+        """The URL prefix the application is mounted at (``SCRIPT_NAME``)."""
+        return self._script_name
+
+    @script_name.setter
+    def script_name(self, value: str) -> None:
+        value = value.rstrip("/")
+        if value and not value.startswith("/"):
+            raise ValueError(f"script_name must start with '/': {value!r}")
+        self._script_name = value
+        self._script_bytes = value.encode("utf-8").decode("latin-1")
+        self._rebuild_base()
+
+    @property
+    def url_scheme(self) -> str | None:
+        """The forced ``wsgi.url_scheme``, or None to take the request's."""
+        return self._url_scheme
+
+    @url_scheme.setter
+    def url_scheme(self, value: str | None) -> None:
+        if value not in (None, "http", "https"):
+            raise ValueError(f"url_scheme must be None, 'http' or 'https', not {value!r}")
+        self._url_scheme = value
+        self._rebuild_base()
+
+    @property
+    def multiprocess(self) -> bool:
+        """``wsgi.multiprocess``."""
+        return self._multiprocess
+
+    @multiprocess.setter
+    def multiprocess(self, value: bool) -> None:
+        self._multiprocess = value
+        self._rebuild_base()
 
     def __repr__(self) -> str:
         return f"<WSGIAdapter {self.app!r} script_name={self.script_name!r}>"
@@ -190,11 +263,11 @@ class WSGIAdapter:
         if not server.max_workers:
             raise RuntimeError(_INLINE_ERROR)
         # The environ first: its keys answer the questions below without more header scans.
-        environ = self.environ(server, req, None)
+        # It starts with the shared empty input, replaced below when there is a body.
+        environ = self.environ(server, req, EMPTY_INPUT)
         length = environ.get("CONTENT_LENGTH")
         chunked = "HTTP_TRANSFER_ENCODING" in environ
         if not chunked and (length is None or length == "0"):
-            environ["wsgi.input"] = io.BytesIO(b"")
             Call(self.app, self._threads, server.debug, req, res).run(environ)
             return
         expects_continue = "HTTP_EXPECT" in environ and req.http_version == "1.1"
@@ -246,7 +319,7 @@ class WSGIAdapter:
     # -- the environ ----------------------------------------------------------------------------
 
     def environ(
-        self, server: Server, req: Request, stream: InputStream | BinaryIO | None
+        self, server: Server, req: Request, stream: InputStream | EmptyInput | BinaryIO | None
     ) -> Environ:
         """Build the PEP 3333 environ of ``req``, with ``stream`` as ``wsgi.input``.
 
@@ -258,51 +331,46 @@ class WSGIAdapter:
         Returns:
             The environ.
         """
+        # A copy of the shared part, whose placeholders the request's values replace.
+        environ = self._base.copy()
         raw_path = req.raw_path
         # PATH_INFO: the percent-decoded bytes, as Latin-1 (PEP 3333 "bytes as native str").
         path = unquote_to_bytes(raw_path).decode("latin-1") if "%" in raw_path else raw_path
         script_name = self._script_bytes
         if script_name and (path == script_name or path.startswith(script_name + "/")):
             path = path[len(script_name) :]
+        environ["REQUEST_METHOD"] = req.method
+        environ["PATH_INFO"] = path
+        environ["QUERY_STRING"] = req.query
+        target = req.target
+        environ["RAW_URI"] = target
+        environ["REQUEST_URI"] = target
+        version = req.http_version
+        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if version == "1.1" else "HTTP/" + version
         client = req.client_address
         if isinstance(client, tuple):
+            environ["REMOTE_ADDR"] = client[0]
             # A port of 0 is one no proxy reported: unknown, not a port.
-            remote_addr, remote_port = str(client[0]), str(client[1]) if client[1] else ""
-        else:
-            remote_addr, remote_port = str(client or ""), ""
-        scheme = self.url_scheme or req.scheme
-        environ: Environ = {
-            "REQUEST_METHOD": req.method,
-            "SCRIPT_NAME": script_name,
-            "PATH_INFO": path,
-            "QUERY_STRING": req.query,
-            "RAW_URI": req.target,
-            "REQUEST_URI": req.target,
-            "SERVER_PROTOCOL": "HTTP/" + req.http_version,
-            "SERVER_SOFTWARE": self._software,
-            "REMOTE_ADDR": remote_addr,
-            "REMOTE_PORT": remote_port,
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": scheme,
-            "wsgi.input": stream,
-            "wsgi.errors": ErrorStream(logger),
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": self.multiprocess,
-            "wsgi.run_once": False,
-            "wsgi.file_wrapper": FileWrapper,
-        }
+            port = client[1]
+            if port:
+                environ["REMOTE_PORT"] = str(port)
+        elif client:
+            environ["REMOTE_ADDR"] = client
+        scheme = self._url_scheme or req.scheme
+        environ["wsgi.url_scheme"] = scheme
+        environ["wsgi.input"] = stream
         if scheme == "https":
             environ["HTTPS"] = "on"  # the CGI variable, which some applications read
-        for name, value in req.headers:
-            key = name.upper()
-            if "_" in key:
-                continue  # it could pass for a dash-named header after the translation
-            key = key.replace("-", "_")
-            if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
-                environ[key] = value
-                continue
-            key = "HTTP_" + key
-            if key in environ:
+        keys = _ENVIRON_KEYS
+        # The triples hold each name lower-cased already: the key is one lookup away.
+        for lower, _, value in header_triples(req.headers):
+            key = keys.get(lower)
+            if key is None:
+                key = _environ_key(lower)
+            if not key:
+                continue  # a name with "_": it could pass for a dash-named one translated
+            if key[0] == "H" and key in environ:
+                # A repeated field (HTTP_*), joined; CONTENT_* are set, the last one wins.
                 environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
             else:
                 environ[key] = value
@@ -311,9 +379,13 @@ class WSGIAdapter:
         # reads CONTENT_LENGTH bytes with read(size), as PEP 3333 has it, not read().
         if "HTTP_TRANSFER_ENCODING" in environ:
             environ["wsgi.input_terminated"] = True
-        # The host the client asked for: Host, or what a trusted proxy reported (the server
-        # resolved it); frameworks build absolute URLs from HTTP_HOST, so it says the same.
-        host = req.host
+        # The host the client asked for: what a trusted proxy reported (the server resolved
+        # it), else Host (h11 refuses a repeated one), read from the environ rather than by
+        # Request.host's second scan of the fields. Frameworks build absolute URLs from
+        # HTTP_HOST, so it says the same.
+        host = req._host
+        if host is None:
+            host = environ.get("HTTP_HOST")
         if host:
             environ["HTTP_HOST"] = host
             hosts = self._hosts
@@ -322,14 +394,16 @@ class WSGIAdapter:
                 if len(hosts) > 256:
                     hosts.clear()  # a client inventing Host values cannot grow it
                 split = hosts[host] = _split_host(host)
-            name, port = split
-            if not port:
-                port = "443" if scheme == "https" else "80"
+            name, port_text = split
+            if not port_text:
+                port_text = "443" if scheme == "https" else "80"
         else:
-            name, port = self._address_of(server)
+            name, port_text = self._address_of(server)
         environ["SERVER_NAME"] = name
-        environ["SERVER_PORT"] = port
-        _add_client_certificate(environ, req.peer_certificate)
+        environ["SERVER_PORT"] = port_text
+        cert = req.peer_certificate
+        if cert:
+            _add_client_certificate(environ, cert)
         return environ
 
     def _address_of(self, server: Server) -> tuple[str, str]:
@@ -406,3 +480,26 @@ def _split_host(host: str) -> tuple[str, str]:
     if sep and port.isdigit():
         return name, port
     return host, ""
+
+
+#: Lower-cased field name -> environ key ("" for a name that is left out); filled as names
+#: are seen, and bounded (:func:`_environ_key`).
+_ENVIRON_KEYS: dict[str, str] = {}
+_MAX_ENVIRON_KEYS = 512
+
+
+def _environ_key(lower: str) -> str:
+    """The environ key of a field name (``"HTTP_X_A"``, ``"CONTENT_TYPE"``), or ``""``.
+
+    A name with ``_`` is left out (``""``): once ``-`` is translated to ``_`` it could pass
+    for another field (a spoofed ``X_Forwarded_For`` for ``X-Forwarded-For``).
+    """
+    if "_" in lower:
+        key = ""
+    else:
+        key = lower.upper().replace("-", "_")
+        if key != "CONTENT_TYPE" and key != "CONTENT_LENGTH":
+            key = "HTTP_" + key
+    if len(_ENVIRON_KEYS) < _MAX_ENVIRON_KEYS:  # a client inventing names cannot grow it
+        _ENVIRON_KEYS[lower] = key
+    return key

@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["ErrorStream", "InputStream"]
+__all__ = ["EMPTY_INPUT", "EmptyInput", "ErrorStream", "InputStream"]
 
 
 class InputStream:
@@ -208,31 +208,83 @@ class InputStream:
         return True
 
 
+class EmptyInput:
+    """The ``wsgi.input`` of a request without a body: every read returns nothing.
+
+    It holds no state (no position, no buffer, nothing to close), so one object serves every
+    such request (:data:`EMPTY_INPUT`) instead of a new :class:`io.BytesIO` each time.
+    """
+
+    __slots__ = ()
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Return ``b""``: the body is empty."""
+        return b""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """Return ``b""``: the body is empty."""
+        return b""
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        """Return ``[]``: the body has no lines."""
+        return []
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Iterate over no lines."""
+        return iter(())
+
+    def readable(self) -> bool:
+        """Return True: the stream is read-only (for code that checks, as ``io`` does)."""
+        return True
+
+    def close(self) -> None:
+        """Do nothing: the object is shared, and there is nothing to release."""
+
+
+#: The one :class:`EmptyInput`.
+EMPTY_INPUT = EmptyInput()
+
+
 class ErrorStream:
     """``wsgi.errors``: text written by the application, logged one line at a time.
 
     Each complete line becomes one ``ERROR`` record on ``logger``; :meth:`flush` logs a
-    partial line too. One stream serves one request, on the application's thread.
+    partial line too. A partial line is kept per thread, so that one stream serves every
+    request of an adapter: each application writes on the thread it runs on, and the adapter
+    flushes that thread's partial line when the call ends.
 
     Args:
         logger: Where lines go.
     """
 
-    __slots__ = ("_logger", "_pending")
+    __slots__ = ("_local", "_lock", "_logger", "partial")
 
     def __init__(self, logger: logging.Logger) -> None:
         self._logger = logger
-        self._pending = ""
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        #: How many threads hold a partial line: while none does, :meth:`flush` need not be
+        #: called (the adapter reads it after every call). A thread always sees its own
+        #: write's count, which is all the adapter needs.
+        self.partial = 0
 
     def write(self, text: str) -> int:
         """Log every complete line of ``text`` (with what was written before it)."""
         if not isinstance(text, str):
             raise TypeError(f"wsgi.errors takes str, not {type(text).__name__}")
-        data = self._pending + text
-        *lines, self._pending = data.split("\n")
+        local = self._local
+        before = getattr(local, "pending", "")
+        *lines, pending = (before + text).split("\n")
+        self._set_pending(local, before, pending)
         for line in lines:
             self._logger.error("%s", line)
         return len(text)
+
+    def _set_pending(self, local: threading.local, before: str, pending: str) -> None:
+        local.pending = pending
+        if bool(before) != bool(pending):
+            with self._lock:
+                self.partial += 1 if pending else -1
 
     def writelines(self, lines: Iterable[str]) -> None:
         """Write each string of ``lines``."""
@@ -240,7 +292,9 @@ class ErrorStream:
             self.write(line)
 
     def flush(self) -> None:
-        """Log a pending partial line."""
-        if self._pending:
-            line, self._pending = self._pending, ""
+        """Log this thread's pending partial line."""
+        local = self._local
+        line = getattr(local, "pending", "")
+        if line:
+            self._set_pending(local, line, "")
             self._logger.error("%s", line)

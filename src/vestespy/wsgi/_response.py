@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
+from .._header_fields import headers_from_triples
 from ..errors import BadRequest, ClientDisconnected, ResponseAlreadyStarted
 from ..headers import Headers
 from ._input import ErrorStream
@@ -68,6 +69,47 @@ def _content_length(value: str, previous: str | None) -> str:
             f"conflicting Content-Length values from the application: {previous!r} and {text!r}"
         )
     return text
+
+
+#: The kinds of header name start_response tells apart (:func:`_name_kind`).
+_ORDINARY, _CONTENT_LENGTH, _HOP = 0, 1, 2
+#: Header name as the application spells it -> its kind; filled as names are seen, bounded.
+_NAME_KINDS: dict[str, int] = {}
+#: Status line -> (code, reason phrase); filled as statuses are seen, bounded.
+_STATUSES: dict[str, tuple[int, str]] = {}
+_MAX_CACHED = 512
+
+
+def _name_kind(name: str) -> int:
+    """Whether ``name`` is Content-Length, hop-by-hop or neither; cached for the next time."""
+    kind = _ORDINARY
+    if len(name) < 18:  # longer than any name below: no need to lower-case it
+        lower = name.lower()
+        if lower == "content-length":
+            kind = _CONTENT_LENGTH
+        elif lower in _HOP_BY_HOP:
+            kind = _HOP
+    if len(_NAME_KINDS) < _MAX_CACHED:  # an application inventing names cannot grow it
+        _NAME_KINDS[name] = kind
+    return kind
+
+
+def _parse_status(status: object) -> tuple[int, str]:
+    """Check a status line (``"200 OK"``) and split it; cache it for the next time.
+
+    Raises:
+        TypeError: It is not a str.
+        ValueError: It does not start with a 3-digit code.
+    """
+    if not isinstance(status, str):
+        raise TypeError(f"the status must be a str, not {type(status).__name__}")
+    code, _, reason = status.partition(" ")
+    if len(code) != 3 or not code.isdigit():
+        raise ValueError(f"the status must start with a 3-digit code: {status!r}")
+    parsed = int(code), reason
+    if type(status) is str and len(_STATUSES) < _MAX_CACHED:
+        _STATUSES[status] = parsed
+    return parsed
 
 
 class FileWrapper:
@@ -254,28 +296,30 @@ class Call:
                 exc_info = error = None  # no reference cycle through the frame
         elif self.status is not None:
             raise RuntimeError("start_response was called again without exc_info")
-        if not isinstance(status, str):
-            raise TypeError(f"the status must be a str, not {type(status).__name__}")
-        code, _, reason = status.partition(" ")
-        if len(code) != 3 or not code.isdigit():
-            raise ValueError(f"the status must start with a 3-digit code: {status!r}")
+        parsed = _STATUSES.get(status) if type(status) is str else None
+        if parsed is None:
+            parsed = _parse_status(status)
         fields: Sequence[object] = headers  # checked: applications get this wrong
         length = None
+        kinds = _NAME_KINDS
         for field in fields:
             if type(field) is not tuple or len(field) != 2:
                 raise TypeError(f"a header must be a (name, value) tuple, not {field!r}")
             name, value = field
             if type(name) is not str or type(value) is not str:
                 raise TypeError(f"header names and values must be str: {field!r}")
-            if len(name) < 18:
-                lower = name.lower()
-                if lower == "content-length":
-                    length = _content_length(value, length)
-                elif lower in _HOP_BY_HOP:
+            kind = kinds.get(name)
+            if kind is None:
+                kind = _name_kind(name)
+            if kind:
+                if kind != _CONTENT_LENGTH:
                     raise HeaderError(f"{name!r} is a hop-by-hop header, set by the server")
-        self.status = int(code)
+                if length is None and value.isdigit() and value.isascii():
+                    length = value  # the common case, checked without a call
+                else:
+                    length = _content_length(value, length)
+        self.status, self.reason = parsed
         self.length = length
-        self.reason = reason
         self.headers = headers
         return self.write
 
@@ -306,8 +350,11 @@ class Call:
         res.status = self.status
         res.reason = self.reason or None
         # Field values have no leading or trailing whitespace (RFC 9110 5.5); some frameworks
-        # leave a space (Django's Set-Cookie), which h11 would refuse.
-        res.headers = Headers([(name, value.strip(" \t")) for name, value in self.headers])
+        # leave a space (Django's Set-Cookie), which h11 would refuse. The triples are built
+        # here in one pass, rather than pairs that Headers() would go over again.
+        res.headers = headers_from_triples(
+            [(name.lower(), name, value.strip(" \t")) for name, value in self.headers]
+        )
         value = self.length
         if value is None:
             return known
@@ -325,7 +372,15 @@ class Call:
         errors: ErrorStream = environ["wsgi.errors"]
         try:
             result = self.app(environ, self.start_response)
-            self._respond(result)
+            if (
+                type(result) is list
+                and len(result) == 1
+                and self.status is not None
+                and self.pusher is None
+            ):
+                self._send_whole(result[0])  # the common case, without _respond's questions
+            else:
+                self._respond(result)
         except Exception as exc:
             self._fail(exc)
         finally:
@@ -335,7 +390,8 @@ class Call:
                     close()
                 except Exception as exc:
                     self._log(exc, "close() of the response iterable")
-            errors.flush()
+            if errors.partial:  # some thread has a partial line: this one's, if any, goes
+                errors.flush()
 
     def _respond(self, result: Iterable[bytes]) -> None:
         if self.pusher is not None:
