@@ -93,6 +93,12 @@ class Connection:
         self.transport = context.new_transport(sock, self.on_ready, self.close)
         self.flow = Flow(loop, self.transport.set_reading, self._resume_slice)
         self.sender = Sender(loop, self.wire, self.transport, self.deadlines, self.flow, self)
+        if context.ssl_context is None:
+            # Whole responses ended on a pool thread go out from there (see _wire). Not with
+            # TLS: the TLS object is the loop thread's.
+            self.wire.direct_send = self.transport.send_now
+        # Set while a pool thread's direct send is reported from within _process_events.
+        self._catching_up = False
 
     @property
     def closed(self) -> bool:
@@ -144,6 +150,14 @@ class Connection:
         if event is None:
             event = wire.next_event()
         while self.phase is not CLOSED:
+            if wire.sent_directly:
+                # A pool thread sent a response itself: its report comes before the event,
+                # which may follow from it (the next request, the client's close). The flag
+                # is set under the wire's lock, in the hold that ended the response, so it is
+                # seen here after the event that lock gave out.
+                self._catch_up()
+                if self.closed:
+                    return
             if type(event) is BodyReceived:
                 self._on_body(event)
             elif type(event) is RequestStarted:
@@ -176,6 +190,14 @@ class Connection:
             else:
                 return  # Wait.STOPPED: nothing more is parsed on this connection
             event = wire.next_event()
+
+    def _catch_up(self) -> None:
+        """Take the report of responses sent by pool threads, from within _process_events."""
+        self._catching_up = True
+        try:
+            self.sender.flush()
+        finally:
+            self._catching_up = False
 
     def _resume_slice(self, held: RequestStarted | None) -> None:
         if self.phase is CLOSED:
@@ -300,14 +322,18 @@ class Connection:
         self.deadlines.responses_sent(time.monotonic())  # keep_alive_timeout counts from here
         if must_close or self._peer_closed:
             self.flow.close()
-        elif self.flow.for_response:
-            self._process_events()  # a pipelined request was waiting
+        elif self.flow.for_response and not self._catching_up:
+            # A pipelined request was waiting (when catching up, the _process_events that
+            # catches up goes on with the events itself).
+            self._process_events()
 
     # == loop thread: deadlines and closing ===================================================
 
     def check_deadlines(self, now: float) -> None:
         """Close, or answer 408 and close, if the client is late (loop thread; the server's
         sweep calls it about twice per shortest timeout, at least once a second)."""
+        if self.wire.sent_directly:
+            self.sender.flush()  # a response a pool thread sent: the phase is then current
         expiry = self.deadlines.check(
             now, self.phase, self.flow.for_body, self.transport.has_backlog
         )
@@ -328,6 +354,8 @@ class Connection:
     def close_if_idle(self, now: float, idle_for: float) -> bool:
         """Close (FIN, then linger) if no request is under way and the client has been
         silent for ``idle_for`` seconds; return whether it is closing (loop thread)."""
+        if self.wire.sent_directly:
+            self.sender.flush()  # a response a pool thread sent: the phase is then current
         if self.flow.closing:
             return True
         if self.phase not in NO_REQUEST or self.deadlines.silent_for(now) < idle_for:
