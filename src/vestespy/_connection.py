@@ -97,8 +97,6 @@ class Connection:
             # Whole responses ended on a pool thread go out from there (see _wire). Not with
             # TLS: the TLS object is the loop thread's.
             self.wire.direct_send = self.transport.send_now
-        # Set while a pool thread's direct send is reported from within _process_events.
-        self._catching_up = False
 
     @property
     def closed(self) -> bool:
@@ -113,6 +111,14 @@ class Connection:
             self.sender.on_writable()
         if not events & EVENT_READ or self.phase is CLOSED:
             return
+        if self.wire.sent_directly:
+            # A pool thread sent a response itself and did not wake the loop (see _wire): its
+            # report first, as the input may follow from it (the next request, the client's
+            # close). The flag is set before that send, so the client cannot have answered
+            # it unseen; a response ended meanwhile is reported as before, by a flush.
+            self.sender.flush()
+            if self.closed:
+                return
         transport = self.transport
         if self.phase is LINGERING:
             transport.discard_input()
@@ -150,14 +156,6 @@ class Connection:
         if event is None:
             event = wire.next_event()
         while self.phase is not CLOSED:
-            if wire.sent_directly:
-                # A pool thread sent a response itself: its report comes before the event,
-                # which may follow from it (the next request, the client's close). The flag
-                # is set under the wire's lock, in the hold that ended the response, so it is
-                # seen here after the event that lock gave out.
-                self._catch_up()
-                if self.closed:
-                    return
             if type(event) is BodyReceived:
                 self._on_body(event)
             elif type(event) is RequestStarted:
@@ -190,14 +188,6 @@ class Connection:
             else:
                 return  # Wait.STOPPED: nothing more is parsed on this connection
             event = wire.next_event()
-
-    def _catch_up(self) -> None:
-        """Take the report of responses sent by pool threads, from within _process_events."""
-        self._catching_up = True
-        try:
-            self.sender.flush()
-        finally:
-            self._catching_up = False
 
     def _resume_slice(self, held: RequestStarted | None) -> None:
         if self.phase is CLOSED:
@@ -322,10 +312,8 @@ class Connection:
         self.deadlines.responses_sent(time.monotonic())  # keep_alive_timeout counts from here
         if must_close or self._peer_closed:
             self.flow.close()
-        elif self.flow.for_response and not self._catching_up:
-            # A pipelined request was waiting (when catching up, the _process_events that
-            # catches up goes on with the events itself).
-            self._process_events()
+        elif self.flow.for_response:
+            self._process_events()  # a pipelined request was waiting
 
     # == loop thread: deadlines and closing ===================================================
 

@@ -173,8 +173,7 @@ class Transport:
         * nothing loop-owned changes: no backlog, no interest, no close. A failure is left to
           the loop, whose own send of the same connection finds it and closes.
         """
-        if self.closed:
-            return 0
+        # No look at ``closed`` (the loop's field): the wire's open output stands for it.
         try:
             return self.sock.send(data)
         except OSError:  # would block (left to the loop), or failed (found by the loop)

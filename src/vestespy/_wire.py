@@ -18,8 +18,8 @@ for a flush: no wake-up of the loop, no hand-over of the GIL, for the one thing 
 waits for. What the kernel does not take is queued for the loop as usual. The loop still has
 to learn that the response is out (its phase, its deadlines, a pipelined request held back):
 the response's marker waits in the buffer with :attr:`Wire.sent_directly` set, and the loop
-takes it before it handles any later event of the connection (``Connection._process_events``)
-or looks at its deadlines; a flush is requested at once only when the loop waits for that
+takes it before it reads the connection's next input (``Connection.on_ready``) or looks at its
+deadlines; a flush is requested at once only when the loop waits for that
 response (a pipelined request is held back, the client closed its side, or the connection
 must close). Why the send is safe off the loop thread is in ``Transport.send_now``.
 
@@ -300,12 +300,16 @@ class Wire(Generic[Marker]):
     def _send_directly_locked(self, data: bytes, ended: Marker) -> None:
         """Send a whole response off the loop thread; queue what the kernel did not take."""
         assert self.direct_send is not None
+        # Set before the send: the client may answer the response (the next request, its
+        # close) as soon as it has it, and the loop must then see the flag (the GIL orders
+        # this write before what the client's bytes make the loop do). Before the report is
+        # queued it only makes the loop take early, and wait at the lock.
+        self.sent_directly = True
         sent = self.direct_send(data)
         output = self._output
         if sent < len(data):
             output.append(data[sent:] if sent else data, ended)  # the loop sends the rest
             return
-        self.sent_directly = True
         driver = self._driver
         # A flush now only when the loop waits for this response; else no wake-up at all.
         output.append_sent(ended, driver.waits_for_response or driver.must_close)
