@@ -52,6 +52,7 @@ from ._phase import (
     READING_BODY,
     READING_HEAD,
 )
+from ._pool import Strand
 from ._sender import Sender
 from ._transport import TLSTransport
 from ._wire import Wire
@@ -97,6 +98,7 @@ class Connection:
             # Whole responses ended on a pool thread go out from there (see _wire). Not with
             # TLS: the TLS object is the loop thread's.
             self.wire.direct_send = self.transport.send_now
+            self.wire.request_report = self._request_report
 
     @property
     def closed(self) -> bool:
@@ -283,6 +285,18 @@ class Connection:
             loop.at_end_of_pass(self.sender.flush)
         else:
             loop.call_soon(self.sender.flush)
+
+    def _request_report(self) -> None:
+        # Called by the wire, its lock held, on the thread that sent a response directly:
+        # the flush that reports it is asked for once that thread's strand has no task left
+        # (see Strand.defer), or now if the response was sent from another thread.
+        strand = self.strand
+        if type(strand) is Strand and strand.defer(self._queue_flush):
+            return
+        self._loop.call_soon(self.sender.flush)
+
+    def _queue_flush(self) -> None:
+        self._loop.call_soon(self.sender.flush)
 
     def _abort_now(self) -> None:
         self.sender.abort()

@@ -51,13 +51,17 @@ class Strand:
     Tasks must not raise; the connection wraps every listener call.
     """
 
-    __slots__ = ("_lock", "_pool", "_running", "_tasks")
+    __slots__ = ("_at_end", "_lock", "_pool", "_runner", "_running", "_tasks")
 
     def __init__(self, pool: WorkerPool) -> None:
         self._pool = pool
         self._tasks: deque[Task] = deque()
         self._lock = threading.Lock()
         self._running = False
+        # The thread running the tasks (0: none), and what it calls once none is left. Both
+        # are that thread's alone while it runs them.
+        self._runner = 0
+        self._at_end: Callable[[], object] | None = None
 
     # Any: the arguments of a task are whatever its function takes.
     def post(self, fn: Callable[..., object], *args: Any) -> None:
@@ -75,17 +79,35 @@ class Strand:
                 self._tasks.clear()
                 self._running = False
 
+    def defer(self, fn: Callable[[], object]) -> bool:
+        """Call ``fn()`` once this strand has no task left, if the caller is running its
+        tasks (one call at most, whatever the number of requests); else return False.
+
+        For a connection's report to the loop thread that only the loop's next step waits
+        for: a task posted by that step would queue behind the caller anyway, so the loop is
+        woken once the caller is done, instead of taking the GIL from it in mid-task.
+        """
+        if self._runner != threading.get_ident():
+            return False
+        self._at_end = fn
+        return True
+
     def _run_queued(self) -> None:
         """Run the queued tasks in order until none is left (a pool thread)."""
         tasks = self._tasks
         lock = self._lock
+        self._runner = threading.get_ident()
         while True:
             with lock:
                 if not tasks:
                     self._running = False
-                    return
+                    self._runner = 0
+                    at_end, self._at_end = self._at_end, None
+                    break
                 fn, args = tasks.popleft()
             fn(*args)
+        if at_end is not None:
+            at_end()
 
 
 class InlineStrand:

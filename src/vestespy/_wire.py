@@ -73,6 +73,7 @@ class Wire(Generic[Marker]):
         "_waiting",
         "direct_send",
         "high_water",
+        "request_report",
         "sent_directly",
     )
 
@@ -96,6 +97,10 @@ class Wire(Generic[Marker]):
         #: Sends bytes now off the loop thread (``Transport.send_now``), or None (TLS). Set
         #: once by the connection before any response can start.
         self.direct_send: Callable[[bytes], int] | None = None
+        #: Asks the loop for a flush that only the loop's next step waits for (the report
+        #: of a direct send while a pipelined request is held back): the connection defers
+        #: it to the end of the strand's tasks. Lock held. Set with direct_send.
+        self.request_report: Callable[[], None] = request_flush
         #: A response was sent by a pool thread and its marker waits for :meth:`take` (set
         #: under the lock; the loop reads it without: see the module's direct send).
         self.sent_directly = False
@@ -311,8 +316,15 @@ class Wire(Generic[Marker]):
             output.append(data[sent:] if sent else data, ended)  # the loop sends the rest
             return
         driver = self._driver
-        # A flush now only when the loop waits for this response; else no wake-up at all.
-        output.append_sent(ended, driver.waits_for_response or driver.must_close)
+        # The loop is woken only when it waits for this response, else not at all: a flush
+        # at once when the connection must close (the client may wait for the close), at
+        # the end of the listener's task when a pipelined request is held back.
+        if driver.must_close:
+            output.append_sent(ended, True)
+        else:
+            output.append_sent(ended, False)
+            if driver.waits_for_response:
+                self.request_report()
 
     def _wait_for_room_locked(self) -> None:
         # Only off the loop thread, which would wait for itself.
