@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from vestespy._pool import InlineStrand, WorkerPool
+from vestespy._pool import InlineStrand, Strand, WorkerPool
 
 
 def test_strand_runs_tasks_in_order_one_at_a_time() -> None:
@@ -195,5 +195,40 @@ def test_idle_threads_exit_after_the_idle_timeout_and_new_ones_start() -> None:
         assert done.wait(5)
         assert pool._threads
         assert pool._threads[0] is not first
+    finally:
+        pool.shutdown()
+
+
+def test_a_deferred_call_runs_once_after_the_strands_last_task() -> None:
+    pool = WorkerPool(2)
+    try:
+        strand = pool.strand()
+        assert isinstance(strand, Strand)
+        events: list[str] = []
+        done = threading.Event()
+        release = threading.Event()
+
+        def first() -> None:
+            # Deferred twice from the running task: one call, after every queued task.
+            assert strand.defer(lambda: events.append("deferred"))
+            assert strand.defer(lambda: (events.append("deferred"), done.set()))
+            events.append("first")
+            assert release.wait(10)
+
+        strand.post(first)
+        strand.post(lambda: events.append("second"))  # queued while first() runs
+        # From a thread that is not running the strand's tasks: refused (the caller acts now).
+        assert not strand.defer(lambda: events.append("refused"))
+        release.set()
+        assert done.wait(10)
+        assert events == ["first", "second", "deferred"]
+        # Once the tasks are over, the strand's thread is not its runner any more.
+        finished = threading.Event()
+        refused: list[bool] = []
+        strand.post(
+            lambda: pool.submit(lambda: (refused.append(strand.defer(print)), finished.set()))
+        )
+        assert finished.wait(10)
+        assert refused == [False]
     finally:
         pool.shutdown()
