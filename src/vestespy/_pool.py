@@ -98,13 +98,17 @@ class Strand:
         lock = self._lock
         self._runner = threading.get_ident()
         while True:
-            with lock:
-                if not tasks:
+            task: Task | None = None
+            with lock:  # (no break in here: mypyc cannot compile one in a try/finally)
+                if tasks:
+                    task = tasks.popleft()
+                else:
                     self._running = False
                     self._runner = 0
                     at_end, self._at_end = self._at_end, None
-                    break
-                fn, args = tasks.popleft()
+            if task is None:
+                break
+            fn, args = task
             fn(*args)
         if at_end is not None:
             at_end()
