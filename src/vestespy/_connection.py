@@ -351,6 +351,10 @@ class Connection:
     def stop_keep_alive(self) -> None:
         """The server drains: the next response is the last (``Connection: close``); an idle
         connection stays open until :meth:`close_if_idle` (loop thread)."""
+        if self.wire.sent_directly:
+            # The report of a response a pool thread sent, before the refusal: that response
+            # let the connection go on (the report reads the driver's must_close).
+            self.sender.flush()
         self.wire.refuse_keep_alive()
 
     def close_if_idle(self, now: float, idle_for: float) -> bool:

@@ -675,3 +675,26 @@ def test_the_loop_is_woken_when_it_waits_for_a_direct_send(
         assert h.sock.take_sent().startswith(HELLO)
     else:
         assert h.sock.shut_down_write or h.sock.closed  # the connection closes
+
+
+def test_a_drain_after_an_unreported_direct_send_keeps_the_connection_for_its_next_request(
+    worker: ListenerThread,
+) -> None:
+    # The server drains while the report of a direct send is still pending: that response let
+    # the connection go on, so it stays open and the next request gets "Connection: close".
+    h = Harness()
+    assert h.strand is not None
+    h.server.on("request", lambda _s, req, res: res.send_all("one"))
+    h.receive(GET)
+    worker.run(h.strand.run_all)
+    assert h.connection.wire.sent_directly
+    h.connection.stop_keep_alive()
+    assert not h.connection.flow.closing
+    assert not h.sock.shut_down_write
+    h.receive(GET)
+    worker.run(h.strand.run_all)
+    h.loop.run()
+    first, second = h.sock.take_sent().split(b"HTTP/1.1 200 OK")[1:]
+    assert b"connection: close" not in first.lower()
+    assert b"connection: close" in second.lower()
+    assert h.sock.shut_down_write  # closed after the response that said so
