@@ -94,9 +94,10 @@ class Connection:
         self.transport = context.new_transport(sock, self.on_ready, self.close)
         self.flow = Flow(loop, self.transport.set_reading, self._resume_slice)
         self.sender = Sender(loop, self.wire, self.transport, self.deadlines, self.flow, self)
-        if context.ssl_context is None:
+        if context.ssl_context is None and not context.inline:
             # Whole responses ended on a pool thread go out from there (see _wire). Not with
-            # TLS: the TLS object is the loop thread's.
+            # TLS: the TLS object is the loop thread's; not inline, where responses are
+            # ended on the loop thread (the check would cost each of them a call).
             self.wire.direct_send = self.transport.send_now
             self.wire.request_report = self._request_report
 
@@ -288,8 +289,8 @@ class Connection:
 
     def _request_report(self) -> None:
         # Called by the wire, its lock held, on the thread that sent a response directly:
-        # the flush that reports it is asked for once that thread's strand has no task left
-        # (see Strand.defer), or now if the response was sent from another thread.
+        # the flush that reports it is asked for once the strand has no task left (see
+        # Strand.defer), or now if it runs none.
         strand = self.strand
         if type(strand) is Strand and strand.defer(self._queue_flush):
             return

@@ -51,16 +51,14 @@ class Strand:
     Tasks must not raise; the connection wraps every listener call.
     """
 
-    __slots__ = ("_at_end", "_lock", "_pool", "_runner", "_running", "_tasks")
+    __slots__ = ("_at_end", "_lock", "_pool", "_running", "_tasks")
 
     def __init__(self, pool: WorkerPool) -> None:
         self._pool = pool
         self._tasks: deque[Task] = deque()
         self._lock = threading.Lock()
         self._running = False
-        # The thread running the tasks (0: none), and what it calls once none is left. Both
-        # are that thread's alone while it runs them.
-        self._runner = 0
+        # What the running tasks deferred to their end (see defer); under the lock.
         self._at_end: Callable[[], object] | None = None
 
     # Any: the arguments of a task are whatever its function takes.
@@ -80,23 +78,23 @@ class Strand:
                 self._running = False
 
     def defer(self, fn: Callable[[], object]) -> bool:
-        """Call ``fn()`` once this strand has no task left, if the caller is running its
-        tasks (one call at most, whatever the number of requests); else return False.
+        """Call ``fn()`` once this strand has no task left, if it is running tasks (one call
+        at most, of the last ``fn`` given); else return False (thread-safe).
 
         For a connection's report to the loop thread that only the loop's next step waits
-        for: a task posted by that step would queue behind the caller anyway, so the loop is
-        woken once the caller is done, instead of taking the GIL from it in mid-task.
+        for: a task posted by that step would queue behind the running ones anyway, so the
+        loop is woken once they are done, instead of taking the GIL from them in mid-task.
         """
-        if self._runner != threading.get_ident():
-            return False
-        self._at_end = fn
-        return True
+        with self._lock:
+            if not self._running:
+                return False
+            self._at_end = fn
+            return True
 
     def _run_queued(self) -> None:
         """Run the queued tasks in order until none is left (a pool thread)."""
         tasks = self._tasks
         lock = self._lock
-        self._runner = threading.get_ident()
         while True:
             task: Task | None = None
             with lock:  # (no break in here: mypyc cannot compile one in a try/finally)
@@ -104,7 +102,6 @@ class Strand:
                     task = tasks.popleft()
                 else:
                     self._running = False
-                    self._runner = 0
                     at_end, self._at_end = self._at_end, None
             if task is None:
                 break

@@ -239,15 +239,16 @@ class Wire(Generic[Marker]):
             except Exception:
                 self._fail_locked()
                 raise
+            send = self.direct_send
             if (
-                ended is not None
+                send is not None
+                and ended is not None
                 and not output.size
-                and self.direct_send is not None
                 and not self._in_loop_thread()
             ):
                 # Nothing queued or unsent before this whole response (size counts the
                 # loop's taken but unsent bytes too): it may go out now, in order.
-                self._send_directly_locked(data, ended)
+                self._send_directly_locked(send, data, ended)
                 return
             output.append(data, ended)
 
@@ -302,15 +303,16 @@ class Wire(Generic[Marker]):
                 self._fail_locked()
                 raise
 
-    def _send_directly_locked(self, data: bytes, ended: Marker) -> None:
+    def _send_directly_locked(
+        self, send: Callable[[bytes], int], data: bytes, ended: Marker
+    ) -> None:
         """Send a whole response off the loop thread; queue what the kernel did not take."""
-        assert self.direct_send is not None
         # Set before the send: the client may answer the response (the next request, its
         # close) as soon as it has it, and the loop must then see the flag (the GIL orders
         # this write before what the client's bytes make the loop do). Before the report is
         # queued it only makes the loop take early, and wait at the lock.
         self.sent_directly = True
-        sent = self.direct_send(data)
+        sent = send(data)
         output = self._output
         if sent < len(data):
             output.append(data[sent:] if sent else data, ended)  # the loop sends the rest

@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -94,14 +95,16 @@ def violations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     original_direct = Wire._send_directly_locked
 
-    def send_directly(self: Wire[Exchange], data: bytes, ended: Exchange) -> None:
+    def send_directly(
+        self: Wire[Exchange], send: Callable[[bytes], int], data: bytes, ended: Exchange
+    ) -> None:
         output = self._output
         if threading.get_ident() in loop_threads:
             found.append("a direct send on the loop thread")
         if not self._lock.locked() or output.closed or output.size or output.has_pending():
             found.append("a direct send without the lock, on a closed output or out of order")
         direct_sends.append(len(data))
-        original_direct(self, data, ended)
+        original_direct(self, send, data, ended)
 
     monkeypatch.setattr(Wire, "_send_directly_locked", send_directly)
     return found

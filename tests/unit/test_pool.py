@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from support import poll
 from vestespy._pool import InlineStrand, Strand, WorkerPool
 
 
@@ -209,26 +210,21 @@ def test_a_deferred_call_runs_once_after_the_strands_last_task() -> None:
         release = threading.Event()
 
         def first() -> None:
-            # Deferred twice from the running task: one call, after every queued task.
             assert strand.defer(lambda: events.append("deferred"))
-            assert strand.defer(lambda: (events.append("deferred"), done.set()))
             events.append("first")
             assert release.wait(10)
 
         strand.post(first)
         strand.post(lambda: events.append("second"))  # queued while first() runs
-        # From a thread that is not running the strand's tasks: refused (the caller acts now).
-        assert not strand.defer(lambda: events.append("refused"))
+        # Deferred again while the tasks run (from any thread): one call, the last given,
+        # after every queued task.
+        poll(lambda: events == ["first"], 10, "the first task to run")
+        assert strand.defer(lambda: (events.append("deferred last"), done.set()))
         release.set()
         assert done.wait(10)
-        assert events == ["first", "second", "deferred"]
-        # Once the tasks are over, the strand's thread is not its runner any more.
-        finished = threading.Event()
-        refused: list[bool] = []
-        strand.post(
-            lambda: pool.submit(lambda: (refused.append(strand.defer(print)), finished.set()))
-        )
-        assert finished.wait(10)
-        assert refused == [False]
+        assert events == ["first", "second", "deferred last"]
+        # Once the tasks are over, nothing is deferred: the caller acts at once.
+        poll(lambda: not strand._running, 10, "the strand to stop running")
+        assert not strand.defer(lambda: events.append("refused"))
     finally:
         pool.shutdown()
