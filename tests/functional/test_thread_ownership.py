@@ -161,4 +161,7 @@ def test_loop_fields_stay_on_the_loop_thread(violations: list[str]) -> None:
         with RawClient(address) as raw:
             assert raw.request("GET", "/").body == b"hello"
     assert not violations, sorted(set(violations))
-    assert direct_sends  # the pool threads' direct send was taken (and checked)
+    if not vestespy.build_info().compiled:
+        # The pool threads' direct send was taken (and checked). Compiled, the wire calls
+        # its method natively and the wrapper never sees it.
+        assert direct_sends
