@@ -236,7 +236,7 @@ class BufferedAccessLog:
     """
 
     def __init__(self, formatter: AccessLogFormatter, writer: LineWriter) -> None:
-        self._format = formatter.__call__
+        self._format = formatter.line
         self._writer = writer
         self._loop: EventLoop | None = None
         self._timer: Timer | None = None
