@@ -239,10 +239,11 @@ def _access_hook(config: Config) -> tuple[AccessHook | None, BufferedAccessLog |
     format = config.access_log_format or COMBINED_FORMAT
     fd = command_access_fd()
     if fd is None:
+        logger.debug("access log: through logging (vestespy.access was configured)")
         return AccessLogger(format), None
-    buffered = BufferedAccessLog(
-        AccessLogFormatter(format), LineWriter(fd, max(0, config.access_log_buffer))
-    )
+    size = max(0, config.access_log_buffer)
+    buffered = BufferedAccessLog(AccessLogFormatter(format), LineWriter(fd, size))
+    logger.debug("access log: written to file descriptor %d, buffer %d bytes", fd, size)
     return buffered, buffered
 
 
