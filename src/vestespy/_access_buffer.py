@@ -12,8 +12,8 @@ which writes whole lines with :func:`os.write`:
   the loop thread directly, from a pool thread through :meth:`EventLoop.call_soon
   <vestespy._loop.EventLoop.call_soon>`, which does not wake a loop already due to wake);
 * when the buffer holds ``buffer_size`` bytes, by the thread that filled it;
-* at least once every ``interval`` seconds: a loop timer armed with each batch, and a check
-  in :meth:`LineWriter.add` for lines added while no loop runs;
+* at least once every ``interval`` seconds: a loop timer armed with each batch (without a
+  loop, :meth:`LineWriter.add` checks the batch's age itself);
 * when the worker stops (a clean stop, a drain on SIGTERM, the old workers of a reload):
   :meth:`BufferedAccessLog.close` in the worker's exit path, after the server has closed and
   its pool threads have finished.
@@ -118,6 +118,9 @@ class LineWriter:
         self.interval = interval
         #: The most bytes per write, or None.
         self.write_limit: int | None = atomic_write_limit(fd) if write_limit == -1 else write_limit
+        #: Whether :meth:`add` writes a batch older than ``interval`` itself; off when a loop
+        #: timer does it (:meth:`BufferedAccessLog.attach`).
+        self.timed = True
         #: Lines lost because the descriptor failed.
         self.dropped = 0
         #: Write system calls made.
@@ -141,24 +144,29 @@ class LineWriter:
         return len(self._lines)
 
     def add(self, line: str) -> bool:
-        """Buffer one line (ending with a newline), or write it at once when unbuffered.
+        """Buffer one line (without its newline), or write it at once when unbuffered.
 
         Returns:
             Whether the line began a batch: the caller arranges for a :meth:`flush` soon.
         """
         if self.buffer_size <= 0:
             with self._write_lock:
-                self._write_batch(line.encode("utf-8", "backslashreplace"))
+                self._write_batch((line + "\n").encode("utf-8", "backslashreplace"))
             return False
-        with self._lock:
-            lines = self._lines
-            lines.append(line)
-            self._size += len(line)
-            if len(lines) == 1:
+        # acquire/release rather than "with": this runs once per response.
+        lock = self._lock
+        lock.acquire()
+        lines = self._lines
+        lines.append(line)
+        self._size += len(line) + 1
+        first = len(lines) == 1
+        full = self._size >= self.buffer_size
+        lock.release()
+        if first:
+            if self.timed:
                 self._batch_started = self._clock()
-                return True
-            full = self._size >= self.buffer_size
-        if full or self._clock() - self._batch_started >= self.interval:
+            return True
+        if full or (self.timed and self._clock() - self._batch_started >= self.interval):
             self.flush()
         return False
 
@@ -171,7 +179,8 @@ class LineWriter:
                     return
                 self._lines = []
                 self._size = 0
-            self._write_batch("".join(lines).encode("utf-8", "backslashreplace"))
+            lines.append("")  # the last line's newline
+            self._write_batch("\n".join(lines).encode("utf-8", "backslashreplace"))
 
     def _write_batch(self, data: bytes) -> None:
         """Write ``data`` (whole lines), cut at line boundaries to the write limit."""
@@ -252,10 +261,11 @@ class BufferedAccessLog:
         Call it before the loop runs, or on its thread.
         """
         self._loop = loop
+        self._writer.timed = False  # the loop's timer sees to the interval
 
     def __call__(self, request: Request, status: int, bytes_sent: int, duration: float) -> None:
         """Buffer the line for one response (any thread)."""
-        if self._writer.add(self._format(request, status, bytes_sent, duration) + "\n"):
+        if self._writer.add(self._format(request, status, bytes_sent, duration)):
             loop = self._loop
             if loop is None:
                 return
@@ -288,6 +298,7 @@ class BufferedAccessLog:
             self._timer.cancel()
             self._timer = None
         self._loop = None
+        self._writer.timed = True
         self._writer.flush()
 
 
