@@ -53,6 +53,8 @@ class Config:
     log_level: str = "info"
     access_log: bool = True
     access_log_format: str | None = None
+    #: --access-log-buffer: bytes of access lines buffered before a write (0: none).
+    access_log_buffer: int = 64 * 1024
     graceful_timeout: float = 30.0
     #: Seconds a serving worker's loop may go without a heartbeat before it is killed and
     #: replaced (0: never; see _watchdog.py).

@@ -29,6 +29,8 @@ from ._config import BOOT_ERROR, Config, StartupError
 if TYPE_CHECKING:
     from types import FrameType
 
+    from ._access_buffer import BufferedAccessLog
+    from .access_log import AccessHook
     from .request import Request
     from .response import Response
     from .server import RequestListener, Server
@@ -139,7 +141,6 @@ def run_worker(config: Config, sockets: list[socket.socket], report_fd: int | No
         sockets: The listening sockets, inherited.
         report_fd: The pipe to the supervisor, or None when running without one.
     """
-    from .access_log import COMBINED_FORMAT, AccessLogger
     from .server import Server
 
     def report(message: bytes) -> None:
@@ -162,16 +163,17 @@ def run_worker(config: Config, sockets: list[socket.socket], report_fd: int | No
         else:  # the supervisor says it once, however many workers fail
             report(b"E" + str(exc).encode())
         return BOOT_ERROR
+    access_log, buffered = _access_hook(config)
     server = Server(
         sockets,
         debug=config.debug,
         select=config.backend,
         max_workers=config.threads,
-        access_log=(
-            AccessLogger(config.access_log_format or COMBINED_FORMAT) if config.access_log else None
-        ),
+        access_log=access_log,
         **config.options,
     )
+    if buffered is not None:
+        buffered.attach(server._loop)
     graceful = config.graceful_timeout
 
     def drain(*_: object) -> None:
@@ -213,8 +215,36 @@ def run_worker(config: Config, sockets: list[socket.socket], report_fd: int | No
         server.serve_forever()
     finally:
         done.set()
-        server.close()
+        server.close()  # waits for the pool threads: no line comes after it
+        if buffered is not None:
+            # Every buffered line, however the worker stops: a clean stop, a drain (SIGTERM,
+            # and the old workers of a reload), SIGQUIT. The process then ends with
+            # os._exit, which runs no atexit hook.
+            buffered.close()
     return 0
+
+
+def _access_hook(config: Config) -> tuple[AccessHook | None, BufferedAccessLog | None]:
+    """The access log hook the command line asks for, and the buffered one if it is that.
+
+    Lines are written straight to stdout's descriptor (buffered with ``--access-log-buffer``,
+    without a ``LogRecord``) while the ``vestespy.access`` logger is as the command set it up;
+    a ``--log-config`` or the application that changed it gets :mod:`logging`, as configured.
+    """
+    from ._access_buffer import BufferedAccessLog, LineWriter, command_access_fd
+    from .access_log import COMBINED_FORMAT, AccessLogFormatter, AccessLogger
+
+    if not config.access_log:
+        return None, None
+    format = config.access_log_format or COMBINED_FORMAT
+    fd = command_access_fd()
+    if fd is None:
+        logger.debug("access log: through logging (vestespy.access was configured)")
+        return AccessLogger(format), None
+    size = max(0, config.access_log_buffer)
+    buffered = BufferedAccessLog(AccessLogFormatter(format), LineWriter(fd, size))
+    logger.debug("access log: written to file descriptor %d, buffer %d bytes", fd, size)
+    return buffered, buffered
 
 
 def _watch_parent(done: threading.Event, parent: int, drain: Callable[[], None]) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import string
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from .request import Request
@@ -89,21 +90,33 @@ def escape(value: str) -> str:
     return escaped
 
 
-_time_cache: tuple[int, str, str] = (0, "", "")
+# The current second and its CLF and ISO 8601 forms: recomputed once a second, not per line.
+#: The current second ``[start, end)`` and its CLF and ISO 8601 local forms, recomputed once
+#: a second, not per line; one tuple in a list, replaced whole (threads read it unlocked).
+_time_cache: list[tuple[float, float, str, str]] = [(0.0, 0.0, "", "")]
 
 
-def _local_times() -> tuple[str, str]:
-    """The CLF and ISO 8601 forms of the current local time, recomputed once a second."""
-    global _time_cache
-    now = int(time.time())
-    if _time_cache[0] != now:
-        local = time.localtime(now)
-        _time_cache = (
-            now,
+def _local_times() -> tuple[float, float, str, str]:
+    """The current second ``[start, end)`` and its CLF and ISO 8601 local forms."""
+    cache = _time_cache[0]
+    now = time.time()
+    if not cache[0] <= now < cache[1]:
+        second = int(now)
+        local = time.localtime(second)
+        cache = (
+            float(second),
+            float(second + 1),
             time.strftime("%d/%b/%Y:%H:%M:%S %z", local),
             time.strftime("%Y-%m-%dT%H:%M:%S%z", local),
         )
-    return _time_cache[1], _time_cache[2]
+        _time_cache[0] = cache
+    return cache
+
+
+def _raw_address(address: object) -> str:
+    if isinstance(address, tuple) and address:
+        return str(address[0])
+    return str(address) if address else "-"
 
 
 def _address(address: object) -> str:
@@ -173,14 +186,126 @@ class _Fields:
         if name == "scheme":
             return request.scheme
         if name == "time":
-            return _local_times()[0]
+            return _local_times()[2]
         if name == "time_iso":
-            return _local_times()[1]
+            return _local_times()[3]
         if name == "pid":
             return os.getpid()
         if name == "header":
             return _Headers(request)
         raise KeyError(name)
+
+
+def _header(request: Request, name: str) -> str:
+    value = request.headers.get(name)
+    return "-" if value is None else escape(value)
+
+
+#: Each field as Python statements over ``request, status, bytes_sent, duration`` setting
+#: ``v`` (renamed per field), for the compiled formatter, and whether the value came from the
+#: client (escaped). What :class:`_Fields` computes, escaping aside (see _compile).
+_FIELD_CODE: dict[str, tuple[str, bool]] = {
+    "client": ("v = _raw_address(request.client_address)", True),
+    "peer": ("v = _raw_address(request.peer_address)", True),
+    "method": ("v = request.method", True),
+    "target": ("v = request.target", True),
+    "path": ("v = request.path", True),
+    "query": ('v = request.query or "-"', True),
+    "version": ('v = f"HTTP/{request.http_version}"', False),
+    "request_line": ('v = f"{request.method} {request.target} HTTP/{request.http_version}"', True),
+    "status": ("v = status", False),
+    "bytes": ('v = bytes_sent or "-"', False),
+    "bytes_sent": ("v = bytes_sent", False),
+    "duration_ms": ('v = f"{duration * 1000:.3f}"', False),
+    "duration_us": ("v = round(duration * 1_000_000)", False),
+    "duration_s": ('v = f"{duration:.6f}"', False),
+    "user_agent": ('v = request.headers.get("user-agent")\nif v is None: v = "-"', True),
+    "referer": ('v = request.headers.get("referer")\nif v is None: v = "-"', True),
+    "request_id": ('v = request.headers.get("x-request-id")\nif v is None: v = "-"', True),
+    "host": ('v = request.host or "-"', True),
+    "scheme": ("v = request.scheme", False),
+    "time": (
+        "v = _time_cache[0]\nif not v[0] <= _now() < v[1]: v = _local_times()\nv = v[2]",
+        False,
+    ),
+    "time_iso": (
+        "v = _time_cache[0]\nif not v[0] <= _now() < v[1]: v = _local_times()\nv = v[3]",
+        False,
+    ),
+    "pid": ("v = _getpid()", False),
+}
+_HELPERS: dict[str, object] = {
+    "_raw_address": _raw_address,
+    "_escape": escape,
+    "_time_cache": _time_cache,
+    "_local_times": _local_times,
+    "_now": time.time,
+    "_getpid": os.getpid,
+}
+_HEADER_FIELD = re.compile(r"header\[([^\[\]{}.]+)\]")
+
+_LineFunction = Callable[["Request", int, int, float], str]
+
+
+def _compile(format: str) -> _LineFunction | None:
+    """The format as one Python function: its fields computed in line, then one f-string.
+
+    ``str.format_map`` over :class:`_Fields` costs a call and a string of comparisons per
+    field, and :func:`escape` checks each client value apart; here the client values are
+    checked together, once (escaped one by one only if that finds anything to escape): about
+    three times cheaper, for a line per response. The generated source holds only the code of
+    :data:`_FIELD_CODE`, names, and the format's literal text as :func:`repr` writes it (a
+    plain string literal, which Python joins with the fields' f-strings at compile time):
+    format specs and header names are passed in as values, never pasted into the source. A
+    format using anything else (an attribute or index of a field, a nested field in a spec)
+    returns None: :class:`_Fields` handles it.
+    """
+    namespace: dict[str, object] = dict(_HELPERS)
+    body: list[str] = []
+    client: list[str] = []
+    pieces: list[str] = []
+    for index, (literal, name, spec, conversion) in enumerate(string.Formatter().parse(format)):
+        if literal:
+            pieces.append(repr(literal))  # a plain string literal, exact whatever it holds
+        if name is None:
+            continue
+        header = _HEADER_FIELD.fullmatch(name)
+        if header is not None and not header.group(1).isdigit():
+            namespace[f"_h{index}"] = header.group(1)
+            code, escaped = f'v = request.headers.get(_h{index})\nif v is None: v = "-"', True
+        elif name in _FIELD_CODE:
+            code, escaped = _FIELD_CODE[name]
+        else:
+            return None
+        if (spec and "{" in spec) or conversion not in (None, "r", "s", "a"):
+            return None
+        variable = f"v{index}"
+        body += [re.sub(r"\bv\b", variable, statement) for statement in code.split("\n")]
+        if escaped:
+            client.append(variable)
+        piece = variable
+        if conversion:
+            piece += f"!{conversion}"
+        if spec:
+            namespace[f"_s{index}"] = spec
+            piece += f":{{_s{index}}}"
+        pieces.append(f'f"{{{piece}}}"')
+    if client:
+        # One check of every client value: the common line has nothing to escape.
+        body.append(f"raw = {' + '.join(client)}")
+        body.append(
+            "if not (raw.isascii() and raw.isprintable()"
+            " and '\"' not in raw and '\\\\' not in raw):"
+        )
+        body += [f"    {variable} = _escape({variable})" for variable in client]
+    lines = "".join(f"    {statement}\n" for statement in body)
+    # Adjacent literals: Python joins them into one f-string when it compiles the function.
+    source = (
+        f"def _line(request, status, bytes_sent, duration):\n{lines}"
+        f"    return {' '.join(pieces) or repr('')}\n"
+    )
+    exec(source, namespace)
+    return cast("_LineFunction", namespace["_line"])
 
 
 class AccessLogFormatter:
@@ -218,9 +343,15 @@ class AccessLogFormatter:
         self.format: str = format
         #: The fields the format names, in order.
         self.fields: tuple[str, ...] = tuple(names)
+        #: ``line(request, status, bytes_sent, duration)`` returns the line, as calling the
+        #: formatter does, one call less (the format compiled into one function).
+        self.line: Callable[[Request, int, int, float], str] = _compile(format) or self._format_map
 
     def __call__(self, request: Request, status: int, bytes_sent: int, duration: float) -> str:
         """Return the line for one response."""
+        return self.line(request, status, bytes_sent, duration)
+
+    def _format_map(self, request: Request, status: int, bytes_sent: int, duration: float) -> str:
         return self.format.format_map(_Fields(request, status, bytes_sent, duration))
 
 

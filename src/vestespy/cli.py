@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeVar, cast
 
+from ._access_buffer import DEFAULT_BUFFER_SIZE, CommandAccessHandler
 from ._appkind import INTERFACES, Kind
 from ._backends import available_backends
 from ._banner import build_notes
@@ -31,7 +32,7 @@ from ._privileges import apply_early, drop_privileges, parse_umask, pid_file, re
 from ._settings import SettingsError, load_log_config, parse_with_settings
 from ._sockets import BindError, BindSpec, Listener, bind, bind_group, parse_bind, systemd_listeners
 from ._tls import SSL_CERT_REQS, SSL_MIN_VERSIONS
-from ._units import duration_reader, option_unit, parse_duration, size_reader
+from ._units import duration_reader, option_unit, parse_duration, parse_size, size_reader
 from .access_log import COMBINED_FORMAT, AccessLogFormatter
 from .options import ServerOptions, ServerOptionsKwargs
 
@@ -390,6 +391,16 @@ def build_parser() -> argparse.ArgumentParser:
         " {user_agent} {referer} {request_id} {header[Name]} (default: combined plus"
         " duration)",
     )
+    logs.add_argument(
+        "--access-log-buffer",
+        type=_checked(parse_size),
+        default=DEFAULT_BUFFER_SIZE,
+        metavar="SIZE",
+        help="buffer access lines and write them in batches: once per loop pass, when SIZE is"
+        " buffered, at least once a second and at exit; 0 writes each line at once. Applies"
+        " while the access log goes to stdout as by default; a --log-config that configures"
+        " vestespy.access uses logging instead (default 64K)",
+    )
     _add_server_options(parser)
     return parser
 
@@ -463,6 +474,7 @@ def _parse_config(argv: Sequence[str] | None = None) -> Config:
         log_level=args.log_level,
         access_log=args.access_log,
         access_log_format=args.access_log_format or COMBINED_FORMAT,
+        access_log_buffer=args.access_log_buffer,
         graceful_timeout=args.graceful_timeout,
         timeout=args.timeout,
         max_requests=args.max_requests,
@@ -492,7 +504,9 @@ def _configure_logging(config: Config) -> None:
     root.setLevel(level)
     root.propagate = False
     access = logging.getLogger("vestespy.access")
-    lines = logging.StreamHandler(sys.stdout)
+    # Its own class: the worker writes lines straight to stdout's descriptor only while this
+    # handler is still the logger's one handler (see _access_buffer.command_access_fd).
+    lines = CommandAccessHandler(sys.stdout)
     lines.setFormatter(logging.Formatter("%(message)s"))
     access.handlers[:] = [lines]
     access.setLevel(logging.INFO if config.access_log else logging.CRITICAL + 1)

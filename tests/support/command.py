@@ -6,13 +6,16 @@ response, a process exit) until a deadline.
 
 from __future__ import annotations
 
+import fcntl
 import http.client
+import itertools
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -102,8 +105,21 @@ class Command:
         env: dict[str, str] | None = None,
         pass_fds: Sequence[int] = (),
         prefix: Sequence[str] = (),
+        stdout_pipe: bool = False,
+        pipe_size: int | None = None,
     ) -> None:
+        """Start the command.
+
+        Args:
+            stdout_pipe: Its stdout a pipe read by a thread here (as under a process manager
+                or ``| tee``: writes of up to PIPE_BUF bytes are atomic there), not a file.
+            pipe_size: The pipe's capacity where Linux lets it be set (``F_SETPIPE_SZ``): a
+                small one makes a longer write wait half done, where another process's write
+                would land in the middle of it.
+        """
         self.cwd = cwd
+        self._piped = bytearray()
+        self._reader: threading.Thread | None = None
         self._out_path = cwd / f"stdout-{id(self)}.log"
         self._err_path = cwd / f"stderr-{id(self)}.log"
         environment = dict(os.environ if env is None else env)
@@ -112,15 +128,36 @@ class Command:
         environment["PYTHONPATH"] = os.pathsep.join(
             p for p in (src, environment.get("PYTHONPATH", "")) if p
         )
-        with open(self._out_path, "wb") as out, open(self._err_path, "wb") as err:
-            self.process = subprocess.Popen(
-                [*prefix, sys.executable, "-m", "vestespy", *args],
-                cwd=cwd,
-                env=environment,
-                stdout=out,
-                stderr=err,
-                pass_fds=pass_fds,
-            )
+        self._pipe_r = -1
+        write_end = -1
+        if stdout_pipe:
+            self._pipe_r, write_end = os.pipe()
+            set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+            if pipe_size is not None and set_size is not None:
+                fcntl.fcntl(write_end, set_size, pipe_size)
+        try:
+            with open(self._out_path, "wb") as out, open(self._err_path, "wb") as err:
+                self.process = subprocess.Popen(
+                    [*prefix, sys.executable, "-m", "vestespy", *args],
+                    cwd=cwd,
+                    env=environment,
+                    stdout=write_end if stdout_pipe else out,
+                    stderr=err,
+                    pass_fds=pass_fds,
+                )
+        finally:
+            if write_end >= 0:
+                os.close(write_end)  # the command's processes hold it now
+        if stdout_pipe:
+            self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+            self._reader.start()
+
+    def _read_stdout(self) -> None:
+        try:
+            while data := os.read(self._pipe_r, 65536):
+                self._piped.extend(data)
+        finally:
+            os.close(self._pipe_r)
 
     @property
     def pid(self) -> int:
@@ -128,7 +165,16 @@ class Command:
 
     @property
     def stdout(self) -> str:
+        if self._reader is not None:
+            return bytes(self._piped).decode(errors="replace")
         return self._out_path.read_text(errors="replace")
+
+    def wait_stdout_closed(self, timeout: float = 20) -> str:
+        """With ``stdout_pipe``: wait until every process has closed stdout; return it all."""
+        assert self._reader is not None
+        self._reader.join(timeout)
+        assert not self._reader.is_alive(), "stdout still open"
+        return self.stdout
 
     @property
     def stderr(self) -> str:
@@ -193,6 +239,112 @@ class Command:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+        if self._reader is not None:
+            self._reader.join(10)  # the workers may outlive a killed supervisor briefly
+
+
+#: An access log line in the command's default format (combined, then the duration in ms).
+ACCESS_LINE = re.compile(
+    r"(?P<client>[0-9a-f.:]+) - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "
+    r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/1\.[01]" (?P<status>\d{3}) (?P<bytes>\d+|-) '
+    r'"(?P<referer>[^"]*)" "(?P<user_agent>[^"]*)" (?P<duration_ms>\d+\.\d{3})'
+)
+
+
+class Load:
+    """Clients requesting ``/pid?c=CLIENT&n=N`` on keep-alive connections until stopped.
+
+    Every request has a target of its own, so that each response received can be matched
+    with its access log line. A failed request (the server draining or gone) is counted and
+    the client reconnects.
+    """
+
+    def __init__(
+        self, address: tuple[str, int], clients: int = 4, headers: dict[str, str] | None = None
+    ) -> None:
+        self.address = address
+        self.headers = headers or {}
+        #: The targets answered with 200, and the pids that answered.
+        self.answered: list[str] = []
+        self.pids: set[int] = set()
+        #: Requests sent (answered or not).
+        self.sent = 0
+        self.failed = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._client, args=(n,), daemon=True) for n in range(clients)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _client(self, client: int) -> None:
+        connection: http.client.HTTPConnection | None = None
+        for n in itertools.count():
+            if self._stop.is_set():
+                break
+            target = f"/pid?c={client}&n={n}"
+            with self._lock:
+                self.sent += 1
+            try:
+                if connection is None:
+                    connection = http.client.HTTPConnection(*self.address, timeout=10)
+                connection.request("GET", target, headers=self.headers)
+                response = connection.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    raise http.client.HTTPException(f"status {response.status}")
+                with self._lock:
+                    self.answered.append(target)
+                    self.pids.add(int(body.split()[0]))
+                if response.getheader("connection", "").lower() == "close":
+                    connection.close()
+                    connection = None
+            except (OSError, http.client.HTTPException):
+                with self._lock:
+                    self.failed += 1
+                if connection is not None:
+                    connection.close()
+                    connection = None
+                self._stop.wait(0.01)  # pacing, not synchronisation: the server is away
+        if connection is not None:
+            connection.close()
+
+    def wait_answered(self, count: int, timeout: float = 30) -> None:
+        """Wait until ``count`` requests in all have been answered."""
+        poll(lambda: len(self.answered) >= count, timeout, f"{count} responses")
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(20)
+
+
+def check_access_log(text: str, load: Load, user_agent: str) -> list[re.Match[str]]:
+    """Every line of ``text`` an access line, whole; each answered request's there once.
+
+    Returns:
+        The lines, parsed.
+
+    Raises:
+        AssertionError: A line does not parse (cut, or two interleaved), one is there twice, or
+            an answered request has none.
+    """
+    lines = text.splitlines()
+    assert text.endswith("\n") or not text, "the last line is cut"
+    parsed = []
+    for line in lines:
+        match = ACCESS_LINE.fullmatch(line)
+        assert match is not None, f"not a whole access log line: {line!r}"
+        if match["target"].startswith("/pid?"):  # the load's, not wait_ready()'s
+            assert match["user_agent"] == user_agent, line
+        parsed.append(match)
+    targets = [match["target"] for match in parsed if match["target"].startswith("/pid?")]
+    assert len(targets) == len(set(targets)), "a line written twice"
+    missing = set(load.answered) - set(targets)
+    assert not missing, f"{len(missing)} answered requests not logged, e.g. {sorted(missing)[:3]}"
+    assert len(targets) <= load.sent
+    return parsed
 
 
 def _answers(address: tuple[str, int], path: str) -> bool:
