@@ -106,6 +106,13 @@ class Flow:
         self.closing = True
         self.update()
 
+    def hold_slice(self, holding: bool) -> None:
+        """A WebSocket used its slice of messages in this pass: stop reading until it has
+        handed over the rest (``holding``), or read again."""
+        if holding is not self.yielded:
+            self.yielded = holding
+            self.update()
+
     def yield_slice(self, held: RequestStarted) -> None:
         """Hold ``held`` and go on in the next pass, after the other ready connections."""
         self.held = held

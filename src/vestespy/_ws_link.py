@@ -60,6 +60,11 @@ __all__ = ["WebSocketLink"]
 
 logger: logging.Logger = logging.getLogger("vestespy.error")
 
+#: Events (messages, pings, pongs) one WebSocket hands over per pass of the loop: a client
+#: flooding tiny frames delays the others by one slice, not by a whole read (124 KiB, some
+#: 20,000 frames of a few bytes).
+MESSAGES_PER_SLICE = 64
+
 _PENDING = 0  # the handshake is not answered yet
 _OPEN = 1
 _REJECTED = 2
@@ -267,7 +272,33 @@ class WebSocketLink:
         session = self._session
         assert session is not None
         self.bytes_in += len(data)
-        events = self._wire.feed_frames(lambda: session.receive(data if data else None))
+        if not data:
+            self._take(self._wire.feed_frames(lambda: session.receive(None, -1)), True)
+            return
+        received = self._wire.feed_frames(lambda: session.receive(data, MESSAGES_PER_SLICE))
+        self._take(received, False)
+
+    def _continue(self) -> None:
+        """Parse the next slice of what the last read brought (loop; a later pass)."""
+        session = self._session
+        if session is None or self._connection.closed:
+            return
+        self._take(self._wire.feed_frames(lambda: session.receive(b"", MESSAGES_PER_SLICE)), False)
+
+    def _queue_continue(self) -> None:
+        self._loop.call_soon(self._continue)
+
+    def _take(self, received: tuple[list[SessionEvent], bool], eof: bool) -> None:
+        """Act on a slice of events and post them to the strand (loop)."""
+        events, more = received
+        flow = self._connection.flow
+        if more:
+            # Fairness, as for pipelined requests: one slice of messages per pass of the
+            # loop; the rest of what was read waits for the next pass, reading stopped.
+            flow.hold_slice(True)
+            self._loop.at_end_of_pass(self._queue_continue)
+        elif flow.yielded:
+            flow.hold_slice(False)
         if not events:
             return
         pause = False
@@ -281,7 +312,7 @@ class WebSocketLink:
             elif type(event) is ReceivedPong:
                 self.deadlines.pong_received()
             elif type(event) is Closed or type(event) is Failed:
-                if not data:
+                if eof:
                     self._connection.close()  # the peer is gone: nothing to send
                 else:
                     self._finish()

@@ -188,20 +188,37 @@ class Session:
         #: Closed was returned: nothing more is reported.
         self.done = False
 
-    def receive(self, data: bytes | None) -> tuple[list[SessionEvent], bytes]:
-        """Feed what the socket read (None: the peer closed the TCP connection); return the
-        events made and the bytes to send in answer."""
+    def receive(
+        self, data: bytes | None, budget: int
+    ) -> tuple[tuple[list[SessionEvent], bool], bytes]:
+        """Feed what the socket read (``b""``: nothing new, go on parsing what is buffered;
+        None: the peer closed the TCP connection) and parse at most ``budget`` events.
+
+        Returns:
+            The events and whether frames may be left over past the budget (call again with
+            ``b""``), and the bytes to send in answer.
+        """
         events: list[SessionEvent] = []
-        if self.done:
-            return events, b""
-        conn = self._conn
+        if self.done or self._conn.state is ConnectionState.CLOSED:
+            return (events, False), b""
         if data is None:
-            self.done = True
-            events.append(Closed(ABNORMAL, ""))
-            return events, b""
-        if conn.state is ConnectionState.CLOSED:
-            return events, b""
-        conn.receive_data(data)
+            out = self._parse(events, -1)  # what was already buffered comes first
+            if not self.done:
+                self.done = True
+                events.append(Closed(ABNORMAL, ""))
+            return (events, False), out
+        if data:
+            self._conn.receive_data(data)
+        more = False
+        out = b""
+        if budget:
+            out = self._parse(events, budget)
+            more = len(events) >= budget and not self._over()
+        return (events, more), out
+
+    def _parse(self, events: list[SessionEvent], budget: int) -> bytes:
+        """Parse buffered frames into ``events`` until ``budget`` events (-1: all)."""
+        conn = self._conn
         out = b""
         for event in conn.events():
             if isinstance(event, Message):
@@ -216,9 +233,11 @@ class Session:
                 events.append(ReceivedPong(bytes(event.payload)))
             elif isinstance(event, CloseConnection):
                 out += self._on_close(event, events)
-            if self._over():
+            # Leaving wsproto's generator here loses nothing: its parser keeps the bytes and
+            # its place, and the next call's generator resumes from them.
+            if self._over() or len(events) == budget:
                 break
-        return events, out
+        return out
 
     def _over(self) -> bool:
         # A call, not the field: the type checker would keep the field narrowed from above.

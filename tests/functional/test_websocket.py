@@ -649,3 +649,33 @@ def test_bad_arguments_are_refused_at_once(served: Serve) -> None:
                 "ValueError",
                 "ValueError",
             ]
+
+
+@pytest.mark.parametrize("workers", [0])
+def test_a_flood_of_tiny_frames_does_not_starve_another_client(served: Serve) -> None:
+    """Inline, where listeners hold the loop: one slice of messages per pass, so another
+    client's message is handled after a slice or two of the flood, not after a whole read of
+    it (124 KiB: some 11,000 of these frames)."""
+    import time
+
+    flooded = [0]
+    seen_at: queue.Queue[int] = queue.Queue()
+
+    def on_message(ws: vestespy.WebSocket, data: str | bytes) -> None:
+        if data == "flood":
+            flooded[0] += 1
+            time.sleep(0.0002)  # a listener's work, so that the flood lasts
+        else:
+            seen_at.put(flooded[0])
+            ws.send(data)
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        ws.on("message", on_message)
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as other, WebSocketClient(thread.address) as flood:
+            flood.send_raw(encode_frame(TEXT, b"flood") * 30_000)
+            other.send("me too")
+            assert other.recv_message() == "me too"
+            assert seen_at.get(timeout=WAIT) < 2_000

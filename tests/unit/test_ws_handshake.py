@@ -102,11 +102,28 @@ def test_bounded_deflate_stops_at_the_limit() -> None:
         # One unmasked-length frame, masked with a zero key (a client must mask).
         return bytes([0xC2, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
 
-    events, out = session.receive(compressed(b"a" * 1000))
+    (events, more), out = session.receive(compressed(b"a" * 1000), 64)
     assert events == [Received(b"a" * 1000, 1000)]
-    assert out == b""
-    events, out = session.receive(compressed(b"a" * 1001))
+    assert (more, out) == (False, b"")
+    (events, more), out = session.receive(compressed(b"a" * 1001), 64)
     assert [type(event) for event in events] == [Failed]
     assert events[0] == Failed(1009, events[0].reason)  # type: ignore[union-attr]
     assert out[0] == 0x88  # a close frame (FIN, opcode 8), unmasked, with code 1009
     assert out[2:4] == (1009).to_bytes(2, "big")
+
+
+def test_session_hands_over_a_slice_at_a_time() -> None:
+    pytest.importorskip("wsproto")
+    from vestespy._ws_session import Closed, Received, Session
+
+    session = Session(1000, [])
+    frames = b"".join(bytes([0x81, 0x81, 0, 0, 0, 0]) + bytes([48 + n % 10]) for n in range(10))
+    (events, more), _ = session.receive(frames, 4)
+    assert [e.data for e in events if isinstance(e, Received)] == ["0", "1", "2", "3"]
+    assert more
+    (events, more), _ = session.receive(b"", 4)
+    assert [e.data for e in events if isinstance(e, Received)] == ["4", "5", "6", "7"]
+    # The peer closes: what is buffered comes first, then the loss.
+    (events, more), _ = session.receive(None, -1)
+    assert events == [Received("8", 1), Received("9", 1), Closed(1006, "")]
+    assert not more
