@@ -128,10 +128,12 @@ class WebSocketLink:
             pass
         except Exception as exc:
             logger.error("websocket listener for %s raised", ws.request.target, exc_info=exc)
-            if self._state is _PENDING:
+            if self._claim(_REJECTED):
                 self._refuse(500, b"500 Internal Server Error\n", ())
-                return
-        if self._state is _PENDING:
+            else:
+                self.close(1011, "internal error")  # accepted, then the listener failed
+            return
+        if self._state == _PENDING:
             try:
                 self.accept(None)
             except ClientDisconnected:
@@ -139,10 +141,8 @@ class WebSocketLink:
 
     def accept(self, subprotocol: str | None) -> None:
         """Answer 101 and hand the connection to the WebSocket (the listener's thread)."""
-        with self._lock:
-            if self._state is not _PENDING:
-                raise RuntimeError("the WebSocket handshake was already answered")
-            self._state = _OPEN
+        if not self._claim(_OPEN):
+            raise RuntimeError("the WebSocket handshake was already answered")
         options = self.options
         deflate = None
         if options.websocket_compression:
@@ -178,14 +178,19 @@ class WebSocketLink:
 
     def reject(self, status: int, body: bytes, headers: Iterable[tuple[str, str]]) -> None:
         """Refuse the handshake with ``status`` (the listener's thread)."""
-        with self._lock:
-            if self._state is not _PENDING:
-                raise RuntimeError("the WebSocket handshake was already answered")
+        if not self._claim(_REJECTED):
+            raise RuntimeError("the WebSocket handshake was already answered")
         self._refuse(status, body, headers)
 
-    def _refuse(self, status: int, body: bytes, headers: Iterable[tuple[str, str]]) -> None:
+    def _claim(self, answer: int) -> bool:
+        """Move the handshake from pending to ``answer``; False if it was answered already."""
         with self._lock:
-            self._state = _REJECTED
+            if self._state != _PENDING:
+                return False
+            self._state = answer
+            return True
+
+    def _refuse(self, status: int, body: bytes, headers: Iterable[tuple[str, str]]) -> None:
         response = self._exchange.response
         response.status = status
         for name, value in headers:
@@ -357,7 +362,7 @@ class WebSocketLink:
 
     def connection_closed(self) -> None:
         """The connection closed: report 1006 unless the end was reported (loop)."""
-        if self._state is _OPEN:
+        if self._state == _OPEN:
             self._strand.post(self._report_close, 1006, "")
 
     # == strand: delivering events ===============================================================

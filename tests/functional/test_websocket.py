@@ -679,3 +679,20 @@ def test_a_flood_of_tiny_frames_does_not_starve_another_client(served: Serve) ->
             other.send("me too")
             assert other.recv_message() == "me too"
             assert seen_at.get(timeout=WAIT) < 2_000
+
+
+def test_websocket_listener_that_raises(served: Serve) -> None:
+    def before(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        if req.path == "/before":
+            raise RuntimeError("boom before the answer")
+        ws.accept()
+        raise RuntimeError("boom after the answer")
+
+    with served() as thread:
+        _with_websocket(thread, before)
+        with pytest.raises(HandshakeError) as caught:
+            WebSocketClient(thread.address, "/before")
+        assert caught.value.status == 500
+        with WebSocketClient(thread.address, "/after") as client:
+            frame = client.recv_frame()
+            assert (frame.opcode, frame.close_code) == (CLOSE, 1011)
