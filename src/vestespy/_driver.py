@@ -566,11 +566,17 @@ class Driver:
             self._no_keep_alive and not any(n.lower() == b"connection" for n, _ in headers)
         ):
             headers = [*headers, (b"Connection", b"close")]
+        # _parsed: h11's own check of every field (bytes.translate with a table built per
+        # call, in h11_mypyc: a tenth of a hello request's instructions) is skipped, as for a
+        # head it parsed; Response checked each field with h11's rules when it built the head
+        # (response._checked_field), and the Connection field added here is a constant. h11
+        # still lower-cases the names and checks Content-Length and Transfer-Encoding.
         return self._h11.send(
             Response(
                 status_code=status,
                 headers=headers,
                 reason=reason if reason is not None else reason_phrase(status),
+                _parsed=True,
             )
         )
 
