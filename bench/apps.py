@@ -454,6 +454,8 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "vestespy-compiled-wsgi-epoll": lambda port: run_vestespy_wsgi(port, "epoll", 4, True),
     "vestespy-compiled-pool-epoll": lambda port: run_vestespy(port, "epoll", 4, compiled=True),
     "vestespy-compiled-inline-epoll": lambda port: run_vestespy(port, "epoll", 0, compiled=True),
+    # The pool as Server makes it by default (max_workers=50), as the command's --threads 50.
+    "vestespy-compiled-pool50-epoll": lambda port: run_vestespy(port, "epoll", 50, compiled=True),
     "vestespy-command-wsgi": lambda port: run_vestespy_command(
         port, "--wsgi apps:wsgi_app", compiled=False, access_log=True
     ),

@@ -47,6 +47,7 @@ _NEEDS = {
     "h11-minimal-mypyc": "h11_mypyc",
     "vestespy-compiled-pool-epoll": "h11_mypyc",
     "vestespy-compiled-inline-epoll": "h11_mypyc",
+    "vestespy-compiled-pool50-epoll": "h11_mypyc",
     "vestespy-compiled-wsgi-epoll": "h11_mypyc",
     "granian": "granian",
     **{name: "h11_mypyc" for name in COMMAND if "-compiled-" in name},

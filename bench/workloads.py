@@ -24,6 +24,8 @@ VESTESPY = [
     "vestespy-wsgi-epoll",
     "vestespy-compiled-pool-epoll",
     "vestespy-compiled-inline-epoll",
+    # The compiled pool with Server's default max_workers (50) rather than 4.
+    "vestespy-compiled-pool50-epoll",
     # The WSGI app on the compiled build (what the default install gives where a compiler is).
     "vestespy-compiled-wsgi-epoll",
 ]
