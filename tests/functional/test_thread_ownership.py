@@ -2,9 +2,14 @@
 
 The fields the loop owns are wrapped in properties that record any get or set from another
 thread, then a pool server is put through a mixed load over real sockets: plain and pipelined
-requests, bodies, streamed and chunked responses written by pool threads, clients that reset
-and clients that read slowly. The fields guarded by a lock are not listed: their owners'
-methods take the lock.
+requests, bodies, streamed and chunked responses written by pool threads, responses that close
+the connection, clients that reset and clients that read slowly. The fields guarded by a lock
+are not listed: their owners' methods take the lock.
+
+The transport's sending methods are the loop's too, but ``send_now``: a pool thread's direct
+send of a whole response, which must be made with the wire's lock held, its output open and
+nothing queued or unsent (see ``Transport.send_now``); the test checks that, and that the load
+did take that path.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -24,6 +30,7 @@ from vestespy._exchange import Exchange
 from vestespy._flow import Flow
 from vestespy._sender import Sender
 from vestespy._transport import Transport
+from vestespy._wire import Wire
 
 LOOP_FIELDS = {
     Connection: ["_exchange", "_peer_closed", "_discard_left", "phase"],
@@ -72,11 +79,45 @@ def violations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     for cls, names in LOOP_FIELDS.items():
         for name in names:
             guard(cls, name)
+
+    def loop_only(name: str) -> None:
+        original = getattr(Transport, name)
+
+        def method(self: Transport, *args: object) -> object:
+            if loop_threads and threading.get_ident() not in loop_threads:
+                found.append(f"Transport.{name} called by {threading.current_thread().name}")
+            return original(self, *args)
+
+        monkeypatch.setattr(Transport, name, method)
+
+    for name in ("send", "send_backlog", "linger", "close", "set_reading"):
+        loop_only(name)
+
+    original_direct = Wire._send_directly_locked
+
+    def send_directly(
+        self: Wire[Exchange], send: Callable[[bytes], int], data: bytes, ended: Exchange
+    ) -> None:
+        output = self._output
+        if threading.get_ident() in loop_threads:
+            found.append("a direct send on the loop thread")
+        if not self._lock.locked() or output.closed or output.size or output.has_pending():
+            found.append("a direct send without the lock, on a closed output or out of order")
+        direct_sends.append(len(data))
+        original_direct(self, send, data, ended)
+
+    monkeypatch.setattr(Wire, "_send_directly_locked", send_directly)
     return found
 
 
+direct_sends: list[int] = []
+
+
 def mixed_listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
-    if req.path == "/stream":
+    if req.path == "/close":
+        res.set_header("Connection", "close")
+        res.send_all(b"bye")
+    elif req.path == "/stream":
         res.send_stream((b"s" * 65536 for _ in range(32)), 32 * 65536)
     elif req.path == "/chunked":
         res.send_chunked(b"c" * 1000 for _ in range(100))
@@ -87,6 +128,7 @@ def mixed_listener(server: vestespy.Server, req: vestespy.Request, res: vestespy
 
 
 def test_loop_fields_stay_on_the_loop_thread(violations: list[str]) -> None:
+    direct_sends.clear()
     with serve(mixed_listener, max_workers=4, write_buffer_size=65536) as thread:
         address = thread.address
 
@@ -98,6 +140,8 @@ def test_loop_fields_stay_on_the_loop_thread(violations: list[str]) -> None:
                 assert raw.request("POST", "/echo", body=b"x" * 300_000).body == b"x" * 300_000
                 assert len(raw.request("GET", "/stream").body) == 32 * 65536
                 assert raw.request("GET", "/chunked").body == b"c" * 100_000
+            with RawClient(address) as raw:  # the response closes the connection
+                assert raw.request("GET", "/close").body == b"bye"
             # A client that resets mid-body, and one that resets while a stream is sent.
             for request in (
                 b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\nxx",
@@ -117,3 +161,7 @@ def test_loop_fields_stay_on_the_loop_thread(violations: list[str]) -> None:
         with RawClient(address) as raw:
             assert raw.request("GET", "/").body == b"hello"
     assert not violations, sorted(set(violations))
+    if not vestespy.build_info().compiled:
+        # The pool threads' direct send was taken (and checked). Compiled, the wire calls
+        # its method natively and the wrapper never sees it.
+        assert direct_sends
