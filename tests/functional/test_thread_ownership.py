@@ -10,6 +10,13 @@ The transport's sending methods are the loop's too, but ``send_now``: a pool thr
 send of a whole response, which must be made with the wire's lock held, its output open and
 nothing queued or unsent (see ``Transport.send_now``); the test checks that, and that the load
 did take that path.
+
+The server runs with ``limit_concurrency`` (high enough never to refuse): the admission slot
+of a request is given back by the loop thread (it parsed the request's end) or by the thread
+that completes its response, whichever is second, and in the second case before the
+response's end reaches the wire (see ``Exchange.hold_slot``): the test checks that every
+response end queued or sent directly finds its slot given back once its request is parsed,
+and that every slot was given back exactly once.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ import vestespy._loop
 from support import RawClient, serve
 from vestespy._connection import Connection
 from vestespy._deadlines import Deadlines
-from vestespy._exchange import Exchange
+from vestespy._exchange import _PARSED, _RESPONDED, Exchange
 from vestespy._flow import Flow
+from vestespy._head import ResponseHead
 from vestespy._sender import Sender
 from vestespy._transport import Transport
 from vestespy._wire import Wire
@@ -107,10 +115,37 @@ def violations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         original_direct(self, send, data, ended)
 
     monkeypatch.setattr(Wire, "_send_directly_locked", send_directly)
+
+    def check_slot(ended: object) -> None:
+        # A response's end reaches the wire only once its side is over for the slot, and
+        # with its slot given back if its request is parsed too (the client may have the
+        # response as soon as this returns).
+        if not isinstance(ended, Exchange):
+            return
+        slot_checks.append(1)
+        sides = ended._release_sides
+        if not sides & _RESPONDED or (sides & _PARSED and ended._release is not None):
+            found.append("a response's end reached the wire before its slot was given back")
+
+    original_start, original_end = Wire.start, Wire.end
+
+    def start(
+        self: Wire[Exchange], head: ResponseHead, body: bytes, ended: Exchange | None
+    ) -> None:
+        check_slot(ended)
+        original_start(self, head, body, ended)
+
+    def end(self: Wire[Exchange], ended: Exchange) -> None:
+        check_slot(ended)
+        original_end(self, ended)
+
+    monkeypatch.setattr(Wire, "start", start)
+    monkeypatch.setattr(Wire, "end", end)
     return found
 
 
 direct_sends: list[int] = []
+slot_checks: list[int] = []
 
 
 def mixed_listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
@@ -129,8 +164,13 @@ def mixed_listener(server: vestespy.Server, req: vestespy.Request, res: vestespy
 
 def test_loop_fields_stay_on_the_loop_thread(violations: list[str]) -> None:
     direct_sends.clear()
-    with serve(mixed_listener, max_workers=4, write_buffer_size=65536) as thread:
+    slot_checks.clear()
+    with serve(
+        mixed_listener, max_workers=4, write_buffer_size=65536, limit_concurrency=1000
+    ) as thread:
         address = thread.address
+        admission = thread.server._admission
+        assert admission is not None
 
         def client(index: int) -> None:
             with RawClient(address) as raw:
@@ -161,7 +201,11 @@ def test_loop_fields_stay_on_the_loop_thread(violations: list[str]) -> None:
         with RawClient(address) as raw:
             assert raw.request("GET", "/").body == b"hello"
     assert not violations, sorted(set(violations))
+    # Every slot given back, once (twice would go below 0), none refused.
+    assert (admission.in_flight, admission.refused) == (0, 0)
     if not vestespy.build_info().compiled:
-        # The pool threads' direct send was taken (and checked). Compiled, the wire calls
-        # its method natively and the wrapper never sees it.
+        # The pool threads' direct send was taken (and checked), and so were the ends of
+        # responses. Compiled, the exchange and the wire call their methods natively and
+        # the wrappers never see them.
         assert direct_sends
+        assert slot_checks
