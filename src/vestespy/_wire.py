@@ -23,6 +23,12 @@ deadlines; a flush is requested at once only when the loop waits for that
 response (a pipelined request is held back, the client closed its side, or the connection
 must close). Why the send is safe off the loop thread is in ``Transport.send_now``.
 
+What a client's next request depends on must not wait for that report, nor for the sending
+thread's next steps (the access log, ``"end"``, ``"close"``): the client may have the response
+and answer before either. The admission slot of ``limit_concurrency`` is therefore given back
+by the exchange before the response's end reaches this wire (see _exchange), and the loop,
+which admits the next request, takes the report before it reads the connection again.
+
 Rule: everything that touches the driver or the queued output lives here, and nothing here
 touches a socket, a clock or the loop: the connection hands in ``request_flush`` (asks the loop
 for one flush), ``in_loop_thread`` and ``on_failure`` (a response failed half-way: the
