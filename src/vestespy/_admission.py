@@ -12,12 +12,12 @@ connection posts the request directly and none of this costs anything. The steps
   the request as :attr:`~vestespy.Request.peer_certificate`;
 * ``limit_concurrency``: below the limit the request is counted and posted; the slot is given
   back once the request is read to its end and its response is complete (or either never will
-  be), by whichever thread completes the second (:meth:`Exchange.hold_slot
-  <vestespy._exchange.Exchange.hold_slot>`). When that is the response, the slot is given back
-  *before* the response's last bytes are queued: a client that has its whole response always
-  finds its request's slot free, whichever thread sends the bytes (a pool thread may send a
-  response itself, see _wire) and however late the listener's thread delivers ``"end"`` and
-  ``"close"``, which used to give it back (a quick client then got a spurious 503). At the
+  be), by whichever thread completes the second (``Exchange.hold_slot``, in _exchange). When
+  that is the response, the slot is given back *before* the response's last bytes are
+  queued: a client that has its whole response always finds its request's slot free,
+  whichever thread sends the bytes (a pool thread may send a response itself, see _wire) and
+  however late the listener's thread delivers ``"end"`` and ``"close"``, which used to give
+  it back (a quick client then got a spurious 503). At the
   limit the request never reaches a listener: the loop answers ``503 Service Unavailable``
   with ``Retry-After`` and ``Connection: close`` at once, so that an overloaded worker sheds
   load without taking a pool thread, and the client (or a load balancer) tries again later or
