@@ -52,6 +52,7 @@ from ._phase import (
     READING_BODY,
     READING_HEAD,
 )
+from ._pool import Strand
 from ._sender import Sender
 from ._transport import TLSTransport
 from ._wire import Wire
@@ -93,6 +94,12 @@ class Connection:
         self.transport = context.new_transport(sock, self.on_ready, self.close)
         self.flow = Flow(loop, self.transport.set_reading, self._resume_slice)
         self.sender = Sender(loop, self.wire, self.transport, self.deadlines, self.flow, self)
+        if context.ssl_context is None and not context.inline:
+            # Whole responses ended on a pool thread go out from there (see _wire). Not with
+            # TLS: the TLS object is the loop thread's; not inline, where responses are
+            # ended on the loop thread (the check would cost each of them a call).
+            self.wire.direct_send = self.transport.send_now
+            self.wire.request_report = self._request_report
 
     @property
     def closed(self) -> bool:
@@ -107,6 +114,14 @@ class Connection:
             self.sender.on_writable()
         if not events & EVENT_READ or self.phase is CLOSED:
             return
+        if self.wire.sent_directly:
+            # A pool thread sent a response itself and did not wake the loop (see _wire): its
+            # report first, as the input may follow from it (the next request, the client's
+            # close). The flag is set before that send, so the client cannot have answered
+            # it unseen; a response ended meanwhile is reported as before, by a flush.
+            self.sender.flush()
+            if self.closed:
+                return
         transport = self.transport
         if self.phase is LINGERING:
             transport.discard_input()
@@ -272,6 +287,18 @@ class Connection:
         else:
             loop.call_soon(self.sender.flush)
 
+    def _request_report(self) -> None:
+        # Called by the wire, its lock held, on the thread that sent a response directly:
+        # the flush that reports it is asked for once the strand has no task left (see
+        # Strand.defer), or now if it runs none.
+        strand = self.strand
+        if type(strand) is Strand and strand.defer(self._queue_flush):
+            return
+        self._loop.call_soon(self.sender.flush)
+
+    def _queue_flush(self) -> None:
+        self._loop.call_soon(self.sender.flush)
+
     def _abort_now(self) -> None:
         self.sender.abort()
         self.close()
@@ -308,6 +335,8 @@ class Connection:
     def check_deadlines(self, now: float) -> None:
         """Close, or answer 408 and close, if the client is late (loop thread; the server's
         sweep calls it about twice per shortest timeout, at least once a second)."""
+        if self.wire.sent_directly:
+            self.sender.flush()  # a response a pool thread sent: the phase is then current
         expiry = self.deadlines.check(
             now, self.phase, self.flow.for_body, self.transport.has_backlog
         )
@@ -323,11 +352,17 @@ class Connection:
     def stop_keep_alive(self) -> None:
         """The server drains: the next response is the last (``Connection: close``); an idle
         connection stays open until :meth:`close_if_idle` (loop thread)."""
+        if self.wire.sent_directly:
+            # The report of a response a pool thread sent, before the refusal: that response
+            # let the connection go on (the report reads the driver's must_close).
+            self.sender.flush()
         self.wire.refuse_keep_alive()
 
     def close_if_idle(self, now: float, idle_for: float) -> bool:
         """Close (FIN, then linger) if no request is under way and the client has been
         silent for ``idle_for`` seconds; return whether it is closing (loop thread)."""
+        if self.wire.sent_directly:
+            self.sender.flush()  # a response a pool thread sent: the phase is then current
         if self.flow.closing:
             return True
         if self.phase not in NO_REQUEST or self.deadlines.silent_for(now) < idle_for:

@@ -243,6 +243,7 @@ class Driver:
         "_max_head",
         "_max_line",
         "_no_keep_alive",
+        "_paused",
         "_rejected",
         "_relaxed",
     )
@@ -261,6 +262,9 @@ class Driver:
         self._rejected = False
         self._no_keep_alive = False
         self._eof = False
+        # The last next_event() said Wait.PAUSED: the owner stopped reading until a response
+        # ends (see waits_for_response).
+        self._paused = False
         # Whether the raw bytes of the head h11 is about to parse have been checked.
         self._head_checked = False
         self._held_cr = False
@@ -321,6 +325,7 @@ class Driver:
 
     def next_event(self) -> DriverEvent | Wait:
         """Parse and return the next event, or why there is none yet."""
+        self._paused = False
         if self._rejected:
             return Wait.STOPPED
         conn = self._h11
@@ -375,6 +380,7 @@ class Driver:
         if type(event) is ConnectionClosed:
             return PeerClosed()
         if event is PAUSED:
+            self._paused = True
             return Wait.PAUSED
         return Wait.NEED_DATA
 
@@ -523,6 +529,14 @@ class Driver:
         # Not merely because keep-alive is refused: a response whose head already promised
         # keep-alive keeps its promise (see refuse_keep_alive).
         return self._rejected or self._h11.our_state in (MUST_CLOSE, CLOSED, ERROR)
+
+    @property
+    def waits_for_response(self) -> bool:
+        """Whether the owner waits for the current response to end before it can go on: it
+        stopped reading because a pipelined request is buffered (the last :meth:`next_event`
+        said ``Wait.PAUSED``), or the client closed its side (the connection closes once the
+        response is out)."""
+        return self._paused or self._eof
 
     def refuse_keep_alive(self) -> None:
         """End the connection after the next response it starts (a server draining).

@@ -110,10 +110,12 @@ class ServerOptions:
     #: ``vestespy.error``), as a listener that forgot to answer leaves its client waiting.
     #: 0 turns it off. Without debug, nothing is watched.
     unanswered_warning: float = 10.0
-    #: The most requests in flight at once (head received, response not finished), or None
-    #: for no limit. Past it a request gets ``503 Service Unavailable`` with
-    #: ``Retry-After: 1`` and ``Connection: close`` at once, without reaching a listener (as
-    #: uvicorn's ``--limit-concurrency``). Per server, so per worker process.
+    #: The most requests in flight at once (from the head's arrival until the request is read
+    #: to its end and its response is complete), or None for no limit. A client that has its
+    #: whole response may send its next request at once: its slot is free by then. Past the
+    #: limit a request gets ``503 Service Unavailable`` with ``Retry-After: 1`` and
+    #: ``Connection: close`` at once, without reaching a listener (as uvicorn's
+    #: ``--limit-concurrency``). Per server, so per worker process.
     limit_concurrency: int | None = None
     #: Header fields added to every response the application sends, as ``"Name: value"``
     #: strings (uvicorn's ``--header``); a field of the same name the application sets
