@@ -113,6 +113,7 @@ class Admission:
             request.once("close", self._release)
             exchange.post_request()
             return
+        connection.meter.limited(503, "limit_concurrency")  # the server's counters (_stats)
         logger.debug(
             "limit_concurrency (%d) reached: 503 for %s %s", limit, request.method, request.target
         )

@@ -137,6 +137,10 @@ class ServerOptions:
     ssl_ciphers: str | None = None
     #: The lowest TLS version accepted, ``"1.2"`` or ``"1.3"``.
     ssl_min_version: str = "1.2"
+    #: ``HOST:PORT`` of a listener of its own serving Prometheus metrics at ``/metrics`` (the
+    #: figures of :meth:`~vestespy.Server.stats`), or None for none. Needs the ``metrics``
+    #: extra (``prometheus_client``). Never the application's port.
+    metrics_bind: str | None = None
 
     def __post_init__(self) -> None:
         proxies: object = self.trusted_proxies
@@ -194,6 +198,7 @@ _NOT_NUMBERS = frozenset(
         "ssl_cert_reqs",
         "ssl_ciphers",
         "ssl_min_version",
+        "metrics_bind",
     }
 )
 
@@ -216,10 +221,14 @@ def _check_operator_options(options: ServerOptions) -> None:
     for name in ("server_header", "date_header"):
         if not isinstance(getattr(options, name), bool):
             raise ValueError(f"option {name} must be True or False")
-    for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+    for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers", "metrics_bind"):
         value = getattr(options, name)
         if value is not None and not isinstance(value, str):
             raise ValueError(f"option {name} must be a string, not {value!r}")
+    if options.metrics_bind is not None:
+        from ._metrics import parse_bind
+
+        parse_bind(options.metrics_bind)  # a ValueError that names the value
     if options.ssl_cert_reqs not in SSL_CERT_REQS:
         raise ValueError(
             f"option ssl_cert_reqs must be one of {', '.join(SSL_CERT_REQS)},"
@@ -278,3 +287,4 @@ class ServerOptionsKwargs(TypedDict, total=False):
     ssl_cert_reqs: str
     ssl_ciphers: str | None
     ssl_min_version: str
+    metrics_bind: str | None
