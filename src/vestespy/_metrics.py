@@ -220,6 +220,10 @@ class MetricsExporter:
         name = self._server.server_address
         return str(name[0]), int(name[1])
 
+    def close_in_child(self) -> None:
+        """In a forked child: close the inherited listening socket (no thread to stop)."""
+        self._server.socket.close()
+
     def close(self) -> None:
         """Stop serving and close the listener (waits for the exporter's thread)."""
         self._server.shutdown()

@@ -27,8 +27,8 @@ Label values are bounded whatever clients send: methods outside the standard one
 
 from __future__ import annotations
 
-import bisect
 import types
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -279,13 +279,13 @@ class Counters:
     """A server's counters: written by the loop thread only, read by :meth:`snapshot`."""
 
     __slots__ = (
-        "_by_method",
-        "_other",
         "accepted",
+        "by_method",
         "closed",
         "duration_buckets",
         "duration_sum",
         "finished",
+        "other",
         "rejections",
         "request_body_bytes",
         "response_body_bytes",
@@ -294,8 +294,8 @@ class Counters:
 
     def __init__(self) -> None:
         # Per method, a count per status class (index: status // 100).
-        self._by_method: dict[str, list[int]] = {method: [0] * 10 for method in METHODS}
-        self._other = [0] * 10
+        self.by_method: dict[str, list[int]] = {method: [0] * 10 for method in METHODS}
+        self.other = [0] * 10  # methods outside METHODS
         self.duration_buckets = [0] * (len(DURATION_BOUNDS) + 1)
         self.duration_sum = 0.0
         self.request_body_bytes = 0
@@ -315,9 +315,9 @@ class Counters:
 
     def observe(self, method: str, status: int, duration: float) -> None:
         """Count a response sent, and how long its request took (seconds)."""
-        counts = self._by_method.get(method, self._other)
+        counts = self.by_method.get(method, self.other)
         counts[min(status // 100, 9)] += 1
-        self.duration_buckets[bisect.bisect_left(DURATION_BOUNDS, duration)] += 1
+        self.duration_buckets[bisect_left(DURATION_BOUNDS, duration)] += 1
         self.duration_sum += duration
 
     def rejected(self, status: int, reason: str) -> None:
@@ -334,7 +334,7 @@ class Counters:
             pool: The listener threads' load, read by the caller from the pool.
         """
         requests: dict[tuple[str, str], int] = {}
-        for method, counts in [*list(self._by_method.items()), ("OTHER", self._other)]:
+        for method, counts in [*list(self.by_method.items()), ("OTHER", self.other)]:
             for status_class, n in enumerate(list(counts)):
                 if n:
                     requests[(method, f"{status_class}xx")] = n
@@ -381,13 +381,17 @@ class ConnectionMeter:
 
     def response_sent(self, exchange: Exchange, now: float) -> None:
         """``exchange``'s response was handed to the kernel at ``now``."""
+        # Counters.observe inlined: this runs for every response.
         self.open_requests -= 1
         counters = self.counters
         counters.finished += 1
         counters.response_body_bytes += exchange.body_sent
-        counters.observe(
-            exchange.request.method, exchange.response.status, now - exchange.started_at
-        )
+        duration = now - exchange.started_at
+        counters.duration_buckets[bisect_left(DURATION_BOUNDS, duration)] += 1
+        counters.duration_sum += duration
+        status_class = exchange.response.status // 100
+        counts = counters.by_method.get(exchange.request.method, counters.other)
+        counts[status_class if status_class < 10 else 9] += 1
 
     def closing(self, cause: str) -> None:
         """Name why the connection closes, unless a cause was named already."""

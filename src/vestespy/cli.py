@@ -591,14 +591,12 @@ def _check(config: Config) -> Kind:
 
 
 def _check_metrics(config: Config) -> None:
-    """``--metrics-bind`` needs prometheus_client, and one worker (the workers' sum is not
-    made yet: each worker would bind the same port)."""
+    """``--metrics-bind`` needs prometheus_client (the supervisor serves it: see
+    _worker_stats.py)."""
     try:
         require_client()
     except MetricsUnavailable as exc:
         raise StartupError(f"--metrics-bind: {exc}") from None
-    if config.workers > 1:
-        raise UsageError("--metrics-bind works with one worker only for now (--workers 1)")
 
 
 def _startup_lines(
