@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ._config import BOOT_ERROR, Config
+from ._config import BOOT_ERROR, Config, StartupError
 from ._metrics import MetricsExporter, StatsCollector
 from ._sockets import Listener
 from ._watchdog import KILL_AFTER, overdue
@@ -164,7 +164,11 @@ class Supervisor:
         bind = self.config.options.get("metrics_bind")
         if bind is not None:
             self.board = board = StatsBoard()
-            self.exporter = MetricsExporter(bind, StatsCollector(board.total, board.worker_metrics))
+            try:
+                collector = StatsCollector(board.total, board.worker_metrics)
+                self.exporter = MetricsExporter(bind, collector)
+            except OSError as exc:
+                raise StartupError(f"--metrics-bind {bind}: {exc}") from exc
             host, port = self.exporter.address
             logger.info("metrics on http://%s:%d/metrics (the sum over the workers)", host, port)
 
