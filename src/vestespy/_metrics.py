@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ._stats import CLOSE_CAUSES, DEADLINE_NAMES, ServerStats
+from .options import _parse_bind as parse_bind
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -55,20 +56,6 @@ def require_client() -> None:
         raise MetricsUnavailable(
             f"metrics_bind needs the prometheus_client package: {_INSTALL}"
         ) from None
-
-
-def parse_bind(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:9100`` for IPv6; ``:9100`` for every interface) as a pair.
-
-    Raises:
-        ValueError: ``text`` is not of that form, or the port is not 0-65535.
-    """
-    host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"metrics_bind {text!r}: write HOST:PORT (port 0-65535)")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host or "0.0.0.0", int(port)
 
 
 class StatsCollector:

@@ -226,9 +226,7 @@ def _check_operator_options(options: ServerOptions) -> None:
         if value is not None and not isinstance(value, str):
             raise ValueError(f"option {name} must be a string, not {value!r}")
     if options.metrics_bind is not None:
-        from ._metrics import parse_bind
-
-        parse_bind(options.metrics_bind)  # a ValueError that names the value
+        _parse_bind(options.metrics_bind)  # a ValueError that names the value
     if options.ssl_cert_reqs not in SSL_CERT_REQS:
         raise ValueError(
             f"option ssl_cert_reqs must be one of {', '.join(SSL_CERT_REQS)},"
@@ -239,6 +237,20 @@ def _check_operator_options(options: ServerOptions) -> None:
             f"option ssl_min_version must be one of {', '.join(SSL_MIN_VERSIONS)},"
             f" not {options.ssl_min_version!r}"
         )
+
+
+def _parse_bind(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6; ``:9100`` for every interface) as a pair.
+
+    Raises:
+        ValueError: ``text`` is not of that form, or the port is not 0-65535.
+    """
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"metrics_bind {text!r}: write HOST:PORT (port 0-65535)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or "0.0.0.0", int(port)
 
 
 class ServerOptionsKwargs(TypedDict, total=False):
