@@ -343,7 +343,8 @@ class Counters:
             ),
             request_body_bytes=self.request_body_bytes,
             response_body_bytes=self.response_body_bytes,
-            requests_in_flight=self.started - self.finished,
+            # Read apart from each other: a request may start and end between the two reads.
+            requests_in_flight=max(0, self.started - self.finished),
             connections_accepted=self.accepted,
             connections_closed=_frozen(self.closed),
             rejections=_frozen(self.rejections),
