@@ -28,6 +28,11 @@ VESTESPY = [
     "vestespy-compiled-pool50-epoll",
     # The WSGI app on the compiled build (what the default install gives where a compiler is).
     "vestespy-compiled-wsgi-epoll",
+    # The Prometheus exporter on and scraped once a second (vestespy[metrics]).
+    "vestespy-metrics-pool-epoll",
+    "vestespy-metrics-inline-epoll",
+    "vestespy-compiled-metrics-pool-epoll",
+    "vestespy-compiled-metrics-inline-epoll",
 ]
 # The vestespy command as users run it (a supervisor and one worker, its default pool of 50
 # threads), serving the WSGI app (--wsgi) or the listener, with its default access log on

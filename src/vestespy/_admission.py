@@ -120,6 +120,7 @@ class Admission:
             exchange.hold_slot(self._release)
             exchange.post_request()
             return
+        connection.meter.limited(503, "limit_concurrency")  # the server's counters (_stats)
         logger.debug(
             "limit_concurrency (%d) reached: 503 for %s %s", limit, request.method, request.target
         )

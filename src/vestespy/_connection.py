@@ -91,6 +91,7 @@ class Connection:
         self._peer_closed = False
         self._discard_left = context.options.max_drain  # unread body discarded after a response
         self.deadlines = Deadlines(context.options, time.monotonic())  # head clock from accept
+        self.meter = context.counters.connection_opened()  # the server's counters (_stats)
         self.transport = context.new_transport(sock, self.on_ready, self.close)
         self.flow = Flow(loop, self.transport.set_reading, self._resume_slice)
         self.sender = Sender(loop, self.wire, self.transport, self.deadlines, self.flow, self)
@@ -208,6 +209,7 @@ class Connection:
         lock, address = self._exchange_lock, self.client_address
         exchange = context.open_exchange(self, self.wire, lock, event, address)
         self._exchange = exchange
+        self.meter.request_started(exchange, self.deadlines.last_active)  # the head's read
         self._discard_left = context.options.max_drain
         if context.admit is None:
             exchange.post_request()
@@ -218,11 +220,13 @@ class Connection:
         exchange = self._exchange
         assert exchange is not None
         size = len(event.data)
+        self.meter.counters.request_body_bytes += size
         self.deadlines.body_received(size, self.flow.for_body)
         if exchange.response_sent:
             # The response went out before the body was read: discard, within a bound.
             self._discard_left -= size
             if self._discard_left < 0:
+                self.meter.closing("limit")  # max_drain
                 self.close()
             return
         if exchange.post_data(event.data) and self.flow.pause_for_body():
@@ -234,6 +238,7 @@ class Connection:
 
     def _on_rejected(self, event: RequestRejected) -> None:
         """The driver gave up on the request; its answer, if any, is queued (a flush is due)."""
+        self.meter.rejected(event.status, event.reason, event.peer_closed)
         if self._exchange is not None:
             self._exchange.rejected(event.status, event.reason, event.peer_closed)
         if event.response:
@@ -246,6 +251,7 @@ class Connection:
 
     def _on_peer_closed(self) -> None:
         self._peer_closed = True
+        self.meter.closing("client")
         exchange = self._exchange
         if exchange is None or exchange.response_sent:
             self.close()
@@ -300,6 +306,7 @@ class Connection:
         self._loop.call_soon(self.sender.flush)
 
     def _abort_now(self) -> None:
+        self.meter.closing("error")  # the response could not be completed
         self.sender.abort()
         self.close()
 
@@ -319,12 +326,14 @@ class Connection:
 
     def on_responses_sent(self, finished: Sequence[Exchange], must_close: bool) -> None:
         """The sender handed these responses to the kernel (loop thread)."""
+        now = time.monotonic()
         for exchange in finished:
             exchange.response_sent = True
+            self.meter.response_sent(exchange, now)
             if exchange is self._exchange and exchange.received:
                 self._exchange = None
                 self.phase = IDLE
-        self.deadlines.responses_sent(time.monotonic())  # keep_alive_timeout counts from here
+        self.deadlines.responses_sent(now)  # keep_alive_timeout counts from here
         if must_close or self._peer_closed:
             self.flow.close()
         elif self.flow.for_response:
@@ -342,6 +351,7 @@ class Connection:
         )
         if expiry is None:
             return
+        self.meter.expired(expiry)
         if expiry.action is TIME_OUT:
             self._on_rejected(self.wire.time_out(expiry.reason))
         else:
@@ -376,6 +386,7 @@ class Connection:
         """Close the socket now and tell the current request's listeners (loop thread)."""
         if self.phase is CLOSED:
             return
+        self.meter.closed(self.phase is LINGERING)
         self.phase = CLOSED
         self.wire.discard()
         self.sender.discard()

@@ -130,11 +130,13 @@ class Exchange:
         "_request_over",
         "_response_over",
         "_wire",
+        "body_sent",
         "failed",
         "received",
         "request",
         "response",
         "response_sent",
+        "started_at",
     )
 
     request: Request
@@ -164,6 +166,10 @@ class Exchange:
         self.response_sent = False  # the response's end was handed to the transport
         # Strand only: a listener raised, so later events (but "close") are dropped.
         self.failed = False
+        # The server's counters (_stats): when the head was read (loop thread), and the body
+        # bytes queued (the writing thread; read by the loop once the response is sent).
+        self.started_at = 0.0
+        self.body_sent = 0
 
     # == loop thread: posting the request's events ================================================
 
@@ -249,6 +255,7 @@ class Exchange:
 
     def start(self, head: ResponseHead, body: bytes, end: bool) -> None:
         """Queue the head, ``body`` and, if ``end``, the end of the response."""
+        self.body_sent += len(body)
         if end and self._release is not None:
             self._side_over(_RESPONDED)  # before the bytes can leave (see hold_slot)
         self._wire.start(head, body, self if end else None)
@@ -262,6 +269,7 @@ class Exchange:
             ClientDisconnected: The connection closed.
         """
         self._wire.write(data)
+        self.body_sent += len(data)
 
     def sends_files(self) -> bool:
         """Whether :meth:`write_file` may be used: plain TCP, where the kernel sends files."""
@@ -275,6 +283,7 @@ class Exchange:
             ClientDisconnected: The connection closed.
         """
         self._wire.write_file(fd, offset, count)
+        self.body_sent += count
 
     def finish(self) -> None:
         """Queue the end of the response.

@@ -238,6 +238,13 @@ class WorkerPool:
                 else:
                     self._idle += 1
 
+    def load(self) -> tuple[int, int, int]:
+        """The threads, those busy (not waiting for a task), and the tasks queued for want of
+        a thread, read together under the pool's lock (any thread; for the server's stats)."""
+        with self._lock:
+            threads = len(self._threads)
+            return threads, threads - self._idle, self._unclaimed
+
     def in_worker_thread(self) -> bool:
         """Whether the caller is one of this pool's threads."""
         return getattr(self._local, "pool", None) is self

@@ -139,6 +139,10 @@ class ServerOptions:
     ssl_ciphers: str | None = None
     #: The lowest TLS version accepted, ``"1.2"`` or ``"1.3"``.
     ssl_min_version: str = "1.2"
+    #: ``HOST:PORT`` of a listener of its own serving Prometheus metrics at ``/metrics`` (the
+    #: figures of :meth:`~vestespy.Server.stats`), or None for none. Needs the ``metrics``
+    #: extra (``prometheus_client``). Never the application's port.
+    metrics_bind: str | None = None
 
     def __post_init__(self) -> None:
         proxies: object = self.trusted_proxies
@@ -196,6 +200,7 @@ _NOT_NUMBERS = frozenset(
         "ssl_cert_reqs",
         "ssl_ciphers",
         "ssl_min_version",
+        "metrics_bind",
     }
 )
 
@@ -218,10 +223,12 @@ def _check_operator_options(options: ServerOptions) -> None:
     for name in ("server_header", "date_header"):
         if not isinstance(getattr(options, name), bool):
             raise ValueError(f"option {name} must be True or False")
-    for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+    for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers", "metrics_bind"):
         value = getattr(options, name)
         if value is not None and not isinstance(value, str):
             raise ValueError(f"option {name} must be a string, not {value!r}")
+    if options.metrics_bind is not None:
+        _parse_bind(options.metrics_bind)  # a ValueError that names the value
     if options.ssl_cert_reqs not in SSL_CERT_REQS:
         raise ValueError(
             f"option ssl_cert_reqs must be one of {', '.join(SSL_CERT_REQS)},"
@@ -232,6 +239,20 @@ def _check_operator_options(options: ServerOptions) -> None:
             f"option ssl_min_version must be one of {', '.join(SSL_MIN_VERSIONS)},"
             f" not {options.ssl_min_version!r}"
         )
+
+
+def _parse_bind(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6; ``:9100`` for every interface) as a pair.
+
+    Raises:
+        ValueError: ``text`` is not of that form, or the port is not 0-65535.
+    """
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"metrics_bind {text!r}: write HOST:PORT (port 0-65535)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or "0.0.0.0", int(port)
 
 
 class ServerOptionsKwargs(TypedDict, total=False):
@@ -280,3 +301,4 @@ class ServerOptionsKwargs(TypedDict, total=False):
     ssl_cert_reqs: str
     ssl_ciphers: str | None
     ssl_min_version: str
+    metrics_bind: str | None
