@@ -17,6 +17,8 @@ import asyncio
 import os
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -282,16 +284,36 @@ def listener(server: Any, req: Any, res: Any) -> None:
         res.send_all(HELLO)
 
 
-def run_vestespy(port: int, select: str, max_workers: int, compiled: bool = False) -> None:
-    """VestesPy: the working tree's sources on h11, or its mypyc build on h11_mypyc."""
+def run_vestespy(
+    port: int, select: str, max_workers: int, compiled: bool = False, metrics: bool = False
+) -> None:
+    """VestesPy: the working tree's sources on h11, or its mypyc build on h11_mypyc.
+
+    ``metrics``: with the Prometheus exporter on a port of its own, scraped once a second from
+    a thread of this process (Prometheus scrapes every 15-60 s: this is the dear end).
+    """
     _choose_build(compiled)
     import vestespy
 
-    server = vestespy.Server(
-        (HOST, port), select=select, max_workers=max_workers, **VESTESPY_OPTIONS
-    )
+    options = dict(VESTESPY_OPTIONS)
+    if metrics:
+        options["metrics_bind"] = f"{HOST}:0"
+    server = vestespy.Server((HOST, port), select=select, max_workers=max_workers, **options)
     server.on("request", listener)
+    if metrics:
+        threading.Thread(target=_scrape, args=(server.metrics_address,), daemon=True).start()
     server.serve_forever()
+
+
+def _scrape(address: tuple[str, int]) -> None:
+    """GET /metrics once a second, as a Prometheus server would (but more often)."""
+    import urllib.request
+
+    url = f"http://{address[0]}:{address[1]}/metrics"
+    while True:
+        time.sleep(1.0)
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read()
 
 
 def run_vestespy_command(port: int, app: str, *, compiled: bool, access_log: bool) -> None:
@@ -454,6 +476,17 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "vestespy-compiled-wsgi-epoll": lambda port: run_vestespy_wsgi(port, "epoll", 4, True),
     "vestespy-compiled-pool-epoll": lambda port: run_vestespy(port, "epoll", 4, compiled=True),
     "vestespy-compiled-inline-epoll": lambda port: run_vestespy(port, "epoll", 0, compiled=True),
+    # The pool as Server makes it by default (max_workers=50), as the command's --threads 50.
+    "vestespy-compiled-pool50-epoll": lambda port: run_vestespy(port, "epoll", 50, compiled=True),
+    # The same with the Prometheus exporter on and scraped (the counters run in every row).
+    "vestespy-metrics-pool-epoll": lambda port: run_vestespy(port, "epoll", 4, metrics=True),
+    "vestespy-metrics-inline-epoll": lambda port: run_vestespy(port, "epoll", 0, metrics=True),
+    "vestespy-compiled-metrics-pool-epoll": lambda port: run_vestespy(
+        port, "epoll", 4, compiled=True, metrics=True
+    ),
+    "vestespy-compiled-metrics-inline-epoll": lambda port: run_vestespy(
+        port, "epoll", 0, compiled=True, metrics=True
+    ),
     "vestespy-command-wsgi": lambda port: run_vestespy_command(
         port, "--wsgi apps:wsgi_app", compiled=False, access_log=True
     ),

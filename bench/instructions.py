@@ -20,6 +20,7 @@ hand-offs between threads), so read it beside ``ab.py``'s wall-clock ratios.
 from __future__ import annotations
 
 import argparse
+import collections
 import re
 import socket
 import subprocess
@@ -75,7 +76,82 @@ def drive(port: int, requests: int, depth: int) -> None:
         thread.join()
 
 
-def count(tree: Path, server: str, depth: int, requests: int, out: Path) -> float:
+_NAMED = re.compile(r"^(ob|fn|cob|cfn|cfi|cfl|fl|fi|fe)=(?:\((\d+)\))?\s*(.*)$")
+
+
+Costs = collections.Counter[str]
+
+
+def self_costs(path: Path) -> tuple[Costs, Costs, Costs]:
+    """Self instructions by shared object and by function, and inclusive ones by function,
+    from one callgrind output file.
+
+    The file format compresses names (``fn=(12) name`` once, ``fn=(12)`` after) and follows
+    each ``calls=`` line with the call's inclusive cost, which is not the caller's own but
+    counts in its inclusive cost (a recursive call counts twice: read those with care).
+    """
+    names: dict[tuple[str, str], str] = {}
+    by_object: collections.Counter[str] = collections.Counter()
+    by_function: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    obj = fn = ""
+    skip_next = False
+    for line in path.read_text(errors="replace").splitlines():
+        named = _NAMED.match(line)
+        if named:
+            kind, ident, name = named.groups()
+            space = "ob" if kind in ("ob", "cob") else "fn" if kind in ("fn", "cfn") else "fl"
+            if ident is not None:
+                if name:
+                    names[(space, ident)] = name
+                name = names.get((space, ident), name)
+            if kind == "ob":
+                obj = name
+            elif kind == "fn":
+                fn = name
+            continue
+        if line.startswith("calls="):
+            skip_next = True
+            continue
+        if line[:1].isdigit() or line[:1] in "+-*":
+            fields = line.split()
+            if len(fields) < 2 or not fields[1].isdigit():
+                continue
+            inclusive[fn] += int(fields[1])
+            if skip_next:
+                skip_next = False
+                continue
+            by_object[obj.rsplit("/", 1)[-1]] += int(fields[1])
+            by_function[fn] += int(fields[1])
+    return by_object, by_function, inclusive
+
+
+def print_profile(paths: list[Path], requests: int, top: int) -> None:
+    """Where the instructions go: per request, by shared object and by function (self cost)."""
+    by_object: collections.Counter[str] = collections.Counter()
+    by_function: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    for path in paths:
+        objects, functions, including = self_costs(path)
+        by_object.update(objects)
+        by_function.update(functions)
+        inclusive.update(including)
+    total = sum(by_object.values()) or 1
+    print(f"  by object (self instructions per request, {total / requests:,.0f} in all):")
+    for name, cost in by_object.most_common(12):
+        print(f"    {cost / requests:>10,.0f}  {100 * cost / total:5.1f}%  {name}")
+    print(f"  top {top} functions, self cost:")
+    for name, cost in by_function.most_common(top):
+        print(f"    {cost / requests:>10,.0f}  {100 * cost / total:5.1f}%  {name[:100]}")
+    # Compiled Python functions (mypyc's CPyDef_module___function) with what they call: which
+    # of VestesPy's or h11's functions the interpreter's time is spent for.
+    compiled = [(n, c) for n, c in inclusive.most_common() if n.startswith("CPyDef_")]
+    print(f"  top {top} compiled Python functions, inclusive cost:")
+    for name, cost in compiled[:top]:
+        print(f"    {cost / requests:>10,.0f}  {100 * cost / total:5.1f}%  {name[:100]}")
+
+
+def count(tree: Path, server: str, depth: int, requests: int, out: Path, profile: int = 0) -> float:
     port = free_port()
     command = [
         "valgrind",
@@ -114,7 +190,10 @@ def count(tree: Path, server: str, depth: int, requests: int, out: Path) -> floa
             proc.kill()
             proc.wait()
     total = 0
-    for path in out.parent.glob(out.name + "*"):
+    dumps = sorted(out.parent.glob(out.name + "*"))
+    if profile:
+        print_profile(dumps, requests, profile)
+    for path in dumps:
         for found in re.findall(r"^(?:summary|totals): (\d+)", path.read_text(), re.MULTILINE):
             total = max(total, int(found))
         path.unlink()
@@ -131,6 +210,13 @@ def main() -> int:
         help="comma list; vestespy-compiled-* servers need each commit's mypyc build (made here)",
     )
     parser.add_argument("--workloads", default="hello,pipelined")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print where the instructions go: by shared object and the top N functions",
+    )
     args = parser.parse_args()
     depths = {"hello": 1, "pipelined": 16}
     results: dict[tuple[str, str, str], float] = {}
@@ -146,7 +232,12 @@ def main() -> int:
                 for workload in args.workloads.split(","):
                     for ref, tree in trees.items():
                         per_request = count(
-                            tree, server, depths[workload], args.requests, base / "callgrind.out"
+                            tree,
+                            server,
+                            depths[workload],
+                            args.requests,
+                            base / "callgrind.out",
+                            args.profile,
                         )
                         results[(server, workload, ref)] = per_request
                         print(

@@ -36,7 +36,7 @@ from workloads import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-# The module each server needs, to say "not installed" before starting anything.
+# The module (or modules) each server needs, to say "not installed" before starting anything.
 _NEEDS = {
     "waitress": "waitress",
     "cheroot": "cheroot",
@@ -47,7 +47,12 @@ _NEEDS = {
     "h11-minimal-mypyc": "h11_mypyc",
     "vestespy-compiled-pool-epoll": "h11_mypyc",
     "vestespy-compiled-inline-epoll": "h11_mypyc",
+    "vestespy-compiled-pool50-epoll": "h11_mypyc",
     "vestespy-compiled-wsgi-epoll": "h11_mypyc",
+    "vestespy-metrics-pool-epoll": "prometheus_client",
+    "vestespy-metrics-inline-epoll": "prometheus_client",
+    "vestespy-compiled-metrics-pool-epoll": ("h11_mypyc", "prometheus_client"),
+    "vestespy-compiled-metrics-inline-epoll": ("h11_mypyc", "prometheus_client"),
     "granian": "granian",
     **{name: "h11_mypyc" for name in COMMAND if "-compiled-" in name},
 }
@@ -167,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         todo = [w for w in workloads if name in w.servers]
         if not todo:
             continue
-        module = _NEEDS.get(name)
+        needed = _NEEDS.get(name, ())
         missing = None
-        if module is not None and importlib.util.find_spec(module) is None:
+        modules = (needed,) if isinstance(needed, str) else needed
+        if any(importlib.util.find_spec(module) is None for module in modules):
             missing = "not installed (pip install -e '.[bench]')"
         elif "-compiled-" in name and compiled_error is not None:
             missing = compiled_error

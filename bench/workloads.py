@@ -24,8 +24,15 @@ VESTESPY = [
     "vestespy-wsgi-epoll",
     "vestespy-compiled-pool-epoll",
     "vestespy-compiled-inline-epoll",
+    # The compiled pool with Server's default max_workers (50) rather than 4.
+    "vestespy-compiled-pool50-epoll",
     # The WSGI app on the compiled build (what the default install gives where a compiler is).
     "vestespy-compiled-wsgi-epoll",
+    # The Prometheus exporter on and scraped once a second (vestespy[metrics]).
+    "vestespy-metrics-pool-epoll",
+    "vestespy-metrics-inline-epoll",
+    "vestespy-compiled-metrics-pool-epoll",
+    "vestespy-compiled-metrics-inline-epoll",
 ]
 # The vestespy command as users run it (a supervisor and one worker, its default pool of 50
 # threads), serving the WSGI app (--wsgi) or the listener, with its default access log on

@@ -19,6 +19,7 @@ Example:
 from ._backends import available_backends
 from ._core import BuildInfo, build_info
 from ._emitter import EventEmitter
+from ._stats import DurationHistogram, PoolLoad, ServerStats
 from .errors import (
     BadRequest,
     ClientDisconnected,
@@ -44,14 +45,17 @@ __all__ = [
     "BadRequest",
     "BuildInfo",
     "ClientDisconnected",
+    "DurationHistogram",
     "EventEmitter",
     "Headers",
+    "PoolLoad",
     "Request",
     "Response",
     "ResponseAlreadyStarted",
     "Server",
     "ServerOptions",
     "ServerOptionsKwargs",
+    "ServerStats",
     "StreamLengthError",
     "WebSocket",
     "WebSocketError",

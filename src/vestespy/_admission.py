@@ -10,12 +10,18 @@ connection posts the request directly and none of this costs anything. The steps
   turned off stop the response from adding ``Server`` and ``Date``;
 * with client certificates (``ssl_cert_reqs``), the verified peer certificate is stored on
   the request as :attr:`~vestespy.Request.peer_certificate`;
-* ``limit_concurrency``: below the limit the request is counted and posted; its ``"close"``
-  event (delivered exactly once, after the response ended or could no longer be sent,
-  whichever thread ends it) gives the slot back. At the limit the request never reaches a
-  listener: the loop answers ``503 Service Unavailable`` with ``Retry-After`` and
-  ``Connection: close`` at once, so that an overloaded worker sheds load without taking a
-  pool thread, and the client (or a load balancer) tries again later or elsewhere.
+* ``limit_concurrency``: below the limit the request is counted and posted; the slot is given
+  back once the request is read to its end and its response is complete (or either never will
+  be), by whichever thread completes the second (``Exchange.hold_slot``, in _exchange). When
+  that is the response, the slot is given back *before* the response's last bytes are
+  queued: a client that has its whole response always finds its request's slot free,
+  whichever thread sends the bytes (a pool thread may send a response itself, see _wire) and
+  however late the listener's thread delivers ``"end"`` and ``"close"``, which used to give
+  it back (a quick client then got a spurious 503). At the
+  limit the request never reaches a listener: the loop answers ``503 Service Unavailable``
+  with ``Retry-After`` and ``Connection: close`` at once, so that an overloaded worker sheds
+  load without taking a pool thread, and the client (or a load balancer) tries again later or
+  elsewhere.
 
 Why ``Retry-After: 1``: overload from a burst of slow requests passes in about the time of a
 request; one second is the smallest delay the field can say (RFC 9110 10.2.3), so a client
@@ -85,7 +91,8 @@ class Admission:
         self.in_flight = 0
         #: Requests answered 503 so far.
         self.refused = 0
-        # Taken on the loop thread (admit) and on listener threads (release).
+        # Taken on the loop thread (admit, release) and on any thread that completes a
+        # response (release).
         self._lock = threading.Lock()
 
     def admit(self, connection: Connection, exchange: Exchange) -> None:
@@ -110,9 +117,10 @@ class Admission:
             else:
                 self.refused += 1
         if admitted:
-            request.once("close", self._release)
+            exchange.hold_slot(self._release)
             exchange.post_request()
             return
+        connection.meter.limited(503, "limit_concurrency")  # the server's counters (_stats)
         logger.debug(
             "limit_concurrency (%d) reached: 503 for %s %s", limit, request.method, request.target
         )
@@ -123,6 +131,7 @@ class Admission:
         headers.set("Connection", "close")
         response.send_all(_BODY)
 
-    def _release(self, *_: object) -> None:
+    def _release(self) -> None:
+        # Called once per admitted request, by its exchange (any thread, no other lock held).
         with self._lock:
             self.in_flight -= 1

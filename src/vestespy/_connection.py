@@ -53,6 +53,7 @@ from ._phase import (
     READING_HEAD,
     WEBSOCKET,
 )
+from ._pool import Strand
 from ._sender import Sender
 from ._transport import TLSTransport
 from ._wire import Wire
@@ -107,9 +108,16 @@ class Connection:
         self._peer_closed = False
         self._discard_left = context.options.max_drain  # unread body discarded after a response
         self.deadlines = Deadlines(context.options, time.monotonic())  # head clock from accept
+        self.meter = context.counters.connection_opened()  # the server's counters (_stats)
         self.transport = context.new_transport(sock, self.on_ready, self.close)
         self.flow = Flow(loop, self.transport.set_reading, self._resume_slice)
         self.sender = Sender(loop, self.wire, self.transport, self.deadlines, self.flow, self)
+        if context.ssl_context is None and not context.inline:
+            # Whole responses ended on a pool thread go out from there (see _wire). Not with
+            # TLS: the TLS object is the loop thread's; not inline, where responses are
+            # ended on the loop thread (the check would cost each of them a call).
+            self.wire.direct_send = self.transport.send_now
+            self.wire.request_report = self._request_report
 
     @property
     def closed(self) -> bool:
@@ -124,6 +132,14 @@ class Connection:
             self.sender.on_writable()
         if not events & EVENT_READ or self.phase is CLOSED:
             return
+        if self.wire.sent_directly:
+            # A pool thread sent a response itself and did not wake the loop (see _wire): its
+            # report first, as the input may follow from it (the next request, the client's
+            # close). The flag is set before that send, so the client cannot have answered
+            # it unseen; a response ended meanwhile is reported as before, by a flush.
+            self.sender.flush()
+            if self.closed:
+                return
         transport = self.transport
         if self.phase is LINGERING:
             transport.discard_input()
@@ -218,6 +234,7 @@ class Connection:
         lock, address = self._exchange_lock, self.client_address
         exchange = context.open_exchange(self, self.wire, lock, event, address)
         self._exchange = exchange
+        self.meter.request_started(exchange, self.deadlines.last_active)  # the head's read
         self._discard_left = context.options.max_drain
         wants = context.wants_websocket
         if wants is not None and is_upgrade(event.headers) and wants():
@@ -273,11 +290,13 @@ class Connection:
         exchange = self._exchange
         assert exchange is not None
         size = len(event.data)
+        self.meter.counters.request_body_bytes += size
         self.deadlines.body_received(size, self.flow.for_body)
         if exchange.response_sent:
             # The response went out before the body was read: discard, within a bound.
             self._discard_left -= size
             if self._discard_left < 0:
+                self.meter.closing("limit")  # max_drain
                 self.close()
             return
         if exchange.post_data(event.data) and self.flow.pause_for_body():
@@ -289,6 +308,7 @@ class Connection:
 
     def _on_rejected(self, event: RequestRejected) -> None:
         """The driver gave up on the request; its answer, if any, is queued (a flush is due)."""
+        self.meter.rejected(event.status, event.reason, event.peer_closed)
         if self._exchange is not None:
             self._exchange.rejected(event.status, event.reason, event.peer_closed)
         if event.response:
@@ -301,6 +321,7 @@ class Connection:
 
     def _on_peer_closed(self) -> None:
         self._peer_closed = True
+        self.meter.closing("client")
         exchange = self._exchange
         if exchange is None or exchange.response_sent:
             self.close()
@@ -342,7 +363,20 @@ class Connection:
         else:
             loop.call_soon(self.sender.flush)
 
+    def _request_report(self) -> None:
+        # Called by the wire, its lock held, on the thread that sent a response directly:
+        # the flush that reports it is asked for once the strand has no task left (see
+        # Strand.defer), or now if it runs none.
+        strand = self.strand
+        if type(strand) is Strand and strand.defer(self._queue_flush):
+            return
+        self._loop.call_soon(self.sender.flush)
+
+    def _queue_flush(self) -> None:
+        self._loop.call_soon(self.sender.flush)
+
     def _abort_now(self) -> None:
+        self.meter.closing("error")  # the response could not be completed
         self.sender.abort()
         self.close()
 
@@ -362,12 +396,14 @@ class Connection:
 
     def on_responses_sent(self, finished: Sequence[Exchange], must_close: bool) -> None:
         """The sender handed these responses to the kernel (loop thread)."""
+        now = time.monotonic()
         for exchange in finished:
             exchange.response_sent = True
+            self.meter.response_sent(exchange, now)
             if exchange is self._exchange and exchange.received:
                 self._exchange = None
                 self.phase = IDLE
-        self.deadlines.responses_sent(time.monotonic())  # keep_alive_timeout counts from here
+        self.deadlines.responses_sent(now)  # keep_alive_timeout counts from here
         if must_close or self._peer_closed:
             self.flow.close()
         elif self.flow.for_response:
@@ -378,6 +414,8 @@ class Connection:
     def check_deadlines(self, now: float) -> None:
         """Close, or answer 408 and close, if the client is late (loop thread; the server's
         sweep calls it about twice per shortest timeout, at least once a second)."""
+        if self.wire.sent_directly:
+            self.sender.flush()  # a response a pool thread sent: the phase is then current
         if self.phase is WEBSOCKET:
             link = self._link
             assert link is not None
@@ -388,6 +426,7 @@ class Connection:
         )
         if expiry is None:
             return
+        self.meter.expired(expiry)
         if expiry.action is TIME_OUT:
             self._on_rejected(self.wire.time_out(expiry.reason))
         else:
@@ -399,6 +438,10 @@ class Connection:
         """The server drains: the next response is the last (``Connection: close``); an idle
         connection stays open until :meth:`close_if_idle`; a WebSocket is closed with 1001
         (loop thread)."""
+        if self.wire.sent_directly:
+            # The report of a response a pool thread sent, before the refusal: that response
+            # let the connection go on (the report reads the driver's must_close).
+            self.sender.flush()
         self.wire.refuse_keep_alive()
         self._going_away = True
         if self._link is not None:
@@ -407,6 +450,8 @@ class Connection:
     def close_if_idle(self, now: float, idle_for: float) -> bool:
         """Close (FIN, then linger) if no request is under way and the client has been
         silent for ``idle_for`` seconds; return whether it is closing (loop thread)."""
+        if self.wire.sent_directly:
+            self.sender.flush()  # a response a pool thread sent: the phase is then current
         if self.flow.closing:
             return True
         if self.phase not in NO_REQUEST or self.deadlines.silent_for(now) < idle_for:
@@ -420,6 +465,7 @@ class Connection:
         """Close the socket now and tell the current request's listeners (loop thread)."""
         if self.phase is CLOSED:
             return
+        self.meter.closed(self.phase is LINGERING)
         self.phase = CLOSED
         self.wire.discard()
         self.sender.discard()

@@ -12,7 +12,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._backends import Backend
@@ -20,6 +20,7 @@ from ._driver import Driver, RequestStarted
 from ._exchange import Exchange, ExchangeHost, LoggedExchange
 from ._header_fields import headers_from_triples
 from ._pool import SerialQueue
+from ._stats import Counters
 from ._transport import TLSTransport, Transport
 from ._wire import Wire
 from .access_log import AccessHook
@@ -86,6 +87,8 @@ class ConnectionContext:
     wants_websocket: Callable[[], bool] | None = None
     #: Calls the server's ``"websocket"`` listeners: ``emit_websocket("websocket", ws, req)``.
     emit_websocket: Callable[..., object] | None = None
+    #: The server's counters (see _stats.py).
+    counters: Counters = field(default_factory=Counters)
 
     def new_wire(
         self, request_flush: Callable[[], None], on_failure: Callable[[], None]

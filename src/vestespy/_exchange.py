@@ -18,6 +18,21 @@ Whichever side finishes second claims ``"close"`` under the exchange's lock, so 
 claim succeeds: on the strand it is delivered at once (after the ``"end"`` just delivered),
 from any other thread it is posted to the strand (behind everything already queued there).
 
+A server with ``limit_concurrency`` gives each admitted exchange a *release* (see
+:meth:`Exchange.hold_slot`), called once when the request is read to its end **and** its
+response is complete, whichever comes second, by that side's thread:
+
+* the request side when the loop parsed the end (or gave up on the request), not when
+  ``"end"`` is delivered;
+* the response side when the response is about to be completed, *before* its last bytes are
+  queued, let alone sent (or when it never will be).
+
+So a client that has its whole response, and the request it sends next, find the slot free:
+either the thread that completed the response gave it back before the bytes could leave,
+or the loop did, before it read anything else. (``"close"`` is too late for this: it waits for
+the strand, which may deliver ``"end"`` only after a pool thread sent the response itself, or
+after the loop flushed it; a client that was quick enough got 503.)
+
 A listener that raises is logged; the client gets a 500 if no response head was sent, else the
 connection closes. Later events of that request, but ``"close"``, are not delivered.
 
@@ -31,7 +46,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ._detach import detach
 from ._emitter import drop_listeners
@@ -50,6 +65,11 @@ if TYPE_CHECKING:
 __all__ = ["Exchange", "ExchangeHost", "LoggedExchange"]
 
 logger: logging.Logger = logging.getLogger("vestespy.error")
+
+# The sides of an exchange over for its admission slot (Exchange._release_sides).
+_PARSED: Final = 1  # the loop read the request to its end, or gave up on it
+_RESPONDED: Final = 2  # the response is complete (its end about to be queued), or never will be
+_BOTH_SIDES: Final = _PARSED | _RESPONDED
 
 
 class ExchangeHost(Protocol):
@@ -105,14 +125,18 @@ class Exchange:
         "_lock",
         "_max_body_buffer",
         "_pending_body",
+        "_release",
+        "_release_sides",
         "_request_over",
         "_response_over",
         "_wire",
+        "body_sent",
         "failed",
         "received",
         "request",
         "response",
         "response_sent",
+        "started_at",
     )
 
     request: Request
@@ -123,20 +147,37 @@ class Exchange:
     ) -> None:
         self._host = host
         self._wire = wire
-        # Guards the four fields below it. Never held while another lock is taken.
+        # Guards the four fields below it and the two of the admission slot. Never held while
+        # another lock is taken (nor while the slot's release runs).
         self._lock = lock
         self._request_over = False  # "end" or "error" delivered
         self._response_over = False  # the response ended, or never will
         self._close_claimed = False
         self._pending_body = 0  # body bytes posted, not yet delivered
         self._max_body_buffer = max_body_buffer
+        # The admission slot's release (see hold_slot), and which sides are over for it
+        # (_PARSED, _RESPONDED). Set on the loop thread before "request" is posted; cleared
+        # under the lock by the one call that claims it (read without it: a stale value only
+        # costs taking the lock to find it cleared).
+        self._release: Callable[[], object] | None = None
+        self._release_sides = 0
         # Loop thread only:
         self.received = False  # the request is parsed to its end (or rejected)
         self.response_sent = False  # the response's end was handed to the transport
         # Strand only: a listener raised, so later events (but "close") are dropped.
         self.failed = False
+        # The server's counters (_stats): when the head was read (loop thread), and the body
+        # bytes queued (the writing thread; read by the loop once the response is sent).
+        self.started_at = 0.0
+        self.body_sent = 0
 
     # == loop thread: posting the request's events ================================================
+
+    def hold_slot(self, release: Callable[[], object]) -> None:
+        """Call ``release()`` once, when the request is read to its end and its response is
+        complete (or either never will be), before the response's last bytes are queued. Only
+        before :meth:`post_request`."""
+        self._release = release
 
     def post_request(self) -> None:
         """Queue ``"request"`` for the listeners."""
@@ -155,11 +196,15 @@ class Exchange:
     def post_end(self, trailers: list[tuple[str, str, str]]) -> None:
         """Queue ``"end"``: the request is complete."""
         self.received = True
+        if self._release is not None:
+            self._side_over(_PARSED)
         self._host.strand.post(self._deliver_end, trailers)
 
     def post_error(self, error: Exception) -> None:
         """Queue ``"error"``: the request cannot complete; no more of its events follow."""
         self.received = True
+        if self._release is not None:
+            self._side_over(_PARSED)
         self._host.strand.post(self._deliver_error, error)
 
     def rejected(self, status: int, reason: str, peer_closed: bool) -> None:
@@ -182,6 +227,8 @@ class Exchange:
 
     def response_over(self) -> None:
         """Record that the response ended, or never will; post ``"close"`` if it is due."""
+        if self._release is not None:
+            self._side_over(_RESPONDED)
         with self._lock:
             if self._response_over:
                 return
@@ -208,6 +255,9 @@ class Exchange:
 
     def start(self, head: ResponseHead, body: bytes, end: bool) -> None:
         """Queue the head, ``body`` and, if ``end``, the end of the response."""
+        self.body_sent += len(body)
+        if end and self._release is not None:
+            self._side_over(_RESPONDED)  # before the bytes can leave (see hold_slot)
         self._wire.start(head, body, self if end else None)
         if end:
             self.response_over()
@@ -219,6 +269,7 @@ class Exchange:
             ClientDisconnected: The connection closed.
         """
         self._wire.write(data)
+        self.body_sent += len(data)
 
     def sends_files(self) -> bool:
         """Whether :meth:`write_file` may be used: plain TCP, where the kernel sends files."""
@@ -232,6 +283,7 @@ class Exchange:
             ClientDisconnected: The connection closed.
         """
         self._wire.write_file(fd, offset, count)
+        self.body_sent += count
 
     def finish(self) -> None:
         """Queue the end of the response.
@@ -239,6 +291,8 @@ class Exchange:
         Raises:
             ClientDisconnected: The connection closed.
         """
+        if self._release is not None:
+            self._side_over(_RESPONDED)  # before the bytes can leave (see hold_slot)
         self._wire.end(self)
         self.response_over()
 
@@ -250,6 +304,18 @@ class Exchange:
         """Close the connection without completing the response."""
         self._host.abort()
         self.response_over()
+
+    def _side_over(self, side: int) -> None:
+        """One side of the request is over for its admission slot; release the slot if both
+        are (any thread; the caller checked that a release is set)."""
+        with self._lock:
+            sides = self._release_sides | side
+            self._release_sides = sides
+            release = self._release
+            if sides != _BOTH_SIDES or release is None:
+                return
+            self._release = None  # claimed: exactly one call releases
+        release()
 
     # == strand: delivering events to listeners ===============================================
 

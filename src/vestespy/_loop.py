@@ -149,8 +149,10 @@ class EventLoop:
         self._wake_w.close()
 
     def _on_wake(self, events: int) -> None:
+        # One read drains the usual single byte; a second read only when the first filled
+        # its buffer (a read that finds nothing is a system call for nothing).
         try:
-            while self._wake_r.recv(4096):
+            while len(self._wake_r.recv(4096)) == 4096:
                 pass
         except BlockingIOError:
             pass

@@ -79,6 +79,15 @@ class OutputBuffer(Generic[Marker]):
             self._flush_requested = True
             self._request_flush()
 
+    def append_sent(self, ended: Marker, flush: bool) -> None:
+        """Record the end of a message whose bytes the kernel already took, sent by the owner
+        itself with nothing queued or unsent before them; ask for a flush (to report it)
+        only if ``flush``, else the next :meth:`take` reports it."""
+        self._ended.append(ended)
+        if flush and not self._flush_requested:
+            self._flush_requested = True
+            self._request_flush()
+
     def extend(self, pieces: Sequence[Piece], has_file: bool = False) -> None:
         """Queue several pieces, in order; ``has_file`` if a :class:`FileSegment` is among
         them (the pieces of that take are then never joined)."""

@@ -51,13 +51,15 @@ class Strand:
     Tasks must not raise; the connection wraps every listener call.
     """
 
-    __slots__ = ("_lock", "_pool", "_running", "_tasks")
+    __slots__ = ("_at_end", "_lock", "_pool", "_running", "_tasks")
 
     def __init__(self, pool: WorkerPool) -> None:
         self._pool = pool
         self._tasks: deque[Task] = deque()
         self._lock = threading.Lock()
         self._running = False
+        # What the running tasks deferred to their end (see defer); under the lock.
+        self._at_end: Callable[[], object] | None = None
 
     # Any: the arguments of a task are whatever its function takes.
     def post(self, fn: Callable[..., object], *args: Any) -> None:
@@ -75,17 +77,38 @@ class Strand:
                 self._tasks.clear()
                 self._running = False
 
+    def defer(self, fn: Callable[[], object]) -> bool:
+        """Call ``fn()`` once this strand has no task left, if it is running tasks (one call
+        at most, of the last ``fn`` given); else return False (thread-safe).
+
+        For a connection's report to the loop thread that only the loop's next step waits
+        for: a task posted by that step would queue behind the running ones anyway, so the
+        loop is woken once they are done, instead of taking the GIL from them in mid-task.
+        """
+        with self._lock:
+            if not self._running:
+                return False
+            self._at_end = fn
+            return True
+
     def _run_queued(self) -> None:
         """Run the queued tasks in order until none is left (a pool thread)."""
         tasks = self._tasks
         lock = self._lock
         while True:
-            with lock:
-                if not tasks:
+            task: Task | None = None
+            with lock:  # (no break in here: mypyc cannot compile one in a try/finally)
+                if tasks:
+                    task = tasks.popleft()
+                else:
                     self._running = False
-                    return
-                fn, args = tasks.popleft()
+                    at_end, self._at_end = self._at_end, None
+            if task is None:
+                break
+            fn, args = task
             fn(*args)
+        if at_end is not None:
+            at_end()
 
 
 class InlineStrand:
@@ -214,6 +237,13 @@ class WorkerPool:
                     self._unclaimed -= 1
                 else:
                     self._idle += 1
+
+    def load(self) -> tuple[int, int, int]:
+        """The threads, those busy (not waiting for a task), and the tasks queued for want of
+        a thread, read together under the pool's lock (any thread; for the server's stats)."""
+        with self._lock:
+            threads = len(self._threads)
+            return threads, threads - self._idle, self._unclaimed
 
     def in_worker_thread(self) -> bool:
         """Whether the caller is one of this pool's threads."""

@@ -32,10 +32,12 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ._config import BOOT_ERROR, Config
+from ._config import BOOT_ERROR, Config, StartupError
+from ._metrics import MetricsExporter, StatsCollector
 from ._sockets import Listener
 from ._watchdog import KILL_AFTER, overdue
 from ._worker import run_worker
+from ._worker_stats import StatsBoard
 
 __all__ = ["MAX_FAILED_STARTS", "Supervisor"]
 
@@ -121,6 +123,9 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         self._mtimes: dict[str, float] = {}
         self._next_scan = 0.0
+        # --metrics-bind: the workers publish their figures, the supervisor serves the sum.
+        self.board: StatsBoard | None = None
+        self.exporter: MetricsExporter | None = None
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -131,6 +136,7 @@ class Supervisor:
         old_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         previous = {signum: signal.signal(signum, _no_op) for signum in _HANDLED}
         try:
+            self._start_metrics()
             if self.config.reload:
                 self._mtimes = self._scan()
                 self._next_scan = time.monotonic() + RELOAD_INTERVAL
@@ -149,6 +155,22 @@ class Supervisor:
             os.close(self._wake_w)
             for listener in self.listeners + [s for slot in self.slot_listeners for s in slot]:
                 listener.close()
+            if self.exporter is not None:
+                self.exporter.close()
+            if self.board is not None:
+                self.board.close()
+
+    def _start_metrics(self) -> None:
+        bind = self.config.options.get("metrics_bind")
+        if bind is not None:
+            self.board = board = StatsBoard()
+            try:
+                collector = StatsCollector(board.total, board.worker_metrics)
+                self.exporter = MetricsExporter(bind, collector)
+            except OSError as exc:
+                raise StartupError(f"--metrics-bind {bind}: {exc}") from exc
+            host, port = self.exporter.address
+            logger.info("metrics on http://%s:%d/metrics (the sum over the workers)", host, port)
 
     def _pass(self) -> None:
         fds = [self._wake_r, *(w.fd for w in self.workers.values() if w.fd >= 0)]
@@ -258,7 +280,12 @@ class Supervisor:
                     if other.fd >= 0:
                         os.close(other.fd)
                 listeners = self.listeners + self.slot_listeners[slot]
-                status = run_worker(self.config, [lis.sock for lis in listeners], write_fd)
+                stats_path = None
+                if self.exporter is not None and self.board is not None:
+                    self.exporter.close_in_child()
+                    stats_path = self.board.path(os.getpid())
+                sockets = [lis.sock for lis in listeners]
+                status = run_worker(self.config, sockets, write_fd, stats_path)
             except BaseException:
                 logger.exception("worker %d failed", os.getpid())
             finally:
@@ -267,6 +294,8 @@ class Supervisor:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
         os.close(write_fd)
         self.workers[pid] = Worker(pid, generation, slot, read_fd, time.monotonic())
+        if self.board is not None:
+            self.board.started(pid)
         logger.debug("started worker %d (generation %d)", pid, generation)
 
     def _reap(self) -> None:
@@ -283,6 +312,9 @@ class Supervisor:
                     self._on_report(worker)  # a last "R" or "X" may be unread
                     if worker.fd >= 0:
                         os.close(worker.fd)
+                if self.board is not None:
+                    cause = None if self.stopping else _replaced_cause(worker, status)
+                    self.board.exited(worker.pid, cause)
                 self._on_exit(worker, status)
 
     def _on_exit(self, worker: Worker, status: int) -> None:
@@ -441,6 +473,19 @@ class Supervisor:
                         except OSError:
                             pass
         return mtimes
+
+
+def _replaced_cause(worker: Worker, status: int) -> str:
+    """Why a worker that exited while the command serves is replaced (the metrics' label)."""
+    if worker.timed_out:
+        return "timeout"
+    if worker.stopping:
+        return "reload" if worker.ready else "failed_start"
+    if not worker.ready:
+        return "failed_start"
+    if worker.retiring and os.waitstatus_to_exitcode(status) == 0:
+        return "max_requests"
+    return "died"
 
 
 def _no_op(signum: int, frame: object) -> None:

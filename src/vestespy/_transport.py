@@ -27,7 +27,8 @@ records, and the socket side (backlog, interest, lingering) stays as for plain T
 memory BIOs OpenSSL never blocks and never asks to retry a write with the same buffer, so the
 handshake is driven by readability like any read, and the loop never waits on a client.
 
-Every method runs on the loop thread.
+Every method runs on the loop thread, but :meth:`Transport.send_now` (a pool thread's direct
+send of a whole response, under the connection's writer lock: see its docstring).
 """
 
 from __future__ import annotations
@@ -152,6 +153,31 @@ class Transport:
             self._backlog.append(memoryview(data)[sent:])
             self._update_interest()
         return sent
+
+    def send_now(self, data: bytes) -> int:
+        """Send ``data`` off the loop thread (the wire's direct send); return the count the
+        kernel took, 0 if it took nothing or the socket failed.
+
+        The one method of a transport that runs on another thread, and only as the
+        connection's :class:`~vestespy._wire.Wire` calls it: its lock held, its output not
+        closed, nothing queued or unsent (no backlog). Why that is safe with the loop thread
+        using the same socket at the same time:
+
+        * the descriptor is this connection's: the socket is closed only by :meth:`close`,
+          which the connection calls only after closing the wire's output under the same
+          lock, so it is still open (its number not reused by another client);
+        * the loop sends nothing meanwhile: it sends only what it took from the wire, which
+          counts as unsent until sent, and a direct send needs nothing unsent; reading the
+          socket on the loop thread while this thread writes it is safe (a full-duplex
+          socket);
+        * nothing loop-owned changes: no backlog, no interest, no close. A failure is left to
+          the loop, whose own send of the same connection finds it and closes.
+        """
+        # No look at ``closed`` (the loop's field): the wire's open output stands for it.
+        try:
+            return self.sock.send(data)
+        except OSError:  # would block (left to the loop), or failed (found by the loop)
+            return 0
 
     def send_backlog(self) -> int:
         """Send what the backlog holds, when the backend says the socket is writable."""

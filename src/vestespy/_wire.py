@@ -11,6 +11,24 @@ the :class:`Wire`, which owns the three things they share and the one lock that 
 * the high-water wait: a writer off the loop thread waits while more than the high-water mark
   is queued or unsent, until the loop reports progress or the output closes.
 
+The direct send: a whole response ended on a pool thread when nothing is queued or unsent
+(the common case: one ``res.end(body)`` per request) is sent by that thread at once, lock held,
+with one non-blocking ``send`` (:attr:`Wire.direct_send`), instead of asking the loop thread
+for a flush: no wake-up of the loop, no hand-over of the GIL, for the one thing the client
+waits for. What the kernel does not take is queued for the loop as usual. The loop still has
+to learn that the response is out (its phase, its deadlines, a pipelined request held back):
+the response's marker waits in the buffer with :attr:`Wire.sent_directly` set, and the loop
+takes it before it reads the connection's next input (``Connection.on_ready``) or looks at its
+deadlines; a flush is requested at once only when the loop waits for that
+response (a pipelined request is held back, the client closed its side, or the connection
+must close). Why the send is safe off the loop thread is in ``Transport.send_now``.
+
+What a client's next request depends on must not wait for that report, nor for the sending
+thread's next steps (the access log, ``"end"``, ``"close"``): the client may have the response
+and answer before either. The admission slot of ``limit_concurrency`` is therefore given back
+by the exchange before the response's end reaches this wire (see _exchange), and the loop,
+which admits the next request, takes the report before it reads the connection again.
+
 Rule: everything that touches the driver or the queued output lives here, and nothing here
 touches a socket, a clock or the loop: the connection hands in ``request_flush`` (asks the loop
 for one flush), ``in_loop_thread`` and ``on_failure`` (a response failed half-way: the
@@ -61,7 +79,10 @@ class Wire(Generic[Marker]):
         "_output",
         "_room",
         "_waiting",
+        "direct_send",
         "high_water",
+        "request_report",
+        "sent_directly",
     )
 
     def __init__(
@@ -81,6 +102,16 @@ class Wire(Generic[Marker]):
         self._on_failure = on_failure
         self._waiting = 0  # writers waiting for room
         self.high_water = high_water
+        #: Sends bytes now off the loop thread (``Transport.send_now``), or None (TLS). Set
+        #: once by the connection before any response can start.
+        self.direct_send: Callable[[bytes], int] | None = None
+        #: Asks the loop for a flush that only the loop's next step waits for (the report
+        #: of a direct send while a pipelined request is held back): the connection defers
+        #: it to the end of the strand's tasks. Lock held. Set with direct_send.
+        self.request_report: Callable[[], None] = request_flush
+        #: A response was sent by a pool thread and its marker waits for :meth:`take` (set
+        #: under the lock; the loop reads it without: see the module's direct send).
+        self.sent_directly = False
 
     # == loop thread: input ===================================================================
 
@@ -128,6 +159,7 @@ class Wire(Generic[Marker]):
         with self._lock:
             pieces, joinable, ended = self._output.take()
             must_close = self._driver.must_close
+            self.sent_directly = False
         if len(pieces) == 1:  # the common case, without a call
             piece = pieces[0]
             if type(piece) is bytes:
@@ -215,6 +247,17 @@ class Wire(Generic[Marker]):
             except Exception:
                 self._fail_locked()
                 raise
+            send = self.direct_send
+            if (
+                send is not None
+                and ended is not None
+                and not output.size
+                and not self._in_loop_thread()
+            ):
+                # Nothing queued or unsent before this whole response (size counts the
+                # loop's taken but unsent bytes too): it may go out now, in order.
+                self._send_directly_locked(send, data, ended)
+                return
             output.append(data, ended)
 
     def write(self, data: bytes) -> None:
@@ -308,6 +351,31 @@ class Wire(Generic[Marker]):
             except Exception:
                 self._fail_locked()
                 raise
+
+    def _send_directly_locked(
+        self, send: Callable[[bytes], int], data: bytes, ended: Marker
+    ) -> None:
+        """Send a whole response off the loop thread; queue what the kernel did not take."""
+        # Set before the send: the client may answer the response (the next request, its
+        # close) as soon as it has it, and the loop must then see the flag (the GIL orders
+        # this write before what the client's bytes make the loop do). Before the report is
+        # queued it only makes the loop take early, and wait at the lock.
+        self.sent_directly = True
+        sent = send(data)
+        output = self._output
+        if sent < len(data):
+            output.append(data[sent:] if sent else data, ended)  # the loop sends the rest
+            return
+        driver = self._driver
+        # The loop is woken only when it waits for this response, else not at all: a flush
+        # at once when the connection must close (the client may wait for the close), at
+        # the end of the listener's task when a pipelined request is held back.
+        if driver.must_close:
+            output.append_sent(ended, True)
+        else:
+            output.append_sent(ended, False)
+            if driver.waits_for_response:
+                self.request_report()
 
     def _wait_for_room_locked(self) -> None:
         # Only off the loop thread, which would wait for itself.

@@ -11,6 +11,7 @@ that cannot be loaded ends the worker with :data:`BOOT_ERROR` after one line on 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import logging
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, cast
 
 from ._appkind import Kind, classify
 from ._config import BOOT_ERROR, Config, StartupError
+from ._worker_stats import publish_stats, write_stats
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -133,13 +135,21 @@ def _recycling(
     return counted
 
 
-def run_worker(config: Config, sockets: list[socket.socket], report_fd: int | None) -> int:
+def run_worker(
+    config: Config,
+    sockets: list[socket.socket],
+    report_fd: int | None,
+    stats_path: str | None = None,
+) -> int:
     """Serve ``config``'s application on ``sockets`` until a signal; return the exit status.
 
     Args:
         config: The command line.
         sockets: The listening sockets, inherited.
         report_fd: The pipe to the supervisor, or None when running without one.
+        stats_path: Where to publish the server's figures for the supervisor's
+            ``--metrics-bind`` (see _worker_stats.py), or None: the worker serves
+            ``--metrics-bind`` itself, if given.
     """
     from .server import Server
 
@@ -164,14 +174,19 @@ def run_worker(config: Config, sockets: list[socket.socket], report_fd: int | No
             report(b"E" + str(exc).encode())
         return BOOT_ERROR
     access_log, buffered = _access_hook(config)
+    options = config.options.copy()
+    if stats_path is not None:
+        options["metrics_bind"] = None  # the supervisor serves the workers' sum
     server = Server(
         sockets,
         debug=config.debug,
         select=config.backend,
         max_workers=config.threads,
         access_log=access_log,
-        **config.options,
+        **options,
     )
+    if stats_path is not None:
+        publish_stats(server, stats_path)
     if buffered is not None:
         buffered.attach(server._loop)
     graceful = config.graceful_timeout
@@ -216,6 +231,9 @@ def run_worker(config: Config, sockets: list[socket.socket], report_fd: int | No
     finally:
         done.set()
         server.close()  # waits for the pool threads: no line comes after it
+        if stats_path is not None:
+            with contextlib.suppress(OSError):
+                write_stats(server, stats_path)  # the final figures
         if buffered is not None:
             # Every buffered line, however the worker stops: a clean stop, a drain (SIGTERM,
             # and the old workers of a reload), SIGQUIT. The process then ends with

@@ -28,6 +28,7 @@ from ._banner import build_notes
 from ._checks import check_application, check_tls
 from ._config import Config, StartupError, UsageError
 from ._core import version_line
+from ._metrics import MetricsUnavailable, require_client
 from ._privileges import apply_early, drop_privileges, parse_umask, pid_file, resolve
 from ._settings import SettingsError, load_log_config, parse_with_settings
 from ._sockets import BindError, BindSpec, Listener, bind, bind_group, parse_bind, systemd_listeners
@@ -579,12 +580,23 @@ def _check(config: Config) -> Kind:
     """
     options = config.options
     check_tls(options.get("certfile"), options.get("keyfile"), options.get("ssl_keyfile_password"))
+    if options.get("metrics_bind") is not None:
+        _check_metrics(config)
     kind = check_application(config)
     if kind == "wsgi" and config.threads < 1:
         raise UsageError(f"{config.app} is a WSGI application: it needs --threads >= 1")
     if kind == "vestespy" and config.root_path:
         raise UsageError(f"--root-path applies to WSGI applications; {config.app} is not one")
     return kind
+
+
+def _check_metrics(config: Config) -> None:
+    """``--metrics-bind`` needs prometheus_client (the supervisor serves it: see
+    _worker_stats.py)."""
+    try:
+        require_client()
+    except MetricsUnavailable as exc:
+        raise StartupError(f"--metrics-bind: {exc}") from None
 
 
 def _startup_lines(

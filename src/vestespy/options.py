@@ -110,10 +110,12 @@ class ServerOptions:
     #: ``vestespy.error``), as a listener that forgot to answer leaves its client waiting.
     #: 0 turns it off. Without debug, nothing is watched.
     unanswered_warning: float = 10.0
-    #: The most requests in flight at once (head received, response not finished), or None
-    #: for no limit. Past it a request gets ``503 Service Unavailable`` with
-    #: ``Retry-After: 1`` and ``Connection: close`` at once, without reaching a listener (as
-    #: uvicorn's ``--limit-concurrency``). Per server, so per worker process.
+    #: The most requests in flight at once (from the head's arrival until the request is read
+    #: to its end and its response is complete), or None for no limit. A client that has its
+    #: whole response may send its next request at once: its slot is free by then. Past the
+    #: limit a request gets ``503 Service Unavailable`` with ``Retry-After: 1`` and
+    #: ``Connection: close`` at once, without reaching a listener (as uvicorn's
+    #: ``--limit-concurrency``). Per server, so per worker process.
     limit_concurrency: int | None = None
     #: Header fields added to every response the application sends, as ``"Name: value"``
     #: strings (uvicorn's ``--header``); a field of the same name the application sets
@@ -152,6 +154,10 @@ class ServerOptions:
     #: The ``Origin`` values a WebSocket handshake may carry (such as
     #: ``"https://example.com"``); others are refused with 403. Empty allows any origin.
     websocket_allowed_origins: tuple[str, ...] = ()
+    #: ``HOST:PORT`` of a listener of its own serving Prometheus metrics at ``/metrics`` (the
+    #: figures of :meth:`~vestespy.Server.stats`), or None for none. Needs the ``metrics``
+    #: extra (``prometheus_client``). Never the application's port.
+    metrics_bind: str | None = None
 
     def __post_init__(self) -> None:
         origins: object = self.websocket_allowed_origins
@@ -230,6 +236,7 @@ _NOT_NUMBERS = frozenset(
         "ssl_cert_reqs",
         "ssl_ciphers",
         "ssl_min_version",
+        "metrics_bind",
     }
 )
 
@@ -252,10 +259,12 @@ def _check_operator_options(options: ServerOptions) -> None:
     for name in ("server_header", "date_header"):
         if not isinstance(getattr(options, name), bool):
             raise ValueError(f"option {name} must be True or False")
-    for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+    for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers", "metrics_bind"):
         value = getattr(options, name)
         if value is not None and not isinstance(value, str):
             raise ValueError(f"option {name} must be a string, not {value!r}")
+    if options.metrics_bind is not None:
+        _parse_bind(options.metrics_bind)  # a ValueError that names the value
     if options.ssl_cert_reqs not in SSL_CERT_REQS:
         raise ValueError(
             f"option ssl_cert_reqs must be one of {', '.join(SSL_CERT_REQS)},"
@@ -266,6 +275,20 @@ def _check_operator_options(options: ServerOptions) -> None:
             f"option ssl_min_version must be one of {', '.join(SSL_MIN_VERSIONS)},"
             f" not {options.ssl_min_version!r}"
         )
+
+
+def _parse_bind(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6; ``:9100`` for every interface) as a pair.
+
+    Raises:
+        ValueError: ``text`` is not of that form, or the port is not 0-65535.
+    """
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"metrics_bind {text!r}: write HOST:PORT (port 0-65535)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or "0.0.0.0", int(port)
 
 
 class ServerOptionsKwargs(TypedDict, total=False):
@@ -320,3 +343,4 @@ class ServerOptionsKwargs(TypedDict, total=False):
     websocket_ping_timeout: float | None
     websocket_close_timeout: float
     websocket_allowed_origins: tuple[str, ...]
+    metrics_bind: str | None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import stat
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
@@ -38,9 +37,17 @@ Body = bytes | bytearray | memoryview | str
 
 _NEW, _STREAMING, _DONE = 0, 1, 2
 
-# RFC 9110 5.1 (token) and 5.5 (field-value without CR, LF, NUL).
-_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_FIELD_VALUE_FORBIDDEN = re.compile(r"[\x00\r\n]")
+# The rules h11 applies to the fields it is given to send, which it is told to skip because
+# they are applied here, once, when the head is built: RFC 9110 5.1 (a name is a token) and
+# 5.5 (a value has no NUL, CR, LF, VT or FF, and no leading or trailing whitespace).
+# Each table maps the bytes a field may not hold to NUL and every other byte to itself, so
+# that ``translate`` hands back the very same object (no copy) for a valid field and ``in``
+# finds a NUL in one C pass: far cheaper than a regular expression or h11_mypyc's
+# ``translate(None, allowed)``, which builds a 256-entry table on every call.
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_NAME_TABLE = bytes(b if b in _TOKEN and b else 0 for b in range(256))
+_VALUE_TABLE = bytes(0 if b in (0x0A, 0x0B, 0x0C, 0x0D) else b for b in range(256))
+_EDGE_WHITESPACE = (0x20, 0x09)
 
 # Blocks read by send_file where the kernel cannot send the file (TLS, not a regular file).
 _FILE_BLOCK = 64 * 1024
@@ -57,14 +64,24 @@ def _encode(chunk: StreamChunk) -> bytes:
 
 
 def _checked_field(name: str, value: str) -> tuple[bytes, bytes]:
-    if not _FIELD_NAME.match(name):
+    """Encode a header field, checked as h11 would check it (it is handed over as checked)."""
+    raw_name = name.encode("ascii", "replace")  # "?" is no token character
+    if not raw_name or b"\x00" in raw_name.translate(_NAME_TABLE):
         raise ValueError(f"invalid header name {name!r}: it must be an RFC 9110 token")
-    if _FIELD_VALUE_FORBIDDEN.search(value):
-        raise ValueError(f"invalid value for header {name!r}: CR, LF and NUL are not allowed")
     try:
-        return name.encode("ascii"), value.encode("latin-1")
+        raw_value = value.encode("latin-1")
     except UnicodeEncodeError:
         raise ValueError(f"header {name!r} has characters outside Latin-1: {value!r}") from None
+    if raw_value and (
+        b"\x00" in raw_value.translate(_VALUE_TABLE)
+        or raw_value[0] in _EDGE_WHITESPACE
+        or raw_value[-1] in _EDGE_WHITESPACE
+    ):
+        raise ValueError(
+            f"invalid value for header {name!r}: NUL, CR, LF, VT and FF are not allowed, "
+            f"nor whitespace at either end: {value!r}"
+        )
+    return raw_name, raw_value
 
 
 # Users may subclass it: mypyc must allow that when compiled.
@@ -140,7 +157,8 @@ class Response:
         """Set a header, replacing any of the same name (any case).
 
         Raises:
-            ValueError: The name is not a token, or the value holds CR, LF or NUL.
+            ValueError: The name is not a token, or the value holds NUL, CR, LF, VT or FF
+                or starts or ends with whitespace (RFC 9110 5.5).
             ResponseAlreadyStarted: Sending has begun.
         """
         _checked_field(name, value)

@@ -20,8 +20,10 @@ from ._core import version_line
 from ._emitter import EventEmitter
 from ._loop import EventLoop, Timer
 from ._memory import release_memory
+from ._metrics import MetricsExporter, StatsCollector
 from ._mistakes import UnansweredWatch
 from ._pool import WorkerPool
+from ._stats import Counters, PoolLoad, ServerStats
 from ._tls import server_tls_context
 from .options import ServerOptions
 from .proxies import TrustedProxies
@@ -231,6 +233,7 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
             )
         # Default headers, limit_concurrency, client certificates (see _admission.py).
         self._admission = admission = admission_for(self.options)
+        self._counters = Counters()  # see stats()
         self._context = ConnectionContext(
             loop=self._loop,
             options=self.options,
@@ -246,13 +249,18 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
             admit=admission.admit if admission is not None else None,
             wants_websocket=self._wants_websocket,
             emit_websocket=self.emit,
+            counters=self._counters,
         )
         # Accepting pauses at max_connections and after accept() ran out of a resource.
         self._accepting = False
         self._accept_backoff = 0.0
         self._accept_timer: Timer | None = None
+        # /metrics on a listener of its own (see _metrics.py), when asked for.
+        self._exporter: MetricsExporter | None = None
         try:
             self._start_accepting()
+            if opts.metrics_bind is not None:
+                self._exporter = MetricsExporter(opts.metrics_bind, StatsCollector(self.stats))
         except BaseException:
             for sock in self._socks:
                 sock.close()
@@ -277,6 +285,21 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
     def sockets(self) -> list[socket.socket]:
         """The listening sockets."""
         return list(self._socks)
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """The bound ``(host, port)`` of the ``/metrics`` listener (``metrics_bind``), or None."""
+        return self._exporter.address if self._exporter is not None else None
+
+    def stats(self) -> ServerStats:
+        """What the server has done since it was made, and what it is doing now.
+
+        Safe to call from any thread, while serving or not; the counting costs no lock (see
+        :class:`ServerStats` and :doc:`/metrics`). ``metrics_bind`` serves the same figures
+        to Prometheus.
+        """
+        threads, busy, queued = self._pool.load()
+        return self._counters.snapshot(PoolLoad(threads, busy, queued))
 
     @overload
     def on(self, event: Literal["request"], listener: RequestListener) -> Self: ...
@@ -336,6 +359,7 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
                 self._sweep_timer.cancel()
                 self._sweep_timer = None
             for connection in list(self._connections):
+                connection.meter.closing("server")  # shutting down
                 connection.close()
             if self._draining:
                 self._draining = False
@@ -407,6 +431,8 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
         self._closed = True
         for sock in self._socks:
             sock.close()
+        if self._exporter is not None:
+            self._exporter.close()
         self._loop.close()
         # A listener cannot wait for the pool it runs on.
         self._pool.shutdown(wait=not from_listener)

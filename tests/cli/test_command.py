@@ -65,10 +65,9 @@ def test_version(tmp_path: Path) -> None:
 
     with Command(["--version"], tmp_path) as command:
         assert command.wait() == 0
-    # The version, then which build and which protocol core are in use (the command runs
-    # from the sources, so its build may differ from the test process's).
-    assert command.stdout.startswith(f"vestespy {vestespy.__version__} (")
-    assert f" on {vestespy.build_info().core} " in command.stdout
+    # The version, then which build and which protocol core are in use: the command runs the
+    # build the tests run (the compiled wheel in the compiled tox envs, not the sources).
+    assert command.stdout.splitlines()[0] == str(vestespy.build_info())
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,69 @@ def test_limit_concurrency_counts_keep_alive_requests_one_at_a_time() -> None:
             )
 
 
+@pytest.mark.parametrize("held_by", ["an end listener", "the access log hook"])
+def test_limit_concurrency_frees_the_slot_before_the_response_leaves(held_by: str) -> None:
+    """A client that has its whole response may send its next request at once: the request
+    it answered no longer counts, however late its listener thread finishes.
+
+    The window is forced open: after the response is ended (and, on a pool thread, sent
+    directly), the listener thread blocks until the next request has been answered, in the
+    request's "end" listener or in the access log hook (which runs after the response is
+    queued, as in the command, where the access log is on). The slot used to be given back
+    by "close", which comes after both: the next request got 503.
+    """
+    second_answered = threading.Event()
+
+    def hold(*_: object) -> None:
+        assert second_answered.wait(DEADLINE)
+
+    def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        if req.path == "/first" and held_by == "an end listener":
+            req.on("end", hold)
+        res.send_all(b"ok")
+
+    def access_log(req: vestespy.Request, status: int, size: int, duration: float) -> None:
+        if req.path == "/first" and held_by == "the access log hook":
+            hold()
+
+    with serve(listener, limit_concurrency=1, access_log=access_log) as thread:
+        admission = thread.server._admission
+        assert admission is not None
+        with RawClient(thread.address) as first:
+            assert first.request("GET", "/first").status == 200
+            try:
+                # Given back before the response left, or (when the listener answered before
+                # the loop had parsed the request's end) by the loop, before it read more.
+                with RawClient(thread.address) as second:
+                    assert second.request("GET", "/second").status == 200
+            finally:
+                second_answered.set()
+            assert first.request("GET", "/third").status == 200
+        assert admission.refused == 0
+
+
+def test_limit_concurrency_counts_a_request_answered_early_until_its_body_is_read() -> None:
+    """A response sent before the request's body arrived: the request is in flight until
+    the body is read (the client is still sending), then its slot is free at once."""
+
+    def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        res.send_all(b"early")
+
+    with serve(listener, limit_concurrency=1) as thread:
+        admission = thread.server._admission
+        assert admission is not None
+        with RawClient(thread.address) as first:
+            first.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+            assert first.read_response().body == b"early"
+            with RawClient(thread.address) as second:
+                assert second.request("GET", "/second").status == 503
+            first.send(b"hello")
+            assert first.request("GET", "/next").status == 200  # read after the body
+            with RawClient(thread.address) as third:
+                assert third.request("GET", "/third").status == 200
+        assert admission.refused == 1
+
+
 def test_limit_concurrency_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="limit_concurrency"):
         vestespy.ServerOptions(limit_concurrency=0)

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import vestespy
+
 from .polling import poll
 
 #: The application the command's tests serve (written to the test's directory as app.py).
@@ -95,6 +97,19 @@ def write_app(directory: Path, source: str = APP) -> Path:
     return path
 
 
+def _source_path() -> tuple[str, ...]:
+    """The checkout's ``src`` when the tests run on it, else nothing.
+
+    The command must run the build the tests run: in a tox env that is the installed wheel (the
+    compiled one in the ``compiled`` envs), which ``src`` on ``PYTHONPATH`` would shadow with
+    the pure source; run from a checkout with ``PYTHONPATH=src``, it is the source.
+    """
+    src = Path(__file__).resolve().parents[2] / "src"
+    if Path(vestespy.__file__).resolve().parents[1] == src:
+        return (str(src),)
+    return ()
+
+
 class Command:
     """One run of ``python -m vestespy ARGS`` in ``cwd``, its output in files."""
 
@@ -124,9 +139,8 @@ class Command:
         self._err_path = cwd / f"stderr-{id(self)}.log"
         environment = dict(os.environ if env is None else env)
         environment.setdefault("PYTHONUNBUFFERED", "1")
-        src = str(Path(__file__).resolve().parents[2] / "src")
         environment["PYTHONPATH"] = os.pathsep.join(
-            p for p in (src, environment.get("PYTHONPATH", "")) if p
+            p for p in (*_source_path(), environment.get("PYTHONPATH", "")) if p
         )
         self._pipe_r = -1
         write_end = -1

@@ -8,6 +8,7 @@ the loop's work and the listeners' can be forced, one step at a time.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -17,6 +18,7 @@ from support.fakes import EVENT_READ, EVENT_WRITE, Harness, ListenerThread
 from vestespy import ClientDisconnected, Headers, Request, Response
 from vestespy._exchange import Exchange
 from vestespy._head import ResponseHead
+from vestespy._phase import IDLE
 
 HEAD = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\n"
 PIECES = [b"aaa", b"bbb", b"ccc"]
@@ -421,6 +423,9 @@ def test_keep_alive_counts_from_the_end_of_the_response(worker: ListenerThread) 
     assert response is not None
     worker.run(lambda: response.send_all("ok"))
     h.loop.run()
+    # The listener thread sent the response itself, without waking the loop; the sweep's
+    # look at the deadlines takes its report first.
+    h.connection.check_deadlines(time.monotonic())
     assert silence_limit(h) == 5
     assert h.connection.deadlines.last_active > before
 
@@ -514,3 +519,182 @@ def test_a_finished_exchange_leaves_nothing_for_the_cyclic_collector(
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+# == the direct send: a whole response ended on a listener thread leaves from that thread ======
+
+GET = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+HELLO = b"HTTP/1.1 200 OK"
+
+
+def loop_calls(h: Harness) -> int:
+    """How many calls other threads queued for the loop."""
+    return h.loop._calls.qsize()
+
+
+def test_a_whole_response_leaves_from_the_listener_thread_without_the_loop(
+    worker: ListenerThread,
+) -> None:
+    h = Harness()
+    assert h.strand is not None
+    h.server.on("request", lambda _s, req, res: res.send_all("one"))
+    h.receive(GET)
+    worker.run(h.strand.run_all)
+    # Sent by the listener thread: the loop was not asked for anything, not even a wake-up.
+    assert h.sock.take_sent().startswith(HELLO)
+    assert loop_calls(h) == 0
+    assert h.connection.wire.sent_directly
+    # The next request reaches the loop before the report: the report is taken first, so
+    # the connection moved on from the first response before the second request starts.
+    h.sock.feed(GET)
+    h.connection.on_ready(EVENT_READ)
+    assert not h.connection.wire.sent_directly
+    assert len(h.strand.tasks) == 2  # "request" and "end" of the second request
+    worker.run(h.strand.run_all)
+    h.loop.run()
+    assert h.sock.take_sent().startswith(HELLO)
+    h.connection.check_deadlines(time.monotonic())
+    assert h.connection.phase is IDLE
+
+
+def test_a_partial_direct_send_leaves_the_rest_to_the_loop(worker: ListenerThread) -> None:
+    h = Harness()
+    h.server.on("request", lambda _s, req, res: res.send_all("x" * 1000))
+    h.receive(GET)
+    h.sock.window = 10
+    assert h.strand is not None
+    worker.run(h.strand.run_all)
+    assert len(h.sock.sent) == 10  # the kernel took 10 bytes from the listener thread
+    assert loop_calls(h) == 1  # the rest is the loop's: a flush was asked for at once
+    h.sock.window = None
+    h.loop.run()
+    response = h.sock.take_sent()
+    assert response.startswith(HELLO)
+    assert response.endswith(b"x" * 1000)
+    assert h.connection.phase is IDLE
+
+
+def test_a_client_that_does_not_read_gets_the_response_through_the_loop(
+    worker: ListenerThread,
+) -> None:
+    h = Harness()
+    h.server.on("request", lambda _s, req, res: res.send_all("y" * 500))
+    h.receive(GET)
+    h.sock.window = 0  # the kernel takes nothing: the direct send would block
+    assert h.strand is not None
+    worker.run(h.strand.run_all)
+    assert h.sock.sent == b""
+    h.loop.run()  # the loop's send finds the same: a backlog, written when writable
+    assert h.connection.transport.has_backlog
+    assert h.interest & EVENT_WRITE
+    h.sock.window = None
+    h.writable()
+    assert h.sock.take_sent().endswith(b"y" * 500)
+    assert not h.interest & EVENT_WRITE
+
+
+def test_a_close_waits_for_a_direct_send_under_way(worker: ListenerThread) -> None:
+    # The loop closing the socket while a listener thread sends on it: the close takes the
+    # wire's lock first, so the descriptor is closed only once the send returned.
+    h = Harness()
+    entered, release = threading.Event(), threading.Event()
+    order: list[str] = []
+    plain_send, plain_close = h.sock.send, h.sock.close
+
+    def send(data: bytes | bytearray | memoryview) -> int:
+        entered.set()
+        assert release.wait(10)
+        order.append("send")
+        return plain_send(data)
+
+    def close() -> None:
+        order.append("close")
+        plain_close()
+
+    h.sock.send = send  # type: ignore[method-assign]
+    h.sock.close = close  # type: ignore[method-assign]
+    h.server.on("request", lambda _s, req, res: res.send_all("z"))
+    h.receive(GET)
+    assert h.strand is not None
+    worker.start(h.strand.run_all)
+    assert entered.wait(10)
+    closer = threading.Thread(target=h.connection.close)
+    closer.start()
+    poll(lambda: h.connection.closed, 10, "the close to start")
+    assert order == []  # the close is held at the wire's lock
+    release.set()
+    closer.join(10)
+    worker.wait()
+    assert order == ["send", "close"]
+    assert h.sock.take_sent().startswith(HELLO)
+
+
+def test_a_direct_send_on_a_closed_connection_sends_nothing(worker: ListenerThread) -> None:
+    h = Harness()
+    recorder = Recorder("never")
+    h.server.on("request", recorder.on_request)
+    h.receive(GET)
+    assert h.strand is not None
+    worker.run(h.strand.run_all)
+    h.connection.close()
+    response = recorder.response
+    assert response is not None
+    worker.run(lambda: response.send_all("late"))  # dropped: the output is closed
+    assert h.sock.sent == b""
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["a pipelined request waits", "the response closes", "the client closed"],
+)
+def test_the_loop_is_woken_when_it_waits_for_a_direct_send(
+    worker: ListenerThread, why: str
+) -> None:
+    h = Harness()
+    assert h.strand is not None
+    if why == "the response closes":
+
+        def answer(_s: object, req: Request, res: Response) -> None:
+            res.set_header("Connection", "close")
+            res.send_all("bye")
+
+        h.server.on("request", answer)
+    else:
+        h.server.on("request", lambda _s, req, res: res.send_all("hi"))
+    h.receive(GET * 2 if why == "a pipelined request waits" else GET)
+    if why == "the client closed":
+        h.receive(b"")
+    worker.run(h.strand.run_all)
+    assert h.sock.take_sent().startswith(HELLO)
+    assert loop_calls(h) == 1  # the report was asked for at once
+    h.loop.run()
+    if why == "a pipelined request waits":
+        assert len(h.strand.tasks) == 2  # the second request went to the listeners
+        worker.run(h.strand.run_all)
+        h.loop.run()
+        assert h.sock.take_sent().startswith(HELLO)
+    else:
+        assert h.sock.shut_down_write or h.sock.closed  # the connection closes
+
+
+def test_a_drain_after_an_unreported_direct_send_keeps_the_connection_for_its_next_request(
+    worker: ListenerThread,
+) -> None:
+    # The server drains while the report of a direct send is still pending: that response let
+    # the connection go on, so it stays open and the next request gets "Connection: close".
+    h = Harness()
+    assert h.strand is not None
+    h.server.on("request", lambda _s, req, res: res.send_all("one"))
+    h.receive(GET)
+    worker.run(h.strand.run_all)
+    assert h.connection.wire.sent_directly
+    h.connection.stop_keep_alive()
+    assert not h.connection.flow.closing
+    assert not h.sock.shut_down_write
+    h.receive(GET)
+    worker.run(h.strand.run_all)
+    h.loop.run()
+    first, second = h.sock.take_sent().split(b"HTTP/1.1 200 OK")[1:]
+    assert b"connection: close" not in first.lower()
+    assert b"connection: close" in second.lower()
+    assert h.sock.shut_down_write  # closed after the response that said so

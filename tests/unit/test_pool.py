@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from vestespy._pool import InlineStrand, WorkerPool
+from support import poll
+from vestespy._pool import InlineStrand, Strand, WorkerPool
 
 
 def test_strand_runs_tasks_in_order_one_at_a_time() -> None:
@@ -195,5 +196,35 @@ def test_idle_threads_exit_after_the_idle_timeout_and_new_ones_start() -> None:
         assert done.wait(5)
         assert pool._threads
         assert pool._threads[0] is not first
+    finally:
+        pool.shutdown()
+
+
+def test_a_deferred_call_runs_once_after_the_strands_last_task() -> None:
+    pool = WorkerPool(2)
+    try:
+        strand = pool.strand()
+        assert isinstance(strand, Strand)
+        events: list[str] = []
+        done = threading.Event()
+        release = threading.Event()
+
+        def first() -> None:
+            assert strand.defer(lambda: events.append("deferred"))
+            events.append("first")
+            assert release.wait(10)
+
+        strand.post(first)
+        strand.post(lambda: events.append("second"))  # queued while first() runs
+        # Deferred again while the tasks run (from any thread): one call, the last given,
+        # after every queued task.
+        poll(lambda: events == ["first"], 10, "the first task to run")
+        assert strand.defer(lambda: (events.append("deferred last"), done.set()))
+        release.set()
+        assert done.wait(10)
+        assert events == ["first", "second", "deferred last"]
+        # Once the tasks are over, nothing is deferred: the caller acts at once.
+        poll(lambda: not strand._running, 10, "the strand to stop running")
+        assert not strand.defer(lambda: events.append("refused"))
     finally:
         pool.shutdown()

@@ -1,0 +1,301 @@
+"""Server.stats() and /metrics after a known mix of traffic over real sockets: every figure
+exact, and the two agreeing.
+
+The deadlines are short (header_timeout 1 s, keep_alive_timeout 2 s) so that each fires within
+the test; the client's own requests are sent whole at once, far inside them. Nothing sleeps:
+the test waits for the figures with a bounded poll of stats().
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import vestespy
+from support.client import RawClient
+from support.polling import poll
+from support.server import ServerThread
+
+OPTIONS: dict[str, Any] = {
+    "header_timeout": 1.0,
+    "keep_alive_timeout": 2.0,
+    "max_body_size": 10,
+    "max_request_line": 100,
+    "max_header_count": 5,
+}
+# What each path answers: status and body.
+ROUTES = {"/": (200, b"hello"), "/created": (201, b"ok"), "/missing": (404, b"no")}
+
+
+class App:
+    """Answers ROUTES; ``/fail`` raises (a 500); ``/hold`` waits until released."""
+
+    def __init__(self) -> None:
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, server: vestespy.Server, req: vestespy.Request, res: Any) -> None:
+        if req.target == "/fail":
+            raise RuntimeError("on purpose")
+        if req.target == "/hold":
+            self.held.set()
+            self.release.wait(10)
+        status, body = ROUTES.get(req.target, (200, b"hello"))
+        res.status = status
+        res.send_all(body)
+
+
+@pytest.fixture
+def app_server() -> Iterator[tuple[ServerThread, App]]:
+    yield from _serve(**OPTIONS)
+
+
+@pytest.fixture
+def limited_server() -> Iterator[tuple[ServerThread, App]]:
+    # Apart: with a limit of 1, a request sent right after the previous response can race
+    # with the release of its slot (on the listener's thread, after the response went out).
+    yield from _serve(limit_concurrency=1)
+
+
+def _serve(**options: Any) -> Iterator[tuple[ServerThread, App]]:
+    app = App()
+    server = vestespy.Server(("127.0.0.1", 0), max_workers=4, metrics_bind="127.0.0.1:0", **options)
+    server.on("request", app)
+    thread = ServerThread(server).start()
+    try:
+        yield thread, app
+    finally:
+        app.release.set()
+        thread.stop()
+
+
+def _reset(client: RawClient) -> None:
+    """Close with a reset (RST) instead of a FIN."""
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+
+
+def _rejected(address: tuple[str, int], data: bytes) -> int:
+    with RawClient(address) as client:
+        client.send(data)
+        response = client.read_response()
+        client.read_until_close()
+        return response.status
+
+
+def _closed(server: vestespy.Server, count: int) -> vestespy.ServerStats | None:
+    stats = server.stats()
+    return stats if sum(stats.connections_closed.values()) >= count else None
+
+
+def _metrics(address: tuple[str, int]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://{address[0]}:{address[1]}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_and_stats_count_a_known_mix_exactly(
+    app_server: tuple[ServerThread, App],
+) -> None:
+    pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
+    thread, _ = app_server
+    server, address = thread.server, thread.address
+    # Good requests on one keep-alive connection, which the client then closes.
+    with RawClient(address) as client:
+        assert client.request("GET", "/").status == 200
+        assert client.request("HEAD", "/").status == 200
+        assert client.request("POST", "/created", body=b"hello").status == 201
+        assert client.request("DELETE", "/missing").status == 404
+    # A listener that raises: 500, and the server closes the connection.
+    with RawClient(address) as client:
+        failed = client.request("PUT", "/fail")
+        assert failed.status == 500
+        assert failed.closes
+        client.read_until_close()
+    # The server's rejections, each on a connection of its own.
+    assert _rejected(address, b"GET / HTTP/1.1\nHost: x\n\n") == 400
+    assert _rejected(address, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n") == 413
+    assert _rejected(address, b"GET /" + b"a" * 200 + b" HTTP/1.1\r\nHost: x\r\n\r\n") == 414
+    many = b"".join(b"X-%d: 1\r\n" % i for i in range(10))
+    assert _rejected(address, b"GET / HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n") == 431
+    # The deadlines: part of a head, then nothing (408); a connection left idle.
+    with RawClient(address) as slow:
+        slow.send(b"GET / HTTP/1.1\r\n")
+        assert slow.read_response().status == 408
+    idle = RawClient(address)
+    assert idle.request("GET", "/").status == 200
+    # A client that resets its connection after a response.
+    resetting = RawClient(address)
+    assert resetting.request("GET", "/").status == 200
+    _reset(resetting)
+    stats = poll(lambda: _closed(server, 9), 20, "the nine connections to close")
+    idle.close()
+
+    requests = {
+        ("GET", "2xx"): 3,
+        ("HEAD", "2xx"): 1,
+        ("POST", "2xx"): 1,
+        ("DELETE", "4xx"): 1,
+        ("PUT", "5xx"): 1,
+    }
+    rejections = {
+        (400, "bare-lf"): 1,
+        (413, "body-larger-than-max_body_size"): 1,
+        (414, "request-line-too-long"): 1,
+        (431, "too-many-header-fields"): 1,
+        (408, "head_timed_out"): 1,
+    }
+    closed = {
+        "client": 1,  # the keep-alive connection
+        "server": 1,  # after the 500
+        "protocol_error": 1,
+        "limit": 3,  # 413, 414, 431
+        "head_timed_out": 1,
+        "keep_alive_over": 1,
+        "error": 1,  # the reset
+    }
+    answered = sum(requests.values())
+    assert dict(stats.requests) == requests
+    assert dict(stats.rejections) == rejections
+    assert dict(stats.connections_closed) == closed
+    assert stats.connections_accepted == 9
+    assert stats.connections_open == 0
+    assert stats.requests_in_flight == 0
+    assert stats.request_body_bytes == 5
+    error_page = len(b"500 Internal Server Error\n")
+    assert stats.response_body_bytes == 3 * 5 + 2 + 2 + error_page
+    assert stats.request_duration.count == answered
+    assert stats.request_duration.sum > 0
+    assert stats.pool.threads >= 1
+    assert stats.pool.busy == 0
+    assert stats.pool.queued == 0
+
+    _check_metrics(server, stats, requests, rejections, closed)
+
+
+def _check_metrics(
+    server: vestespy.Server,
+    stats: vestespy.ServerStats,
+    requests: dict[tuple[str, str], int],
+    rejections: dict[tuple[int, str], int],
+    closed: dict[str, int],
+) -> None:
+    """The scrape says what ``stats`` says, and ``stats`` what the test expects."""
+    answered = sum(requests.values())
+    metrics = _metrics(server.metrics_address or ("", 0))
+    for (method, status_class), n in requests.items():
+        key = (("method", method), ("status_class", status_class))
+        assert metrics.pop(("vestespy_requests_total", key)) == n
+    for (status, reason), n in rejections.items():
+        key = (("reason", reason), ("status", str(status)))
+        assert metrics.pop(("vestespy_rejections_total", key)) == n
+    for cause, n in closed.items():
+        assert metrics.pop(("vestespy_connections_closed_total", (("cause", cause),))) == n
+    assert not [k for k in metrics if k[0] == "vestespy_requests_total"]
+    assert not [k for k in metrics if k[0] == "vestespy_rejections_total"]
+    assert all(n == 0 for k, n in metrics.items() if k[0] == "vestespy_connections_closed_total")
+    assert metrics[("vestespy_connections_accepted_total", ())] == stats.connections_accepted
+    assert metrics[("vestespy_connections_open", ())] == 0
+    assert metrics[("vestespy_requests_in_flight", ())] == 0
+    assert metrics[("vestespy_request_body_bytes_total", ())] == stats.request_body_bytes
+    assert metrics[("vestespy_response_body_bytes_total", ())] == stats.response_body_bytes
+    assert metrics[("vestespy_request_duration_seconds_count", ())] == answered
+    assert metrics[("vestespy_request_duration_seconds_sum", ())] == pytest.approx(
+        stats.request_duration.sum
+    )
+    for bound, n in zip(
+        (*stats.request_duration.bounds, "+Inf"), stats.request_duration.cumulative, strict=True
+    ):
+        le = bound if isinstance(bound, str) else repr(bound)
+        assert metrics[("vestespy_request_duration_seconds_bucket", (("le", le),))] == n
+    assert metrics[("vestespy_pool_threads", ())] == stats.pool.threads
+    assert metrics[("vestespy_pool_busy_threads", ())] == 0
+    assert metrics[("vestespy_pool_queue_depth", ())] == 0
+    assert metrics[("vestespy_websockets_open", ())] == 0
+    for direction in ("received", "sent"):
+        key = ("vestespy_websocket_messages_total", (("direction", direction),))
+        assert metrics[key] == 0
+
+
+def test_limit_concurrency_refusals_are_counted(
+    limited_server: tuple[ServerThread, App],
+) -> None:
+    pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
+    thread, app = limited_server
+    server, address = thread.server, thread.address
+    holder = RawClient(address)
+    holder.send(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert app.held.wait(10)
+    in_flight = server.stats()
+    assert in_flight.requests_in_flight == 1
+    assert in_flight.pool.busy == 1
+    assert _rejected(address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == 503
+    app.release.set()
+    assert holder.read_response().status == 200
+    holder.close()
+    stats = poll(lambda: _closed(server, 2), 20, "the two connections to close")
+    refused = len(b"503 Service Unavailable: too many requests in flight; retry later\n")
+    assert stats.response_body_bytes == 5 + refused
+    assert stats.requests_in_flight == 0
+    _check_metrics(
+        server,
+        stats,
+        {("GET", "2xx"): 1, ("GET", "5xx"): 1},
+        {(503, "limit_concurrency"): 1},
+        {"client": 1, "limit": 1},
+    )
+
+
+def test_the_application_port_does_not_serve_metrics(
+    app_server: tuple[ServerThread, App],
+) -> None:
+    thread, _ = app_server
+    assert thread.server.metrics_address != thread.address
+    with RawClient(thread.address) as client:
+        assert client.request("GET", "/metrics").body == b"hello"  # the application's answer
+
+
+def test_stats_work_without_metrics_bind_and_without_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import fails
+    server = vestespy.Server(("127.0.0.1", 0), max_workers=0)
+    server.on("request", lambda srv, req, res: res.send_all(b"x"))
+    thread = ServerThread(server).start()
+    try:
+        with RawClient(thread.address) as client:
+            assert client.request().status == 200
+        stats = poll(lambda: _closed(server, 1), 10, "the connection to close")
+        assert dict(stats.requests) == {("GET", "2xx"): 1}
+        assert dict(stats.connections_closed) == {"client": 1}
+        assert stats.pool == vestespy.PoolLoad()
+        assert server.metrics_address is None
+    finally:
+        thread.stop()
+
+
+def test_metrics_bind_without_the_client_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    with pytest.raises(RuntimeError, match=r"pip install 'vestespy\[metrics\]'"):
+        vestespy.Server(("127.0.0.1", 0), metrics_bind="127.0.0.1:0")
+
+
+@pytest.mark.parametrize("bind", ["9100", "host:port", "127.0.0.1:70000", ""])
+def test_a_malformed_metrics_bind_is_refused(bind: str) -> None:
+    with pytest.raises(ValueError, match="metrics_bind"):
+        vestespy.ServerOptions(metrics_bind=bind)
