@@ -168,7 +168,7 @@ class ServerStats:
     rejections: Mapping[tuple[int, str], int]
     #: The listener threads.
     pool: PoolLoad = field(default_factory=PoolLoad)
-    #: WebSockets open (0 until WebSockets are supported).
+    #: WebSockets open.
     websockets_open: int = 0
     #: WebSocket messages received from clients.
     websocket_messages_received: int = 0
@@ -288,6 +288,9 @@ class Counters:
         "request_body_bytes",
         "response_body_bytes",
         "started",
+        "websocket_messages_received",
+        "websocket_messages_sent",
+        "websockets_open",
     )
 
     def __init__(self) -> None:
@@ -303,6 +306,11 @@ class Counters:
         self.accepted = 0
         self.closed: dict[str, int] = {}
         self.rejections: dict[tuple[int, str], int] = {}
+        # WebSockets (counted by _ws_link on the loop thread; the messages sent, made on any
+        # thread, are added by the loop from each WebSocket's own count at each sweep).
+        self.websockets_open = 0
+        self.websocket_messages_received = 0
+        self.websocket_messages_sent = 0
 
     # -- loop thread ---------------------------------------------------------------------------
 
@@ -347,6 +355,9 @@ class Counters:
             connections_closed=_frozen(self.closed),
             rejections=_frozen(self.rejections),
             pool=pool if pool is not None else PoolLoad(),
+            websockets_open=self.websockets_open,
+            websocket_messages_received=self.websocket_messages_received,
+            websocket_messages_sent=self.websocket_messages_sent,
         )
 
 

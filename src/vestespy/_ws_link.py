@@ -110,6 +110,9 @@ class WebSocketLink:
             time.monotonic(),
         )
         self._fin_sent = False
+        self._counters = context.counters  # the server's metrics (_stats)
+        self._counted_open = False
+        self._reported_out = 0  # messages_out already added to the counters
         # Strand only:
         self._close_reported = False
         self._failed = False
@@ -261,6 +264,8 @@ class WebSocketLink:
 
     def start(self, trailing: bytes, eof: bool) -> None:
         """The connection is switched over: read what came with the handshake (loop)."""
+        self._counters.websockets_open += 1
+        self._counted_open = True
         self.deadlines = WebSocketDeadlines(
             self.options.websocket_ping_interval,
             self.options.websocket_ping_timeout,
@@ -310,6 +315,7 @@ class WebSocketLink:
         for event in events:
             if type(event) is Received:
                 self.messages_in += 1
+                self._counters.websocket_messages_received += 1
                 if not self._inline:
                     with self._lock:
                         self._pending += event.size
@@ -338,8 +344,16 @@ class WebSocketLink:
     def _resume(self) -> None:
         self._connection.flow.resume_for_body()
 
+    def _report_sent(self) -> None:
+        """Add the messages sent since the last report to the server's counters (loop)."""
+        sent = self.messages_out  # one read of an int another thread may be adding to
+        if sent != self._reported_out:
+            self._counters.websocket_messages_sent += sent - self._reported_out
+            self._reported_out = sent
+
     def check(self, now: float) -> None:
         """Act on the deadline that is due (loop; the server's sweep)."""
+        self._report_sent()
         due = self.deadlines.check(now)
         if due is None:
             return
@@ -362,6 +376,10 @@ class WebSocketLink:
 
     def connection_closed(self) -> None:
         """The connection closed: report 1006 unless the end was reported (loop)."""
+        if self._counted_open:
+            self._counted_open = False
+            self._counters.websockets_open -= 1
+            self._report_sent()
         if self._state == _OPEN:
             self._strand.post(self._report_close, 1006, "")
 

@@ -696,3 +696,24 @@ def test_websocket_listener_that_raises(served: Serve) -> None:
         with WebSocketClient(thread.address, "/after") as client:
             frame = client.recv_frame()
             assert (frame.opcode, frame.close_code) == (CLOSE, 1011)
+
+
+def test_server_stats_count_websockets(served: Serve) -> None:
+    with served() as thread:
+        _with_websocket(thread, _echo)
+        server = thread.server
+        with WebSocketClient(thread.address) as client:
+            poll(lambda: server.stats().websockets_open == 1, WAIT, "the WebSocket counted open")
+            for _ in range(3):
+                client.send("x")
+                assert client.recv_message() == "x"
+            client.close()
+            client.recv_frame()
+            assert client.recv_eof()
+
+        def closed() -> bool:
+            stats = server.stats()
+            return stats.websockets_open == 0 and stats.websocket_messages_sent == 3
+
+        poll(closed, WAIT, "the WebSocket counted closed")
+        assert server.stats().websocket_messages_received == 3
