@@ -1,28 +1,31 @@
-"""A raw WebSocket client for tests: exact frames out, every frame in, checked.
+"""A tiny raw-socket WebSocket client for tests: frames built and parsed by hand (RFC 6455 5).
 
-RFC 6455 framing written out by hand (not with wsproto), so that tests can send what no
-well-behaved library would (reserved bits and opcodes, unmasked or fragmented control
-frames, non-minimal lengths, invalid UTF-8, truncated frames) and see precisely what the
-server put on the wire. It also speaks permessage-deflate (RFC 7692) from the client side:
-offers, the checks a client makes of the server's answer, and compressing and inflating
-messages with the negotiated parameters.
+Independent of wsproto on purpose (the server uses wsproto; a test client that shared it would
+share its mistakes), and low-level on purpose: a test can send any frame, a broken one too,
+split anywhere, and read exactly what the server wrote.
 
-The pieces, each usable alone:
+* :func:`encode_frame` / :class:`FrameReader`: one frame out (masked, as a client must), frames
+  in (unmasked, as a server sends them; a masked one is decoded too).
+* :func:`handshake_request` / :class:`WebSocketClient`: the opening handshake over a socket,
+  then frames; :meth:`WebSocketClient.recv_message` reassembles fragments and answers nothing
+  on its own (pings are returned to the test as frames when ``control=True``).
 
-* :func:`encode_frame` and :class:`FrameDecoder`: frames to bytes and back (sans-IO);
-* :func:`handshake_request`, :func:`accept_key`, :func:`parse_extensions`: the opening
-  handshake (RFC 6455 4.1, 4.2.2);
-* :class:`DeflateParams`, :func:`negotiated`, :class:`Compressor`, :class:`Inflater`:
-  permessage-deflate;
-* :class:`WebSocketClient`: a blocking socket that does the handshake, sends bytes as
-  given, and reads events (messages reassembled and inflated, pings, pongs, close),
-  checking every frame the server sends against what RFC 6455 asks of a server.
+For the conformance suite (tests/conformance/test_websocket_conformance.py):
+
+* :func:`parse_extensions`, :class:`DeflateParams`, :func:`negotiated`, :class:`Compressor`,
+  :class:`Inflater`: permessage-deflate (RFC 7692) from the client's side: the checks a
+  client makes of the server's answer, and compressing and inflating with the agreed
+  parameters;
+* :class:`StrictClient`: a client that sends bytes exactly as given and reads events
+  (messages reassembled and inflated, pings, pongs, the close), checking every frame the
+  server sends against what RFC 6455 / 7692 ask of a server.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import socket
 import struct
 import zlib
@@ -35,19 +38,24 @@ __all__ = [
     "PING",
     "PONG",
     "TEXT",
+    "Frame",
+    "FrameReader",
     "Close",
+    "DEFAULT_KEY",
+    "DEFAULT_MASK",
+    "RSV1",
     "Compressor",
     "DeflateParams",
     "Event",
-    "Frame",
-    "FrameDecoder",
+    "HandshakeError",
     "Inflater",
     "Message",
     "Ping",
     "Pong",
     "ProtocolViolation",
+    "StrictClient",
     "WebSocketClient",
-    "accept_key",
+    "accept_for",
     "close_payload",
     "encode_frame",
     "handshake_request",
@@ -56,20 +64,38 @@ __all__ = [
 ]
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-#: RFC 6455 1.3: the GUID that turns Sec-WebSocket-Key into Sec-WebSocket-Accept.
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#: The masking key of RFC 6455 5.7's examples; any key will do, a fixed one replays alike.
-DEFAULT_MASK = b"\x37\xfa\x21\x3d"
-#: RFC 7692 7.2.1: the tail every compressed message loses on the wire.
-DEFLATE_TAIL = b"\x00\x00\xff\xff"
-RSV1, RSV2, RSV3 = 4, 2, 1
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-class ProtocolViolation(AssertionError):
-    """The server sent something RFC 6455 / 7692 forbids a server to send."""
+@dataclass(frozen=True)
+class Frame:
+    """A decoded frame."""
 
+    opcode: int
+    payload: bytes
+    fin: bool = True
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False
+    #: Whether the frame came masked (a server must never mask, RFC 6455 5.1).
+    masked: bool = False
 
-# -- frames ------------------------------------------------------------------------------------
+    @property
+    def rsv(self) -> int:
+        """RSV1..RSV3 as a 3-bit number (RSV1 is 4)."""
+        return self.rsv1 << 2 | self.rsv2 << 1 | int(self.rsv3)
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code of a close frame (None if it has none)."""
+        if self.opcode != CLOSE or len(self.payload) < 2:
+            return None
+        return int(struct.unpack("!H", self.payload[:2])[0])
+
+    @property
+    def close_reason(self) -> str:
+        """The close reason of a close frame."""
+        return self.payload[2:].decode("utf-8", "replace")
 
 
 def encode_frame(
@@ -77,87 +103,63 @@ def encode_frame(
     payload: bytes = b"",
     *,
     fin: bool = True,
-    rsv: int = 0,
-    mask: bytes | None = DEFAULT_MASK,
-    length_bytes: int | None = None,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+    mask: bool = True,
+    mask_key: bytes | None = None,
     length: int | None = None,
+    length_bytes: int | None = None,
 ) -> bytes:
-    """One frame as it goes on the wire (RFC 6455 5.2).
-
-    Args:
-        opcode: the 4-bit opcode (reserved ones too).
-        payload: the unmasked payload.
-        fin: the FIN bit.
-        rsv: RSV1..RSV3 as a 3-bit number (4 is RSV1, 1 is RSV3).
-        mask: the 4-byte masking key, or ``None`` for an unmasked frame.
-        length_bytes: force the length encoding: 0 (7 bits), 2 (16 bits) or 8 (64 bits);
-            by default the minimal one, as RFC 6455 5.2 requires.
-        length: the length announced in the header, when it must differ from the payload's
-            (a frame the test will not finish, or an impossible 64-bit length).
-    """
+    """One frame's bytes. ``length`` overrides the announced payload length (to lie);
+    ``length_bytes`` forces its encoding (0: 7 bits, 2: 16 bits, 8: 64 bits) where RFC 6455
+    5.2 asks for the minimal one."""
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0)
+    first |= (0x10 if rsv3 else 0) | opcode
     size = len(payload) if length is None else length
-    first = (0x80 if fin else 0) | (rsv & 7) << 4 | (opcode & 0xF)
-    mask_bit = 0x80 if mask is not None else 0
+    mask_bit = 0x80 if mask else 0
     if length_bytes is None:
-        length_bytes = 0 if size <= 125 else 2 if size <= 0xFFFF else 8
+        length_bytes = 0 if size < 126 else 2 if size < 65536 else 8
     if length_bytes == 0:
         head = struct.pack("!BB", first, mask_bit | size)
     elif length_bytes == 2:
         head = struct.pack("!BBH", first, mask_bit | 126, size)
     else:
         head = struct.pack("!BBQ", first, mask_bit | 127, size)
-    if mask is None:
+    if not mask:
         return head + payload
-    return head + mask + apply_mask(payload, mask)
+    key = mask_key if mask_key is not None else os.urandom(4)
+    return head + key + _xor(payload, key)
 
 
-def apply_mask(data: bytes, mask: bytes) -> bytes:
-    """XOR ``data`` with the repeated 4-byte ``mask`` (RFC 6455 5.3); its own inverse."""
+def _xor(data: bytes, key: bytes) -> bytes:
     if not data:
         return b""
-    repeated = (mask * (len(data) // 4 + 1))[: len(data)]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")).to_bytes(len(data), "big")
+    repeated = (key * (len(data) // 4 + 1))[: len(data)]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
+        len(data), "big"
+    )
 
 
-def close_payload(code: int | None = None, reason: bytes = b"") -> bytes:
-    """A close frame's payload: the 2-byte code and the reason's bytes (RFC 6455 5.5.1)."""
-    return b"" if code is None else struct.pack("!H", code) + reason
+def close_payload(code: int | None = 1000, reason: str | bytes = "") -> bytes:
+    """A close frame's payload (a ``bytes`` reason is sent as is, invalid UTF-8 too)."""
+    if code is None:
+        return b""
+    return struct.pack("!H", code) + (reason.encode() if isinstance(reason, str) else reason)
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One decoded frame, payload unmasked."""
-
-    opcode: int
-    payload: bytes
-    fin: bool = True
-    rsv: int = 0
-    masked: bool = False
-
-
-class FrameDecoder:
-    """Bytes in, whole frames out; sans-IO. It checks nothing beyond the frame format."""
+class FrameReader:
+    """Parses frames out of bytes fed in any pieces."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self.buffer = bytearray()
 
-    def feed(self, data: bytes) -> list[Frame]:
-        """Add ``data`` and return every frame now complete."""
-        self._buffer += data
-        frames: list[Frame] = []
-        while True:
-            frame = self._next()
-            if frame is None:
-                return frames
-            frames.append(frame)
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
 
-    @property
-    def pending(self) -> int:
-        """How many bytes of an unfinished frame are held."""
-        return len(self._buffer)
-
-    def _next(self) -> Frame | None:
-        buf = self._buffer
+    def next_frame(self) -> Frame | None:
+        """The next whole frame, or None if more bytes are needed."""
+        buf = self.buffer
         if len(buf) < 2:
             return None
         first, second = buf[0], buf[1]
@@ -166,68 +168,253 @@ class FrameDecoder:
         if size == 126:
             if len(buf) < 4:
                 return None
-            (size,) = struct.unpack_from("!H", buf, 2)
+            size = struct.unpack("!H", buf[2:4])[0]
             offset = 4
         elif size == 127:
             if len(buf) < 10:
                 return None
-            (size,) = struct.unpack_from("!Q", buf, 2)
+            size = struct.unpack("!Q", buf[2:10])[0]
             offset = 10
-        masked = bool(second & 0x80)
-        mask = b""
-        if masked:
+        key = b""
+        if second & 0x80:
             if len(buf) < offset + 4:
                 return None
-            mask = bytes(buf[offset : offset + 4])
+            key = bytes(buf[offset : offset + 4])
             offset += 4
         if len(buf) < offset + size:
             return None
         payload = bytes(buf[offset : offset + size])
+        if key:
+            payload = _xor(payload, key)
         del buf[: offset + size]
-        if masked:
-            payload = apply_mask(payload, mask)
-        return Frame(first & 0xF, payload, bool(first & 0x80), (first >> 4) & 7, masked)
+        return Frame(
+            opcode=first & 0x0F,
+            payload=payload,
+            fin=bool(first & 0x80),
+            rsv1=bool(first & 0x40),
+            rsv2=bool(first & 0x20),
+            rsv3=bool(first & 0x10),
+            masked=bool(second & 0x80),
+        )
 
 
-# -- the opening handshake --------------------------------------------------------------------
-
-
-def accept_key(key: str) -> str:
-    """The Sec-WebSocket-Accept value for ``key`` (RFC 6455 4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key.encode("ascii") + GUID).digest()).decode("ascii")
-
-
-#: A fixed Sec-WebSocket-Key (RFC 6455 1.3's example), so that replays are byte-identical.
-DEFAULT_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+def accept_for(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` a server must answer ``key`` with."""
+    return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
 
 
 def handshake_request(
     path: str = "/",
     *,
-    host: str = "test",
-    key: str = DEFAULT_KEY,
-    extensions: str | None = None,
-    protocols: str | None = None,
-    origin: str | None = None,
-    extra: tuple[tuple[str, str], ...] = (),
-) -> bytes:
-    """A client's opening handshake (RFC 6455 4.1)."""
+    key: str | None = None,
+    host: str = "localhost",
+    headers: tuple[tuple[str, str], ...] = (),
+    version: str = "13",
+) -> tuple[bytes, str]:
+    """An opening handshake's bytes and its key."""
+    key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
     lines = [
         f"GET {path} HTTP/1.1",
         f"Host: {host}",
         "Upgrade: websocket",
         "Connection: Upgrade",
         f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
+        f"Sec-WebSocket-Version: {version}",
     ]
-    if extensions is not None:
-        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
-    if protocols is not None:
-        lines.append(f"Sec-WebSocket-Protocol: {protocols}")
-    if origin is not None:
-        lines.append(f"Origin: {origin}")
-    lines.extend(f"{name}: {value}" for name, value in extra)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode(), key
+
+
+class HandshakeError(Exception):
+    """The server did not answer 101; ``status`` and ``head`` say what it answered."""
+
+    def __init__(self, status: int, head: str, body: bytes) -> None:
+        super().__init__(f"handshake answered {status}")
+        self.status = status
+        self.head = head
+        self.body = body
+
+
+class WebSocketClient:
+    """A client over a real socket: the handshake, then frames in and out.
+
+    Args:
+        address: The server's ``(host, port)``.
+        path: The request path.
+        headers: Extra handshake header fields.
+        after_handshake: Bytes sent in the same write as the handshake (frames a client sends
+            before it has the 101).
+        deflate: Offer permessage-deflate (``compress`` then deflates text/binary messages).
+        timeout: The socket's timeout.
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        path: str = "/",
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        after_handshake: bytes = b"",
+        deflate: bool = False,
+        timeout: float = 10.0,
+        connect: bool = True,
+    ) -> None:
+        self.sock = socket.create_connection(address, timeout=timeout)
+        self.reader = FrameReader()
+        self.status = 0
+        self.head = ""
+        self.response_headers: dict[str, str] = {}
+        self._compressor: zlib._Compress | None = None
+        self._decompressor: zlib._Decompress | None = None
+        if deflate:
+            headers = (*headers, ("Sec-WebSocket-Extensions", "permessage-deflate"))
+        if connect:
+            try:
+                self.handshake(path, headers, after_handshake)
+            except BaseException:
+                self.sock.close()
+                raise
+
+    def handshake(
+        self,
+        path: str,
+        headers: tuple[tuple[str, str], ...] = (),
+        after: bytes = b"",
+        version: str = "13",
+    ) -> None:
+        """Send the handshake and read the 101 (raise :class:`HandshakeError` otherwise)."""
+        request, key = handshake_request(path, headers=headers, version=version)
+        self.sock.sendall(request + after)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            piece = self.sock.recv(65536)
+            if not piece:
+                raise HandshakeError(0, data.decode("latin-1"), b"")
+            data += piece
+        head, _, rest = data.partition(b"\r\n\r\n")
+        self.head = head.decode("latin-1")
+        lines = self.head.split("\r\n")
+        self.status = int(lines[0].split()[1])
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.response_headers[name.strip().lower()] = value.strip()
+        if self.status != 101:
+            body = rest
+            length = int(self.response_headers.get("content-length", "0"))
+            while len(body) < length:
+                piece = self.sock.recv(65536)
+                if not piece:
+                    break
+                body += piece
+            raise HandshakeError(self.status, self.head, body)
+        assert self.response_headers["sec-websocket-accept"] == accept_for(key)
+        if "permessage-deflate" in self.response_headers.get("sec-websocket-extensions", ""):
+            self._compressor = zlib.compressobj(wbits=-15)
+            self._decompressor = zlib.decompressobj(wbits=-15)
+        self.reader.feed(rest)
+
+    @property
+    def deflate(self) -> bool:
+        """Whether permessage-deflate was negotiated."""
+        return self._compressor is not None
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send_frame(self, opcode: int, payload: bytes = b"", **kwargs: object) -> None:
+        self.sock.sendall(encode_frame(opcode, payload, **kwargs))  # type: ignore[arg-type]
+
+    def send(self, message: str | bytes, *, compress: bool = False) -> None:
+        """Send a whole message as one frame."""
+        opcode = TEXT if isinstance(message, str) else BINARY
+        payload = message.encode() if isinstance(message, str) else message
+        if compress:
+            assert self._compressor is not None, "permessage-deflate not negotiated"
+            payload = self._compressor.compress(payload) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+            payload = payload[:-4]  # RFC 7692 7.2.1: without the empty block's tail
+            self.send_frame(opcode, payload, rsv1=True)
+        else:
+            self.send_frame(opcode, payload)
+
+    def close(self, code: int | None = 1000, reason: str = "") -> None:
+        self.send_frame(CLOSE, close_payload(code, reason))
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    def recv_frame(self) -> Frame:
+        """The next frame (raise ``ConnectionError`` if the server closed first)."""
+        while True:
+            frame = self.reader.next_frame()
+            if frame is not None:
+                return frame
+            data = self.sock.recv(262144)
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            self.reader.feed(data)
+
+    def recv_message(self, *, control: bool = False) -> str | bytes | Frame:
+        """The next message (text as ``str``), or a close frame; pings and pongs are skipped
+        unless ``control`` (then returned as frames)."""
+        pieces: list[bytes] = []
+        opcode = None
+        compressed = False
+        while True:
+            frame = self.recv_frame()
+            if frame.opcode in (PING, PONG):
+                if control:
+                    return frame
+                continue
+            if frame.opcode == CLOSE:
+                return frame
+            if opcode is None:
+                opcode = frame.opcode
+                compressed = frame.rsv1
+            pieces.append(frame.payload)
+            if frame.fin:
+                break
+        payload = b"".join(pieces)
+        if compressed:
+            assert self._decompressor is not None
+            payload = self._decompressor.decompress(payload + b"\x00\x00\xff\xff")
+        return payload.decode() if opcode == TEXT else payload
+
+    def recv_eof(self) -> bool:
+        """Read until the server closes; True if it did (False: a frame came first)."""
+        try:
+            frame = self.reader.next_frame()
+            if frame is not None:
+                return False
+            return self.sock.recv(65536) == b""
+        except ConnectionResetError:
+            return True
+
+    def close_socket(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> WebSocketClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+# -- for the conformance suite: permessage-deflate and a checking client -------------------------
+
+#: RFC 7692 7.2.1: the tail every compressed message loses on the wire.
+DEFLATE_TAIL = b"\x00\x00\xff\xff"
+RSV1, RSV2, RSV3 = 4, 2, 1
+#: The masking key of RFC 6455 5.7's examples: any key will do, and a fixed one replays alike.
+DEFAULT_MASK = b"\x37\xfa\x21\x3d"
+#: A fixed Sec-WebSocket-Key (RFC 6455 1.3's example), so that replays are byte-identical.
+DEFAULT_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+class ProtocolViolation(AssertionError):
+    """The server sent something RFC 6455 / 7692 forbids a server to send."""
+
+
 
 
 def parse_extensions(value: str) -> list[tuple[str, dict[str, str | None]]]:
@@ -312,7 +499,8 @@ def negotiated(offers: list[dict[str, str | None]], response: dict[str, str | No
             continue
         return DeflateParams(
             server_no_context_takeover="server_no_context_takeover" in response,
-            client_no_context_takeover="client_no_context_takeover" in response,
+            # RFC 7692 7.1.1.2: offering it is the client's promise, answered or not.
+            client_no_context_takeover="client_no_context_takeover" in response or "client_no_context_takeover" in offer,
             server_max_window_bits=server_bits,
             client_max_window_bits=client_bits,
         )
@@ -401,11 +589,11 @@ class Close:
     reason: bytes = b""
 
 
-#: What :meth:`WebSocketClient.read_event` returns; ``None`` means the server closed TCP.
+#: What :meth:`StrictClient.read_event` returns; ``None`` means the server closed TCP.
 Event = Message | Ping | Pong | Close
 
 
-class WebSocketClient:
+class StrictClient:
     """A blocking client: the handshake, raw sends, and checked events.
 
     Every frame the server sends is checked against what RFC 6455 asks of a server (5.1 no
@@ -419,7 +607,7 @@ class WebSocketClient:
         self.sock.settimeout(timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.connect(address)
-        self.decoder = FrameDecoder()
+        self.reader = FrameReader()
         self.deflate: DeflateParams | None = None
         self.status = 0
         self.headers: list[tuple[str, str]] = []
@@ -430,7 +618,7 @@ class WebSocketClient:
         #: Set once a close frame has come: nothing may follow it (RFC 6455 5.5.1).
         self.closed_by_server: Close | None = None
 
-    def __enter__(self) -> WebSocketClient:
+    def __enter__(self) -> StrictClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -443,13 +631,15 @@ class WebSocketClient:
 
     # -- handshake --
 
-    def handshake(self, request: bytes | None = None, *, key: str = DEFAULT_KEY) -> int:
+    def handshake(self, path: str = "/", *, extensions: str | None = None, key: str = DEFAULT_KEY) -> int:
         """Send an opening handshake and read the response head; return its status.
 
         On 101 the response is checked (RFC 6455 4.2.2 / 4.1: Upgrade, Connection, the accept
-        key) and a permessage-deflate answer is checked against the offers and set up.
+        key) and a permessage-deflate answer is checked against the ``extensions`` offered
+        and set up.
         """
-        request = request or handshake_request(key=key)
+        headers = (("Sec-WebSocket-Extensions", extensions),) if extensions is not None else ()
+        request, key = handshake_request(path, key=key, headers=headers)
         self.sock.sendall(request)
         head = bytearray()
         while b"\r\n\r\n" not in head:
@@ -468,21 +658,16 @@ class WebSocketClient:
             raise ProtocolViolation(f"101 without Upgrade: websocket: {self.headers}")
         if "upgrade" not in (self.header("Connection") or "").lower():
             raise ProtocolViolation(f"101 without Connection: Upgrade: {self.headers}")
-        request_key = key
-        for line in request.decode("latin-1").split("\r\n"):
-            if line.lower().startswith("sec-websocket-key:"):
-                request_key = line.split(":", 1)[1].strip()
-        if self.header("Sec-WebSocket-Accept") != accept_key(request_key):
+        if self.header("Sec-WebSocket-Accept") != accept_for(key):
             raise ProtocolViolation(f"wrong Sec-WebSocket-Accept: {self.header('Sec-WebSocket-Accept')}")
-        self._negotiate(request)
+        self._negotiate(extensions)
         self._receive(leftover)
         return 101
 
-    def _negotiate(self, request: bytes) -> None:
+    def _negotiate(self, extensions: str | None) -> None:
         offered: list[dict[str, str | None]] = []
-        for line in request.decode("latin-1").split("\r\n"):
-            if line.lower().startswith("sec-websocket-extensions:"):
-                offered += [p for n, p in parse_extensions(line.split(":", 1)[1]) if n == "permessage-deflate"]
+        if extensions is not None:
+            offered = [params for name, params in parse_extensions(extensions) if name == "permessage-deflate"]
         answer = self.header("Sec-WebSocket-Extensions")
         if answer is None:
             return
@@ -528,14 +713,15 @@ class WebSocketClient:
                 chunk = b""
             if not chunk:
                 self.eof = True
-                if self.decoder.pending:
-                    raise ProtocolViolation(f"connection closed inside a frame ({self.decoder.pending} bytes held)")
+                if self.reader.buffer:
+                    raise ProtocolViolation(f"connection closed inside a frame ({len(self.reader.buffer)} bytes held)")
                 return None
             self._receive(chunk)
         return self._events.pop(0)
 
     def _receive(self, data: bytes) -> None:
-        for frame in self.decoder.feed(data):
+        self.reader.feed(data)
+        while (frame := self.reader.next_frame()) is not None:
             if self.closed_by_server is not None:
                 raise ProtocolViolation(f"a frame after the close frame: {frame}")
             self._check(frame)
