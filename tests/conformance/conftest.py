@@ -89,8 +89,15 @@ def _websocket_servers() -> list[tuple[str, int]]:
 
 @pytest.fixture(
     scope="module",
-    params=_websocket_servers() or [pytest.param(("none", 0), marks=pytest.mark.skip(reason="this build has no WebSocket support"))],
-    ids=lambda p: "wsproto-reference" if p[0] == "reference" else f"{p[0]}-{'pool' if p[1] else 'inline'}",
+    params=_websocket_servers()
+    or [
+        pytest.param(
+            ("none", 0), marks=pytest.mark.skip(reason="this build has no WebSocket support")
+        )
+    ],
+    ids=lambda p: (
+        "wsproto-reference" if p[0] == "reference" else f"{p[0]}-{'pool' if p[1] else 'inline'}"
+    ),
 )
 def websocket_server(request: pytest.FixtureRequest) -> Iterator[object]:
     """A WebSocket echo server (default options), shared by one module's tests per backend and mode.

@@ -18,22 +18,56 @@ from support.websocket import (
     BINARY,
     CLOSE,
     CONTINUATION,
+    DEFAULT_MASK,
     PONG,
-    RSV1,
     TEXT,
     Close,
     Event,
     Ping,
     ProtocolViolation,
-    WebSocketClient,
+    StrictClient,
     close_payload,
     encode_frame,
-    handshake_request,
 )
 
 #: Cases VestesPy fails today: case id -> (why, the labels that must all apply: backend
-#: name, "pool" or "inline", the send mode; empty for everywhere). Each is a strict xfail.
-GAPS: dict[str, tuple[str, frozenset[str]]] = {}
+#: name, "pool" or "inline", the send mode; empty for everywhere, whether the failure is
+#: certain). Certain ones are strict xfails; a race that sometimes goes the right way is not.
+GAPS: dict[str, tuple[str, frozenset[str], bool]] = {
+    "7.1.1": (
+        "the close is answered when it is parsed, before the listener's echo of the message "
+        "read in the same bytes (Autobahn 7.1.1 expects the echo first)",
+        frozenset({"whole"}),
+        True,
+    ),
+    "7.1.1 ": (
+        "a race: byte by byte, the echo sometimes leaves before the close is parsed",
+        frozenset({"bytewise"}),
+        False,
+    ),
+    "13.11.3": (
+        "wsproto's offer parsing accepts server_max_window_bits without a value "
+        "(RFC 7692 7.1.2.1: decline)",
+        frozenset(),
+        True,
+    ),
+    "13.11.5": (
+        "wsproto's offer parsing ignores unknown parameters (RFC 7692 5: decline)",
+        frozenset(),
+        True,
+    ),
+    "13.11.6": (
+        "wsproto's offer parsing accepts a repeated parameter (RFC 7692 5: decline)",
+        frozenset(),
+        True,
+    ),
+    "13.11.7": (
+        "wsproto's offer parsing accepts a value on server_no_context_takeover "
+        "(RFC 7692 7.1.1.1: decline)",
+        frozenset(),
+        True,
+    ),
+}
 
 #: Where the wsproto reference server (VESTESPY_WS_REFERENCE=1) departs from the cases.
 REFERENCE_GAPS: dict[str, str] = {
@@ -44,7 +78,7 @@ REFERENCE_GAPS: dict[str, str] = {
 }
 
 
-def encode_items(client: WebSocketClient, step: Send) -> list[bytes]:
+def encode_items(client: StrictClient, step: Send) -> list[bytes]:
     """The step's frames as wire bytes; :class:`Deflated` messages compressed now."""
     out: list[bytes] = []
     for item in step.items:
@@ -56,7 +90,15 @@ def encode_items(client: WebSocketClient, step: Send) -> list[bytes]:
         pieces = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
         for index, piece in enumerate(pieces):
             opcode = (TEXT if item.text else BINARY) if index == 0 else CONTINUATION
-            out.append(encode_frame(opcode, piece, fin=index == len(pieces) - 1, rsv=RSV1 if index == 0 else 0))
+            out.append(
+                encode_frame(
+                    opcode,
+                    piece,
+                    fin=index == len(pieces) - 1,
+                    rsv1=index == 0,
+                    mask_key=DEFAULT_MASK,
+                )
+            )
     return out
 
 
@@ -80,46 +122,60 @@ def writes(case: Case, frames: list[bytes], mode: str, seed: str) -> list[bytes]
     return [data]
 
 
-def next_event(client: WebSocketClient) -> Event | None:
+def next_event(client: StrictClient) -> Event | None:
     """The server's next event, its pings answered and skipped (it may ping at any time)."""
     while True:
         event = client.read_event()
         if isinstance(event, Ping):
-            client.send(encode_frame(PONG, event.payload))
+            client.send(encode_frame(PONG, event.payload, mask_key=DEFAULT_MASK))
             continue
         return event
 
 
-def check_end(client: WebSocketClient, outcome: Outcome) -> None:
+def check_end(client: StrictClient, outcome: Outcome) -> None:
     """Check how the server ends the connection (the case's :class:`Outcome`)."""
     if outcome.kind == "clean":
-        client.send(encode_frame(CLOSE, close_payload(1000)))
+        client.send(encode_frame(CLOSE, close_payload(1000), mask_key=DEFAULT_MASK))
     event = next_event(client)
     if event is None:
-        assert outcome.kind == "fail" and outcome.drop_ok, f"the server dropped the connection; expected {outcome.describe()}"
+        dropped = f"the server dropped the connection; expected {outcome.describe()}"
+        assert outcome.kind == "fail", dropped
+        assert outcome.drop_ok, dropped
         return
     assert isinstance(event, Close), f"expected {outcome.describe()}, got {event!r}"
-    assert event.code in outcome.codes, f"expected {outcome.describe()}, got close {event.code} {event.reason!r}"
+    assert event.code in outcome.codes, (
+        f"expected {outcome.describe()}, got close {event.code} {event.reason!r}"
+    )
     if outcome.kind == "fail":
         # RFC 6455 5.5.1: answer the server's close; then it closes TCP (7.1.1).
-        client.send(encode_frame(CLOSE, close_payload(event.code)))
+        client.send(encode_frame(CLOSE, close_payload(event.code), mask_key=DEFAULT_MASK))
     # Nothing may follow the close frame (the client checks) but the end of TCP.
     assert client.read_event() is None
 
 
 def replay(address: tuple[str, int], case: Case, mode: str) -> None:
     """Replay ``case`` in ``mode`` and check every event and the end of the connection."""
-    with WebSocketClient(address) as client:
-        status = client.handshake(handshake_request(extensions=case.offer))
+    with StrictClient(address) as client:
+        status = client.handshake(extensions=case.offer)
         assert status == 101, (status, client.headers)
         if case.deflate is not None:
             accepted = client.deflate is not None
-            assert accepted == case.deflate, f"permessage-deflate {'not ' if case.deflate else ''}accepted: {client.header('Sec-WebSocket-Extensions')!r}"
+            assert accepted == case.deflate, (
+                f"permessage-deflate {'not ' if case.deflate else ''}accepted: "
+                f"{client.header('Sec-WebSocket-Extensions')!r}"
+            )
         answer = client.header("Sec-WebSocket-Extensions") or ""
         for param in case.require:
             assert param in answer, f"{param} missing from the answer {answer!r} (RFC 7692 7.1)"
-        if case.client_context and client.deflate is not None and client.deflate.client_no_context_takeover:
-            pytest.skip("the server asked for client_no_context_takeover; the case needs the client's context")
+        if (
+            case.client_context
+            and client.deflate is not None
+            and client.deflate.client_no_context_takeover
+        ):
+            pytest.skip(
+                "the server asked for client_no_context_takeover; "
+                "the case needs the client's context"
+            )
         sending = True
         for number, step in enumerate(case.steps):
             if isinstance(step, Send):
@@ -146,17 +202,20 @@ def _params() -> list[object]:
 
 
 @pytest.mark.parametrize(("case", "mode"), _params())
-def test_websocket_case(websocket_server: object, case: Case, mode: str, request: pytest.FixtureRequest) -> None:
+def test_websocket_case(
+    websocket_server: object, case: Case, mode: str, request: pytest.FixtureRequest
+) -> None:
     label: str = websocket_server.label  # type: ignore[attr-defined]
     request.node.user_properties.append(("server", label))
     request.node.user_properties.append(("kind", "websocket"))
     if label == "wsproto-reference":
         if case.id in REFERENCE_GAPS:
             request.applymarker(pytest.mark.xfail(strict=True, reason=REFERENCE_GAPS[case.id]))
-    elif case.id in GAPS:
-        reason, where = GAPS[case.id]
-        if where <= {*label.split("/"), mode}:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=reason, raises=(AssertionError, TimeoutError, ProtocolViolation)))
+    else:
+        for key, (reason, where, certain) in GAPS.items():
+            if key.strip() == case.id and where <= {*label.split("/"), mode}:
+                raises = (AssertionError, TimeoutError, ProtocolViolation)
+                request.applymarker(pytest.mark.xfail(strict=certain, reason=reason, raises=raises))
     replay(websocket_server.address, case, mode)  # type: ignore[attr-defined]
 
 

@@ -35,18 +35,18 @@ __all__ = [
     "BINARY",
     "CLOSE",
     "CONTINUATION",
-    "PING",
-    "PONG",
-    "TEXT",
-    "Frame",
-    "FrameReader",
-    "Close",
     "DEFAULT_KEY",
     "DEFAULT_MASK",
+    "PING",
+    "PONG",
     "RSV1",
+    "TEXT",
+    "Close",
     "Compressor",
     "DeflateParams",
     "Event",
+    "Frame",
+    "FrameReader",
     "HandshakeError",
     "Inflater",
     "Message",
@@ -415,8 +415,6 @@ class ProtocolViolation(AssertionError):
     """The server sent something RFC 6455 / 7692 forbids a server to send."""
 
 
-
-
 def parse_extensions(value: str) -> list[tuple[str, dict[str, str | None]]]:
     """A Sec-WebSocket-Extensions value as ``[(name, {param: value or None})]`` (RFC 6455 9.1).
 
@@ -433,7 +431,9 @@ def parse_extensions(value: str) -> list[tuple[str, dict[str, str | None]]]:
             key, eq, val = param.partition("=")
             key = key.strip()
             if not key or key in parsed:
-                raise ProtocolViolation(f"extension parameter {key!r} empty or repeated in {value!r}")
+                raise ProtocolViolation(
+                    f"extension parameter {key!r} empty or repeated in {value!r}"
+                )
             parsed[key] = val.strip().strip('"') if eq else None
         out.append((name, parsed))
     return out
@@ -453,12 +453,21 @@ class DeflateParams:
 
 
 def _window_bits(value: str | None, name: str) -> int:
-    if value is None or not value.isdigit() or not 8 <= int(value) <= 15 or value != str(int(value)):
-        raise ProtocolViolation(f"{name}={value!r} is not a window size of 8 to 15 (RFC 7692 7.1.2)")
+    if (
+        value is None
+        or not value.isdigit()
+        or not 8 <= int(value) <= 15
+        or value != str(int(value))
+    ):
+        raise ProtocolViolation(
+            f"{name}={value!r} is not a window size of 8 to 15 (RFC 7692 7.1.2)"
+        )
     return int(value)
 
 
-def negotiated(offers: list[dict[str, str | None]], response: dict[str, str | None]) -> DeflateParams:
+def negotiated(
+    offers: list[dict[str, str | None]], response: dict[str, str | None]
+) -> DeflateParams:
     """Check a server's permessage-deflate response against the client's offers.
 
     The response must fit at least one offer as RFC 7692 7.1 says a server answers: only
@@ -468,10 +477,17 @@ def negotiated(offers: list[dict[str, str | None]], response: dict[str, str | No
     Raises:
         ProtocolViolation: the response fits no offer.
     """
-    known = {"server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits", "client_max_window_bits"}
+    known = {
+        "server_no_context_takeover",
+        "client_no_context_takeover",
+        "server_max_window_bits",
+        "client_max_window_bits",
+    }
     unknown = set(response) - known
     if unknown:
-        raise ProtocolViolation(f"unknown permessage-deflate parameters in the response: {sorted(unknown)}")
+        raise ProtocolViolation(
+            f"unknown permessage-deflate parameters in the response: {sorted(unknown)}"
+        )
     for flag in ("server_no_context_takeover", "client_no_context_takeover"):
         if flag in response and response[flag] is not None:
             raise ProtocolViolation(f"{flag} takes no value (RFC 7692 7.1.1)")
@@ -487,8 +503,13 @@ def negotiated(offers: list[dict[str, str | None]], response: dict[str, str | No
             reasons.append("server_no_context_takeover offered but not in the response (7.1.1.1)")
             continue
         offered_server = offer.get("server_max_window_bits")
-        if offered_server is not None and ("server_max_window_bits" not in response or server_bits > int(offered_server)):
-            reasons.append(f"server_max_window_bits={offered_server} offered, answered {response.get('server_max_window_bits')} (7.1.2.1)")
+        if offered_server is not None and (
+            "server_max_window_bits" not in response or server_bits > int(offered_server)
+        ):
+            reasons.append(
+                f"server_max_window_bits={offered_server} offered, "
+                f"answered {response.get('server_max_window_bits')} (7.1.2.1)"
+            )
             continue
         if "client_max_window_bits" in response and "client_max_window_bits" not in offer:
             reasons.append("client_max_window_bits answered but not offered (7.1.2.2)")
@@ -500,7 +521,8 @@ def negotiated(offers: list[dict[str, str | None]], response: dict[str, str | No
         return DeflateParams(
             server_no_context_takeover="server_no_context_takeover" in response,
             # RFC 7692 7.1.1.2: offering it is the client's promise, answered or not.
-            client_no_context_takeover="client_no_context_takeover" in response or "client_no_context_takeover" in offer,
+            client_no_context_takeover="client_no_context_takeover" in response
+            or "client_no_context_takeover" in offer,
             server_max_window_bits=server_bits,
             client_max_window_bits=client_bits,
         )
@@ -543,7 +565,9 @@ class Inflater:
         try:
             data = self._zlib.decompress(payload + DEFLATE_TAIL)
         except zlib.error as exc:
-            raise ProtocolViolation(f"the server's compressed message does not inflate: {exc}") from exc
+            raise ProtocolViolation(
+                f"the server's compressed message does not inflate: {exc}"
+            ) from exc
         if self._reset:
             self._zlib = zlib.decompressobj(-self._bits)
         return data
@@ -631,7 +655,9 @@ class StrictClient:
 
     # -- handshake --
 
-    def handshake(self, path: str = "/", *, extensions: str | None = None, key: str = DEFAULT_KEY) -> int:
+    def handshake(
+        self, path: str = "/", *, extensions: str | None = None, key: str = DEFAULT_KEY
+    ) -> int:
         """Send an opening handshake and read the response head; return its status.
 
         On 101 the response is checked (RFC 6455 4.2.2 / 4.1: Upgrade, Connection, the accept
@@ -650,7 +676,9 @@ class StrictClient:
         end = head.index(b"\r\n\r\n") + 4
         lines = bytes(head[: end - 4]).decode("latin-1").split("\r\n")
         self.status = int(lines[0].split(" ", 2)[1])
-        self.headers = [(n.strip(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:])]
+        self.headers = [
+            (n.strip(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:])
+        ]
         leftover = bytes(head[end:])
         if self.status != 101:
             return self.status
@@ -659,7 +687,9 @@ class StrictClient:
         if "upgrade" not in (self.header("Connection") or "").lower():
             raise ProtocolViolation(f"101 without Connection: Upgrade: {self.headers}")
         if self.header("Sec-WebSocket-Accept") != accept_for(key):
-            raise ProtocolViolation(f"wrong Sec-WebSocket-Accept: {self.header('Sec-WebSocket-Accept')}")
+            raise ProtocolViolation(
+                f"wrong Sec-WebSocket-Accept: {self.header('Sec-WebSocket-Accept')}"
+            )
         self._negotiate(extensions)
         self._receive(leftover)
         return 101
@@ -667,20 +697,30 @@ class StrictClient:
     def _negotiate(self, extensions: str | None) -> None:
         offered: list[dict[str, str | None]] = []
         if extensions is not None:
-            offered = [params for name, params in parse_extensions(extensions) if name == "permessage-deflate"]
+            offered = [
+                params
+                for name, params in parse_extensions(extensions)
+                if name == "permessage-deflate"
+            ]
         answer = self.header("Sec-WebSocket-Extensions")
         if answer is None:
             return
         accepted = parse_extensions(answer)
         if len(accepted) != 1 or accepted[0][0] != "permessage-deflate" or not offered:
-            raise ProtocolViolation(f"extensions answered that were not offered: {answer!r} (RFC 6455 9.1)")
+            raise ProtocolViolation(
+                f"extensions answered that were not offered: {answer!r} (RFC 6455 9.1)"
+            )
         self.deflate = negotiated(offered, accepted[0][1])
-        self._inflater = Inflater(self.deflate.server_max_window_bits, self.deflate.server_no_context_takeover)
+        self._inflater = Inflater(
+            self.deflate.server_max_window_bits, self.deflate.server_no_context_takeover
+        )
 
     def compressor(self) -> Compressor:
         """A compressor for this connection's messages, as the negotiation allows."""
         assert self.deflate is not None, "permessage-deflate was not negotiated"
-        return Compressor(self.deflate.client_max_window_bits, self.deflate.client_no_context_takeover)
+        return Compressor(
+            self.deflate.client_max_window_bits, self.deflate.client_no_context_takeover
+        )
 
     # -- sending --
 
@@ -714,7 +754,9 @@ class StrictClient:
             if not chunk:
                 self.eof = True
                 if self.reader.buffer:
-                    raise ProtocolViolation(f"connection closed inside a frame ({len(self.reader.buffer)} bytes held)")
+                    raise ProtocolViolation(
+                        f"connection closed inside a frame ({len(self.reader.buffer)} bytes held)"
+                    )
                 return None
             self._receive(chunk)
         return self._events.pop(0)
@@ -736,13 +778,21 @@ class StrictClient:
             raise ProtocolViolation("a masked frame from the server (RFC 6455 5.1)")
         allowed_rsv = RSV1 if self.deflate is not None and frame.opcode in (TEXT, BINARY) else 0
         if frame.rsv & ~allowed_rsv:
-            raise ProtocolViolation(f"reserved bits {frame.rsv:03b} set by the server (RFC 6455 5.2, RFC 7692 6)")
+            raise ProtocolViolation(
+                f"reserved bits {frame.rsv:03b} set by the server (RFC 6455 5.2, RFC 7692 6)"
+            )
         if frame.opcode not in (CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG):
-            raise ProtocolViolation(f"reserved opcode {frame.opcode} from the server (RFC 6455 5.2)")
+            raise ProtocolViolation(
+                f"reserved opcode {frame.opcode} from the server (RFC 6455 5.2)"
+            )
         if frame.opcode >= CLOSE and (not frame.fin or len(frame.payload) > 125):
-            raise ProtocolViolation(f"a fragmented or long control frame from the server (RFC 6455 5.5): {frame}")
+            raise ProtocolViolation(
+                f"a fragmented or long control frame from the server (RFC 6455 5.5): {frame}"
+            )
         if frame.opcode == CONTINUATION and not self._fragments:
-            raise ProtocolViolation("a continuation frame with no message to continue (RFC 6455 5.4)")
+            raise ProtocolViolation(
+                "a continuation frame with no message to continue (RFC 6455 5.4)"
+            )
         if frame.opcode in (TEXT, BINARY) and self._fragments:
             raise ProtocolViolation("a new message inside a fragmented one (RFC 6455 5.4)")
 
@@ -767,7 +817,9 @@ class StrictClient:
             try:
                 payload.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise ProtocolViolation(f"a text message that is not UTF-8 (RFC 6455 8.1): {exc}") from exc
+                raise ProtocolViolation(
+                    f"a text message that is not UTF-8 (RFC 6455 8.1): {exc}"
+                ) from exc
         return Message(first.opcode == TEXT, payload, compressed)
 
     @staticmethod

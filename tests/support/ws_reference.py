@@ -78,14 +78,26 @@ class ReferenceServer:
                         sock.sendall(ws.send(event.response()))
                     elif isinstance(event, (TextMessage, BytesMessage)):
                         parts.append(event.data)
-                        size += len(event.data.encode() if isinstance(event.data, str) else event.data)
+                        size += len(
+                            event.data.encode() if isinstance(event.data, str) else event.data
+                        )
                         if size > MAX_MESSAGE:
                             sock.sendall(ws.send(CloseConnection(code=1009)))
                             return self._linger(sock)
                         if event.message_finished:
-                            whole = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)
+                            whole = (
+                                "".join(parts)
+                                if isinstance(event, TextMessage)
+                                else b"".join(parts)
+                            )
                             parts, size = [], 0
-                            sock.sendall(ws.send(TextMessage(whole) if isinstance(whole, str) else BytesMessage(whole)))
+                            sock.sendall(
+                                ws.send(
+                                    TextMessage(whole)
+                                    if isinstance(whole, str)
+                                    else BytesMessage(whole)
+                                )
+                            )
                     elif isinstance(event, CloseConnection):
                         if ws.state is ConnectionState.REMOTE_CLOSING:
                             sock.sendall(ws.send(event.response()))
