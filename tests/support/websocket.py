@@ -829,7 +829,8 @@ class StrictClient:
         if not payload:
             return Close(None)
         (code,) = struct.unpack("!H", payload[:2])
-        if not (1000 <= code <= 1003 or 1007 <= code <= 1011 or 3000 <= code <= 4999):
+        # 1012-1014: registered with IANA after RFC 6455 (restart, try again, bad gateway).
+        if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
             raise ProtocolViolation(f"close code {code} may not be sent (RFC 6455 7.4.1, 7.4.2)")
         try:
             payload[2:].decode("utf-8")
