@@ -53,6 +53,7 @@ __all__ = [
     "Ping",
     "Pong",
     "ProtocolViolation",
+    "ServerEventReader",
     "StrictClient",
     "WebSocketClient",
     "accept_for",
@@ -562,8 +563,18 @@ class Inflater:
             ProtocolViolation: the data does not inflate within the agreed window (a server
                 that ignored server_max_window_bits or server_no_context_takeover).
         """
+        # zlib checks a back-reference against the window only when it reaches behind the
+        # output of the current call: below 15 bits, inflate in pieces much smaller than the
+        # window, so that a server reaching further back than agreed is caught.
+        step = 0 if self._bits >= 15 else max(64, (1 << self._bits) // 8)
         try:
-            data = self._zlib.decompress(payload + DEFLATE_TAIL)
+            if not step:
+                data = self._zlib.decompress(payload + DEFLATE_TAIL)
+            else:
+                pieces = [self._zlib.decompress(payload + DEFLATE_TAIL, step)]
+                while self._zlib.unconsumed_tail:
+                    pieces.append(self._zlib.decompress(self._zlib.unconsumed_tail, step))
+                data = b"".join(pieces)
         except zlib.error as exc:
             raise ProtocolViolation(
                 f"the server's compressed message does not inflate: {exc}"
@@ -617,151 +628,39 @@ class Close:
 Event = Message | Ping | Pong | Close
 
 
-class StrictClient:
-    """A blocking client: the handshake, raw sends, and checked events.
+class ServerEventReader:
+    """Bytes from a server in, checked events out; sans-IO (no socket, no clock).
 
-    Every frame the server sends is checked against what RFC 6455 asks of a server (5.1 no
-    mask, 5.2 no RSV bit without an extension, 5.4 and 5.5 control frames whole and short,
-    5.4 continuation rules, 8.1 text is UTF-8); a violation raises :class:`ProtocolViolation`.
+    Every frame is checked against what RFC 6455 asks of a server (5.1 no mask, 5.2 no RSV
+    bit without an extension, 5.4 and 5.5 control frames whole and short, 5.4 continuation
+    rules, 8.1 text is UTF-8, 7.4 close codes a server may send, nothing after its close) and
+    compressed messages are inflated with the negotiated parameters (RFC 7692 7.2.2); a
+    violation raises :class:`ProtocolViolation`.
+
+    Args:
+        deflate: The negotiated permessage-deflate parameters, or None.
     """
 
-    def __init__(self, address: tuple[str, int], timeout: float = 10.0) -> None:
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.connect(address)
+    def __init__(self, deflate: DeflateParams | None = None) -> None:
         self.reader = FrameReader()
-        self.deflate: DeflateParams | None = None
-        self.status = 0
-        self.headers: list[tuple[str, str]] = []
-        self._events: list[Event] = []
+        self.deflate = deflate
+        self.events: list[Event] = []
         self._fragments: list[Frame] = []
-        self._inflater: Inflater | None = None
-        self.eof = False
+        self._inflater = (
+            Inflater(deflate.server_max_window_bits, deflate.server_no_context_takeover)
+            if deflate is not None
+            else None
+        )
         #: Set once a close frame has come: nothing may follow it (RFC 6455 5.5.1).
         self.closed_by_server: Close | None = None
 
-    def __enter__(self) -> StrictClient:
-        return self
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished frame held."""
+        return len(self.reader.buffer)
 
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
-
-    def header(self, name: str) -> str | None:
-        lower = name.lower()
-        values = [v for n, v in self.headers if n.lower() == lower]
-        return ", ".join(values) if values else None
-
-    # -- handshake --
-
-    def handshake(
-        self, path: str = "/", *, extensions: str | None = None, key: str = DEFAULT_KEY
-    ) -> int:
-        """Send an opening handshake and read the response head; return its status.
-
-        On 101 the response is checked (RFC 6455 4.2.2 / 4.1: Upgrade, Connection, the accept
-        key) and a permessage-deflate answer is checked against the ``extensions`` offered
-        and set up.
-        """
-        headers = (("Sec-WebSocket-Extensions", extensions),) if extensions is not None else ()
-        request, key = handshake_request(path, key=key, headers=headers)
-        self.sock.sendall(request)
-        head = bytearray()
-        while b"\r\n\r\n" not in head:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ProtocolViolation(f"connection closed during the handshake: {bytes(head)!r}")
-            head += chunk
-        end = head.index(b"\r\n\r\n") + 4
-        lines = bytes(head[: end - 4]).decode("latin-1").split("\r\n")
-        self.status = int(lines[0].split(" ", 2)[1])
-        self.headers = [
-            (n.strip(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:])
-        ]
-        leftover = bytes(head[end:])
-        if self.status != 101:
-            return self.status
-        if (self.header("Upgrade") or "").lower() != "websocket":
-            raise ProtocolViolation(f"101 without Upgrade: websocket: {self.headers}")
-        if "upgrade" not in (self.header("Connection") or "").lower():
-            raise ProtocolViolation(f"101 without Connection: Upgrade: {self.headers}")
-        if self.header("Sec-WebSocket-Accept") != accept_for(key):
-            raise ProtocolViolation(
-                f"wrong Sec-WebSocket-Accept: {self.header('Sec-WebSocket-Accept')}"
-            )
-        self._negotiate(extensions)
-        self._receive(leftover)
-        return 101
-
-    def _negotiate(self, extensions: str | None) -> None:
-        offered: list[dict[str, str | None]] = []
-        if extensions is not None:
-            offered = [
-                params
-                for name, params in parse_extensions(extensions)
-                if name == "permessage-deflate"
-            ]
-        answer = self.header("Sec-WebSocket-Extensions")
-        if answer is None:
-            return
-        accepted = parse_extensions(answer)
-        if len(accepted) != 1 or accepted[0][0] != "permessage-deflate" or not offered:
-            raise ProtocolViolation(
-                f"extensions answered that were not offered: {answer!r} (RFC 6455 9.1)"
-            )
-        self.deflate = negotiated(offered, accepted[0][1])
-        self._inflater = Inflater(
-            self.deflate.server_max_window_bits, self.deflate.server_no_context_takeover
-        )
-
-    def compressor(self) -> Compressor:
-        """A compressor for this connection's messages, as the negotiation allows."""
-        assert self.deflate is not None, "permessage-deflate was not negotiated"
-        return Compressor(
-            self.deflate.client_max_window_bits, self.deflate.client_no_context_takeover
-        )
-
-    # -- sending --
-
-    def send(self, data: bytes) -> bool:
-        """Send ``data`` as is; ``False`` when the server has already closed the connection."""
-        try:
-            self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            return False
-        return True
-
-    # -- receiving --
-
-    def read_event(self) -> Event | None:
-        """The next event from the server, or ``None`` once it has closed TCP.
-
-        A reset after the server's close frame counts as its end of the connection; before it,
-        as the connection dropped (``None`` too, with :attr:`eof` set).
-
-        Raises:
-            TimeoutError: nothing came within the socket's timeout.
-            ProtocolViolation: the server broke a rule of RFC 6455 / 7692.
-        """
-        while not self._events:
-            if self.eof:
-                return None
-            try:
-                chunk = self.sock.recv(262144)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                self.eof = True
-                if self.reader.buffer:
-                    raise ProtocolViolation(
-                        f"connection closed inside a frame ({len(self.reader.buffer)} bytes held)"
-                    )
-                return None
-            self._receive(chunk)
-        return self._events.pop(0)
-
-    def _receive(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
+        """Read ``data``; the events of every frame it completes go to :attr:`events`."""
         self.reader.feed(data)
         while (frame := self.reader.next_frame()) is not None:
             if self.closed_by_server is not None:
@@ -771,7 +670,7 @@ class StrictClient:
             if event is not None:
                 if isinstance(event, Close):
                     self.closed_by_server = event
-                self._events.append(event)
+                self.events.append(event)
 
     def _check(self, frame: Frame) -> None:
         if frame.masked:
@@ -837,3 +736,137 @@ class StrictClient:
         except UnicodeDecodeError as exc:
             raise ProtocolViolation("a close reason that is not UTF-8 (RFC 6455 5.5.1)") from exc
         return Close(code, payload[2:])
+
+
+class StrictClient:
+    """A blocking client: the handshake, raw sends, and the checked events of a
+    :class:`ServerEventReader`."""
+
+    def __init__(self, address: tuple[str, int], timeout: float = 10.0) -> None:
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.connect(address)
+        self.events = ServerEventReader()
+        self.deflate: DeflateParams | None = None
+        self.status = 0
+        self.headers: list[tuple[str, str]] = []
+        self.eof = False
+
+    def __enter__(self) -> StrictClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def header(self, name: str) -> str | None:
+        lower = name.lower()
+        values = [v for n, v in self.headers if n.lower() == lower]
+        return ", ".join(values) if values else None
+
+    # -- handshake --
+
+    def handshake(
+        self, path: str = "/", *, extensions: str | None = None, key: str = DEFAULT_KEY
+    ) -> int:
+        """Send an opening handshake and read the response head; return its status.
+
+        On 101 the response is checked (RFC 6455 4.2.2 / 4.1: Upgrade, Connection, the accept
+        key) and a permessage-deflate answer is checked against the ``extensions`` offered
+        and set up.
+        """
+        headers = (("Sec-WebSocket-Extensions", extensions),) if extensions is not None else ()
+        request, key = handshake_request(path, key=key, headers=headers)
+        self.sock.sendall(request)
+        head = bytearray()
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ProtocolViolation(f"connection closed during the handshake: {bytes(head)!r}")
+            head += chunk
+        end = head.index(b"\r\n\r\n") + 4
+        lines = bytes(head[: end - 4]).decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split(" ", 2)[1])
+        self.headers = [
+            (n.strip(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:])
+        ]
+        leftover = bytes(head[end:])
+        if self.status != 101:
+            return self.status
+        if (self.header("Upgrade") or "").lower() != "websocket":
+            raise ProtocolViolation(f"101 without Upgrade: websocket: {self.headers}")
+        if "upgrade" not in (self.header("Connection") or "").lower():
+            raise ProtocolViolation(f"101 without Connection: Upgrade: {self.headers}")
+        if self.header("Sec-WebSocket-Accept") != accept_for(key):
+            raise ProtocolViolation(
+                f"wrong Sec-WebSocket-Accept: {self.header('Sec-WebSocket-Accept')}"
+            )
+        self._negotiate(extensions)
+        self.events = ServerEventReader(self.deflate)
+        self.events.feed(leftover)
+        return 101
+
+    def _negotiate(self, extensions: str | None) -> None:
+        offered: list[dict[str, str | None]] = []
+        if extensions is not None:
+            offered = [
+                params
+                for name, params in parse_extensions(extensions)
+                if name == "permessage-deflate"
+            ]
+        answer = self.header("Sec-WebSocket-Extensions")
+        if answer is None:
+            return
+        accepted = parse_extensions(answer)
+        if len(accepted) != 1 or accepted[0][0] != "permessage-deflate" or not offered:
+            raise ProtocolViolation(
+                f"extensions answered that were not offered: {answer!r} (RFC 6455 9.1)"
+            )
+        self.deflate = negotiated(offered, accepted[0][1])
+
+    def compressor(self) -> Compressor:
+        """A compressor for this connection's messages, as the negotiation allows."""
+        assert self.deflate is not None, "permessage-deflate was not negotiated"
+        return Compressor(
+            self.deflate.client_max_window_bits, self.deflate.client_no_context_takeover
+        )
+
+    # -- sending --
+
+    def send(self, data: bytes) -> bool:
+        """Send ``data`` as is; ``False`` when the server has already closed the connection."""
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        return True
+
+    # -- receiving --
+
+    def read_event(self) -> Event | None:
+        """The next event from the server, or ``None`` once it has closed TCP.
+
+        A reset after the server's close frame counts as its end of the connection; before it,
+        as the connection dropped (``None`` too, with :attr:`eof` set).
+
+        Raises:
+            TimeoutError: nothing came within the socket's timeout.
+            ProtocolViolation: the server broke a rule of RFC 6455 / 7692.
+        """
+        while not self.events.events:
+            if self.eof:
+                return None
+            try:
+                chunk = self.sock.recv(262144)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                self.eof = True
+                if self.events.pending:
+                    raise ProtocolViolation(
+                        f"connection closed inside a frame ({self.events.pending} bytes held)"
+                    )
+                return None
+            self.events.feed(chunk)
+        return self.events.events.pop(0)
