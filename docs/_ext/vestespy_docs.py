@@ -23,6 +23,7 @@ the server must do, the Autobahn|Testsuite case it follows and whether it is a k
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from docutils import nodes
@@ -184,9 +185,9 @@ class WebSocketCases(SphinxDirective):
         summary: list[list[str]] = []
         for number, name in SECTIONS.items():
             cases = [c for c in CASES if c.section == number]
-            rfcs = sorted({c.rfc.split(" (")[0] for c in cases})
+            rfcs = _rfc_sections(c.rfc for c in cases)
             followed = sum(1 for c in cases if c.autobahn)
-            summary.append([f"{number}", name, str(len(cases)), str(followed), "; ".join(rfcs)])
+            summary.append([f"{number}", name, str(len(cases)), str(followed), rfcs])
         rows: list[list[str]] = []
         index = 0
         while index < len(CASES):
@@ -242,6 +243,26 @@ class WebSocketCases(SphinxDirective):
                 (8, 40, 18, 20, 8, 6),
             ),
         ]
+
+
+def _rfc_sections(citations: Iterable[str]) -> str:
+    """``RFC 6455 5.2, 5.6; RFC 7692 6`` style citations merged: each RFC once, its sections
+    in order."""
+    sections: dict[str, set[str]] = {}
+    for citation in citations:
+        for part in citation.split(" (")[0].split(";"):
+            words = part.split()
+            if len(words) >= 2 and words[0] == "RFC":
+                found = sections.setdefault(words[1], set())
+                found.update(w.strip(",") for w in words[2:])
+
+    def order(section: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in section.split(".") if n.isdigit())
+
+    return "; ".join(
+        f"RFC {rfc} {', '.join(sorted(found, key=order))}".rstrip()
+        for rfc, found in sorted(sections.items())
+    )
 
 
 def _table(header: list[str], rows: list[list[str]], widths: tuple[int, ...]) -> nodes.table:

@@ -1397,7 +1397,7 @@ add(
 
 # -- 9 Limits (scaled down to the default 1 MiB maximum message size) -------------------------
 
-RFC_LIMIT = "RFC 6455 7.4.1 (1009), 10.4"
+RFC_LIMIT = "RFC 6455 7.4.1, 10.4 (1009: message too big)"
 
 
 def corpus_text(size: int, seed: int) -> bytes:
@@ -1545,6 +1545,15 @@ add(
 # -- 12 permessage-deflate: compressed messages -----------------------------------------------
 
 RFC_PMD = "RFC 7692 6, 7.2"
+#: The row of Autobahn's MSG_SIZES (case12_x_x.py) for a message size, and for a size with a
+#: fragment size (its auto-fragmented rows).
+AUTOBAHN_SIZE_INDEX = {16: 1, 64: 2, 256: 3, 1024: 4, 4096: 5, 16384: 7, 65536: 9, 131072: 10}
+AUTOBAHN_FRAGMENT_INDEX = {
+    (8192, 256): 11,
+    (65536, 256): 14,
+    (131072, 1024): 16,
+    (131072, 32768): 18,
+}
 DEFAULT_OFFER = "permessage-deflate; client_max_window_bits"
 COUNT = 10
 for sub, (kind, is_text, make_data) in (
@@ -1566,6 +1575,7 @@ for sub, (kind, is_text, make_data) in (
                 offer=DEFAULT_OFFER,
                 deflate=True,
                 modes=("whole",),
+                autobahn=f"12.{sub}.{AUTOBAHN_SIZE_INDEX[size]}",
                 note="Autobahn sends 1,000 messages of each size; 10 here (3 of 64 KiB and more)",
             )
         )
@@ -1586,6 +1596,7 @@ for index, (size, fragment) in enumerate(
             ),
             offer=DEFAULT_OFFER,
             deflate=True,
+            autobahn=f"12.1.{AUTOBAHN_FRAGMENT_INDEX[size, fragment]}",
             modes=("whole",),
         )
     )
