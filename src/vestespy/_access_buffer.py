@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from .access_log import AccessLogFormatter
+from .access_log import AccessLogFormatter, WebSocketCounts, websocket_line
 
 if TYPE_CHECKING:
     from ._loop import EventLoop, Timer
@@ -265,7 +265,15 @@ class BufferedAccessLog:
 
     def __call__(self, request: Request, status: int, bytes_sent: int, duration: float) -> None:
         """Buffer the line for one response (any thread)."""
-        if self._writer.add(self._format(request, status, bytes_sent, duration)):
+        self._add(self._format(request, status, bytes_sent, duration))
+
+    def websocket_closed(self, request: Request, duration: float, counts: WebSocketCounts) -> None:
+        """Buffer the line of a WebSocket's end (any thread; see
+        :func:`~vestespy.access_log.websocket_line`)."""
+        self._add(websocket_line(self._format, request, duration, counts))
+
+    def _add(self, line: str) -> None:
+        if self._writer.add(line):
             loop = self._loop
             if loop is None:
                 return

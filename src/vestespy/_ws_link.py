@@ -359,8 +359,15 @@ class WebSocketLink:
         drop_listeners(ws)
         hook = self._context.access_log
         if hook is not None and self._state is _OPEN:
+            duration = time.perf_counter() - self._started
+            # Read off the loop thread: counts a frame or two short at worst, for a log line.
+            counts = (self.messages_in, self.bytes_in, self.messages_out, self.bytes_out)
+            closed = getattr(hook, "websocket_closed", None)
             try:
-                hook(ws.request, 101, self.bytes_out, time.perf_counter() - self._started)
+                if closed is not None:
+                    closed(ws.request, duration, counts)
+                else:
+                    hook(ws.request, 101, self.bytes_out, duration)
             except Exception:
                 logger.exception("the access log hook raised")
 

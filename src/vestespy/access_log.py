@@ -29,13 +29,39 @@ __all__ = [
     "AccessHook",
     "AccessLogFormatter",
     "AccessLogger",
+    "WebSocketCounts",
     "escape",
+    "websocket_line",
 ]
 
 #: ``hook(request, status, bytes_sent, duration)``: called once per finished response, on the
 #: thread that finished it; ``bytes_sent`` counts body bytes, ``duration`` is in seconds from
 #: the request head to the response's last byte being queued.
 AccessHook = Callable[["Request", int, int, float], object]
+
+#: A WebSocket's counts at its end, as messages in, bytes in, messages out and bytes out (the
+#: bytes of frames as they crossed the socket).
+WebSocketCounts = tuple[int, int, int, int]
+
+
+def websocket_line(
+    formatter: Callable[[Request, int, int, float], str],
+    request: Request,
+    duration: float,
+    counts: WebSocketCounts,
+) -> str:
+    """The access log line of a WebSocket's end: the format's line for its handshake's
+    request with status 101, the bytes it sent and its duration, then
+    ``ws_in=MESSAGES/BYTES ws_out=MESSAGES/BYTES``.
+
+    A hook with a ``websocket_closed(request, duration, counts)`` method (as
+    :class:`AccessLogger` has) is called with it at a WebSocket's end; any other hook is called
+    as for a response, with status 101, the bytes sent and the duration.
+    """
+    messages_in, bytes_in, messages_out, bytes_out = counts
+    line = formatter(request, 101, bytes_out, duration)
+    return f"{line} ws_in={messages_in}/{bytes_in} ws_out={messages_out}/{bytes_out}"
+
 
 #: The default format, Apache's and nginx's "combined" with the duration in ms appended.
 COMBINED_FORMAT = (
@@ -372,3 +398,10 @@ class AccessLogger:
         logger = self._logger
         if logger.isEnabledFor(logging.INFO):
             logger.info("%s", self._formatter(request, status, bytes_sent, duration))
+
+    def websocket_closed(self, request: Request, duration: float, counts: WebSocketCounts) -> None:
+        """Log a WebSocket's end: its handshake's line (status 101, the bytes sent, the
+        WebSocket's duration) and its counts (see :func:`websocket_line`)."""
+        logger = self._logger
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("%s", websocket_line(self._formatter, request, duration, counts))

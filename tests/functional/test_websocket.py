@@ -14,6 +14,7 @@ import pytest
 
 import vestespy
 from support import Serve, ServerThread
+from support.polling import poll
 from support.websocket import (
     CLOSE,
     PING,
@@ -554,3 +555,31 @@ def test_server_pings_and_closes_a_silent_peer(served: Serve) -> None:
                     break
                 assert frame.opcode == PING
         assert closes.next_close()[0] == 1006
+
+
+def test_access_logger_line_counts_both_ways(
+    served: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    from vestespy.access_log import AccessLogger
+
+    caplog.set_level("INFO", logger="vestespy.access")
+    with served(access_log=AccessLogger("{request_line} {status} {bytes}")) as thread:
+        _with_websocket(thread, _echo)
+        with WebSocketClient(thread.address, "/counted") as client:
+            for _ in range(3):
+                client.send(b"12345")
+                assert client.recv_message() == b"12345"
+            client.close()
+            client.recv_frame()
+            assert client.recv_eof()
+
+        def both() -> list[str] | None:
+            found = [r.getMessage() for r in caplog.records if r.name == "vestespy.access"]
+            return found if len(found) == 2 else None
+
+        lines = poll(both, WAIT, "the two access log lines")
+    # Frames in: three messages of 2 + 4 (mask) + 5 bytes and a close of 2 + 4 + 2.
+    assert lines == [
+        "GET /counted HTTP/1.1 101 -",
+        "GET /counted HTTP/1.1 101 21 ws_in=3/41 ws_out=3/21",
+    ]
