@@ -36,6 +36,7 @@ REFERENCE_GAPS: dict[str, str] = {
     "13.11.5": "wsproto ignores unknown permessage-deflate parameters (RFC 7692 5: decline)",
     "13.11.6": "wsproto accepts a repeated parameter (RFC 7692 5: decline)",
     "13.11.7": "wsproto accepts a value on server_no_context_takeover (RFC 7692 7.1.1.1: decline)",
+    "13.12.12": "wsproto loses a message's compression when a ping comes between its fragments",
 }
 
 

@@ -187,6 +187,13 @@ GAPS: dict[str, tuple[str, frozenset[str], bool]] = {
         frozenset({"bytewise"}),
         False,
     ),
+    "13.12.12": (
+        "wsproto's permessage-deflate forgets that a message is compressed when a control "
+        "frame comes between its fragments (frame_inbound_complete of the ping resets "
+        "_inbound_compressed), so the continuation is read as uncompressed text: 1007",
+        frozenset(),
+        True,
+    ),
     "13.11.3": (
         "wsproto's offer parsing accepts server_max_window_bits without a value "
         "(RFC 7692 7.1.2.1: decline)",
@@ -1503,6 +1510,22 @@ for sub, (kind, opcode, echo) in (
             modes=("whole",),
         )
     )
+    exact = MAX_MESSAGE // piece
+    add(
+        Case(
+            f"9.{sub}.9",
+            f"{kind} message in {exact} fragments of 64 KiB (exactly the limit in total)",
+            RFC_LIMIT,
+            (
+                send(
+                    frame(opcode, big, fin=False),
+                    *(cont(big, fin=i == exact - 1) for i in range(1, exact)),
+                ),
+                expect(echo(big * exact)),
+            ),
+            modes=("whole",),
+        )
+    )
 for sub, (kind, make, echo) in (
     (5, ("text", text, echo_text)),
     (6, ("binary", binary, echo_binary)),
@@ -1804,6 +1827,22 @@ PMD_FRAMES: list[tuple[str, str, tuple[Send | Expect, ...], Outcome, bool]] = [
         False,
     ),
 ]
+PMD_FRAMES.append(
+    (
+        "a compressed message in 2 fragments with a ping between: pong, then the echo",
+        "RFC 7692 6.1; RFC 6455 5.4",
+        (
+            send(
+                text(bytes.fromhex("f248cd"), rsv=RSV1, fin=False),
+                ping("between"),
+                cont(bytes.fromhex("c9c90700")),
+            ),
+            expect(Pong(b"between"), echo_text("Hello")),
+        ),
+        CLEAN,
+        False,
+    )
+)
 for index, (title, rfc, steps, outcome, shared) in enumerate(PMD_FRAMES, start=1):
     add(
         Case(
