@@ -1891,3 +1891,25 @@ add(
         modes=("whole",),
     )
 )
+add(
+    Case(
+        f"13.{FRAMES_SUB}.{index + 4}",
+        "decompression bomb in fragments of 64 bytes: refused once the inflated total passes 1 MiB",
+        "RFC 6455 7.4.1 (1009); RFC 7692 8.1",
+        (send(Deflated(False, bytes(2 * MAX_MESSAGE), fragment=64)),),
+        fail(1009),
+        offer="permessage-deflate",
+        deflate=True,
+        modes=("whole",),
+    )
+)
+add(
+    Case(
+        f"13.{FRAMES_SUB}.{index + 5}",
+        "a ping of 125 bytes with permessage-deflate agreed (control frames are never compressed)",
+        "RFC 7692 6.1",
+        (send(ping(b"\xfe" * 125)), expect(Pong(b"\xfe" * 125))),
+        offer="permessage-deflate",
+        deflate=True,
+    )
+)
