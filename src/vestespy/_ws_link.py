@@ -88,6 +88,7 @@ class WebSocketLink:
         # Guards _state and the pending-input count; the wire's lock guards the session.
         self._lock = threading.Lock()
         self._state = _PENDING
+        self._switched = False  # the 101 was queued (the access log's end line is due)
         self._session: Session | None = None
         self._pending = 0  # message bytes posted to the strand, not yet delivered
         self._started = time.perf_counter()
@@ -155,7 +156,12 @@ class WebSocketLink:
             self.ws.extensions = ("permessage-deflate",)
         self.ws.subprotocol = subprotocol
         self._session = Session(options.websocket_max_message_size, extensions)
-        trailing, eof = self._wire.switch_protocols(headers)
+        try:
+            trailing, eof = self._wire.switch_protocols(headers)
+        except ClientDisconnected:
+            self._report_close(1006, "")  # the listeners may have a "close" listener already
+            raise
+        self._switched = True
         hook = self._context.access_log
         if hook is not None:
             try:
@@ -358,7 +364,7 @@ class WebSocketLink:
         self._guard(ws.emit, "close", code, reason)
         drop_listeners(ws)
         hook = self._context.access_log
-        if hook is not None and self._state is _OPEN:
+        if hook is not None and self._switched:
             duration = time.perf_counter() - self._started
             # Read off the loop thread: counts a frame or two short at worst, for a log line.
             counts = (self.messages_in, self.bytes_in, self.messages_out, self.bytes_out)

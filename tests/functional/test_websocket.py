@@ -583,3 +583,69 @@ def test_access_logger_line_counts_both_ways(
         "GET /counted HTTP/1.1 101 -",
         "GET /counted HTTP/1.1 101 21 ws_in=3/41 ws_out=3/21",
     ]
+
+
+def test_close_comes_last_and_send_after_close_raises(served: Serve) -> None:
+    order: list[object] = []
+    after: queue.Queue[object] = queue.Queue()
+
+    def on_close(ws: vestespy.WebSocket, code: int, reason: str) -> None:
+        order.append(("close", code))
+        try:
+            ws.send("too late")
+        except vestespy.ClientDisconnected as exc:
+            after.put(exc)
+        else:
+            after.put("sent")
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        with pytest.raises(RuntimeError, match="not accepted yet"):
+            ws.send("early")
+        ws.accept()
+        with pytest.raises(RuntimeError, match="already answered"):
+            ws.accept()
+        with pytest.raises(RuntimeError, match="already answered"):
+            ws.reject(403)
+        ws.on("message", lambda ws, data: order.append(data))
+        ws.on("close", on_close)
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            client.send_raw(
+                encode_frame(TEXT, b"one")
+                + encode_frame(TEXT, b"two")
+                + encode_frame(CLOSE, close_payload(1000, "done"))
+            )
+            assert client.recv_frame().close_code == 1000
+            assert client.recv_eof()
+        assert isinstance(after.get(timeout=WAIT), vestespy.ClientDisconnected)
+    assert order == ["one", "two", ("close", 1000)]
+
+
+def test_bad_arguments_are_refused_at_once(served: Serve) -> None:
+    problems: queue.Queue[list[str]] = queue.Queue()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        found = []
+        for call in (
+            lambda: ws.send(12),  # type: ignore[arg-type]
+            lambda: ws.close(1005),
+            lambda: ws.close(1000, "x" * 124),
+            lambda: ws.ping(b"x" * 126),
+        ):
+            try:
+                call()
+            except (TypeError, ValueError) as exc:
+                found.append(type(exc).__name__)
+        problems.put(found)
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address):
+            assert problems.get(timeout=WAIT) == [
+                "TypeError",
+                "ValueError",
+                "ValueError",
+                "ValueError",
+            ]
