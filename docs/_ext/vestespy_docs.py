@@ -13,11 +13,17 @@ Every option must have such a line and every line must name an option: a new opt
 build (the site builds with warnings as errors) until its row says what clients see.
 
 ``.. vestespy-command-help::`` shows the command line's ``--help`` as the code prints it.
+
+``.. vestespy-websocket-cases::`` renders the WebSocket conformance cases
+(``tests/conformance/websocket_cases.py``): one summary row per section, then one row per case
+(the long runs of UTF-8 sequences one row per group), with the RFC section each checks, what
+the server must do, the Autobahn|Testsuite case it follows and whether it is a known gap.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from docutils import nodes
@@ -73,7 +79,9 @@ class OptionsTable(SphinxDirective):
         names = {field.name for field in fields}
         for name in sorted(set(client_sees) - names):
             logger.warning(
-                "vestespy-options: %r is not a field of ServerOptions", name, location=self.get_location()
+                "vestespy-options: %r is not a field of ServerOptions",
+                name,
+                location=self.get_location(),
             )
         rows: list[list[str]] = []
         for field in fields:
@@ -91,7 +99,11 @@ class OptionsTable(SphinxDirective):
                     field.name,
                     location=self.get_location(),
                 )
-            type_name = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+            type_name = (
+                field.type
+                if isinstance(field.type, str)
+                else getattr(field.type, "__name__", str(field.type))
+            )
             rows.append(
                 [
                     f":attr:`~vestespy.ServerOptions.{field.name}`\n\n``{type_name}``",
@@ -122,7 +134,9 @@ class OptionsTable(SphinxDirective):
         for text in cells:
             entry = nodes.entry()
             container = nodes.container()
-            self.state.nested_parse(StringList(text.split("\n"), source=""), self.content_offset, container)
+            self.state.nested_parse(
+                StringList(text.split("\n"), source=""), self.content_offset, container
+            )
             entry.extend(container.children)
             row += entry
         return row
@@ -154,7 +168,127 @@ class CommandHelp(SphinxDirective):
         return [block]
 
 
+class WebSocketCases(SphinxDirective):
+    """The WebSocket conformance cases, from the test suite's data."""
+
+    def run(self) -> list[nodes.Node]:
+        import pathlib
+        import sys
+
+        tests = pathlib.Path(__file__).resolve().parents[2] / "tests"
+        for path in (tests, tests / "conformance"):
+            if str(path) not in sys.path:
+                sys.path.insert(0, str(path))
+        from websocket_cases import CASES, GAPS, SECTIONS
+
+        gaps = {key.strip() for key in GAPS}
+        summary: list[list[str]] = []
+        for number, name in SECTIONS.items():
+            cases = [c for c in CASES if c.section == number]
+            rfcs = _rfc_sections(c.rfc for c in cases)
+            followed = sum(1 for c in cases if c.autobahn)
+            summary.append([f"{number}", name, str(len(cases)), str(followed), rfcs])
+        rows: list[list[str]] = []
+        index = 0
+        while index < len(CASES):
+            case = CASES[index]
+            group_name, sep, _ = case.title.partition(": ")
+            run = [case]
+            if case.section == 6 and sep and case.id.count(".") == 2:
+                subsection = case.id.rsplit(".", 1)[0]
+                while index + len(run) < len(CASES):
+                    nxt = CASES[index + len(run)]
+                    if nxt.id.rsplit(".", 1)[0] != subsection or not nxt.title.startswith(
+                        group_name + ": "
+                    ):
+                        break
+                    run.append(nxt)
+            index += len(run)
+            if len(run) > 3:
+                outcomes = sorted({c.outcome.describe() for c in run})
+                rows.append(
+                    [
+                        f"{run[0].id} - {run[-1].id}",
+                        f"{group_name} ({len(run)} sequences, each in one frame)",
+                        case.rfc,
+                        "; ".join(outcomes) + " (by sequence)"
+                        if len(outcomes) > 1
+                        else outcomes[0],
+                        "yes" if all(c.autobahn for c in run) else "",
+                        "gap" if any(c.id in gaps for c in run) else "",
+                    ]
+                )
+                continue
+            for one in run:
+                title = one.title + (f" [{one.offer}]" if one.offer and one.section == 13 else "")
+                rows.append(
+                    [
+                        one.id,
+                        title,
+                        one.rfc,
+                        one.outcome.describe(),
+                        one.autobahn,
+                        "gap" if one.id in gaps else "",
+                    ]
+                )
+        return [
+            _table(
+                ["Section", "Topic", "Cases", "Following Autobahn", "RFC"],
+                summary,
+                (6, 22, 6, 8, 40),
+            ),
+            _table(
+                ["Case", "The client sends", "RFC", "The server must", "Autobahn", "Status"],
+                rows,
+                (8, 40, 18, 20, 8, 6),
+            ),
+        ]
+
+
+def _rfc_sections(citations: Iterable[str]) -> str:
+    """``RFC 6455 5.2, 5.6; RFC 7692 6`` style citations merged: each RFC once, its sections
+    in order."""
+    sections: dict[str, set[str]] = {}
+    for citation in citations:
+        for part in citation.split(" (")[0].split(";"):
+            words = part.split()
+            if len(words) >= 2 and words[0] == "RFC":
+                found = sections.setdefault(words[1], set())
+                found.update(w.strip(",") for w in words[2:])
+
+    def order(section: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in section.split(".") if n.isdigit())
+
+    return "; ".join(
+        f"RFC {rfc} {', '.join(sorted(found, key=order))}".rstrip()
+        for rfc, found in sorted(sections.items())
+    )
+
+
+def _table(header: list[str], rows: list[list[str]], widths: tuple[int, ...]) -> nodes.table:
+    """A table of plain-text cells."""
+    table = nodes.table(classes=["vestespy-websocket-cases"])
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
+    thead = nodes.thead()
+    group += thead
+    tbody = nodes.tbody()
+    group += tbody
+    for target, cells in [(thead, header), *((tbody, r) for r in rows)]:
+        row = nodes.row()
+        for text in cells:
+            entry = nodes.entry()
+            if text:
+                entry += nodes.paragraph(text=text)  # plain text: titles hold `*`, `_` and hex
+            row += entry
+        target += row
+    return table
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vestespy-options", OptionsTable)
     app.add_directive("vestespy-command-help", CommandHelp)
+    app.add_directive("vestespy-websocket-cases", WebSocketCases)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
