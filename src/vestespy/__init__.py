@@ -19,12 +19,19 @@ Example:
 from ._backends import available_backends
 from ._core import BuildInfo, build_info
 from ._emitter import EventEmitter
-from .errors import BadRequest, ClientDisconnected, ResponseAlreadyStarted, StreamLengthError
+from .errors import (
+    BadRequest,
+    ClientDisconnected,
+    ResponseAlreadyStarted,
+    StreamLengthError,
+    WebSocketError,
+)
 from .headers import Headers
 from .options import ServerOptions, ServerOptionsKwargs
 from .request import Request
 from .response import Response
 from .server import Server
+from .websocket import WebSocket
 from .wsgi import serve
 
 __version__ = "0.1.0.dev0"
@@ -46,6 +53,8 @@ __all__ = [
     "ServerOptions",
     "ServerOptionsKwargs",
     "StreamLengthError",
+    "WebSocket",
+    "WebSocketError",
     "__version__",
     "available_backends",
     "build_info",

@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from ._backends import EVENT_READ, EVENT_WRITE
 from ._context import ConnectionContext
@@ -51,10 +51,12 @@ from ._phase import (
     NO_REQUEST,
     READING_BODY,
     READING_HEAD,
+    WEBSOCKET,
 )
 from ._sender import Sender
 from ._transport import TLSTransport
 from ._wire import Wire
+from ._ws_handshake import Offer, check_handshake, is_upgrade
 
 if TYPE_CHECKING:
     from .request import SocketAddress
@@ -65,6 +67,18 @@ logger: logging.Logger = logging.getLogger("vestespy.error")
 
 _NEED_DATA: Final = Wait.NEED_DATA  # enum members as constants: see _phase
 _PAUSED: Final = Wait.PAUSED
+
+
+class _Link(Protocol):
+    """The connection's WebSocket (``_ws_link.WebSocketLink``, imported only when needed; a
+    protocol so that the compiled connection takes the interpreted class)."""
+
+    def run_handshake(self) -> None: ...
+    def start(self, trailing: bytes, eof: bool) -> None: ...
+    def on_data(self, data: bytes) -> None: ...
+    def check(self, now: float) -> None: ...
+    def going_away(self) -> None: ...
+    def connection_closed(self) -> None: ...
 
 
 class Connection:
@@ -87,6 +101,8 @@ class Connection:
         self._exchange_lock = threading.Lock()
         self.phase = IDLE if context.ssl_context is None else HANDSHAKING
         self._exchange: Exchange | None = None  # the request being received or answered
+        self._upgrade: Exchange | None = None  # a WebSocket handshake being received
+        self._link: _Link | None = None  # the WebSocket, once the handshake is answered
         self._peer_closed = False
         self._discard_left = context.options.max_drain  # unread body discarded after a response
         self.deadlines = Deadlines(context.options, time.monotonic())  # head clock from accept
@@ -115,6 +131,11 @@ class Connection:
             return
         data = transport.recv()
         if data is None:
+            return
+        if self.phase is WEBSOCKET:
+            link = self._link
+            assert link is not None
+            link.on_data(data)
             return
         self.deadlines.input_received(time.monotonic(), self.phase)
         if self.phase is IDLE:
@@ -158,6 +179,9 @@ class Connection:
                 exchange = self._exchange
                 assert exchange is not None
                 exchange.post_end(event.trailers)
+                if exchange is self._upgrade:
+                    self._upgrade = None
+                    self._on_upgrade(exchange)
                 if exchange.response_sent:  # answered before the body's end came
                     self._exchange = None
                     self.phase = IDLE
@@ -194,10 +218,47 @@ class Connection:
         exchange = context.open_exchange(self, self.wire, lock, event, address)
         self._exchange = exchange
         self._discard_left = context.options.max_drain
+        wants = context.wants_websocket
+        if wants is not None and is_upgrade(event.headers) and wants():
+            self._upgrade = exchange  # answered once the request is parsed (_on_upgrade)
+            return
         if context.admit is None:
             exchange.post_request()
         else:
             context.admit(self, exchange)  # default headers, limit_concurrency (_admission)
+
+    def _on_upgrade(self, exchange: Exchange) -> None:
+        """A WebSocket handshake is parsed: refuse it, or hand it to the listeners."""
+        request = exchange.request
+        options = self.context.options
+        triples = [(name.lower(), name, value) for name, value in request.headers.items()]
+        offer = check_handshake(
+            request.method, request.http_version, triples, options.websocket_allowed_origins
+        )
+        if not isinstance(offer, Offer):
+            response = exchange.response
+            response.status = offer.status
+            for name, value in offer.headers:
+                response.set_header(name, value)
+            response.set_header("Connection", "close")
+            response.send_all(f"{offer.status} {offer.reason}\n")
+            return
+        from ._ws_link import WebSocketLink  # wsproto's side, only when a handshake comes
+
+        link = WebSocketLink(self, exchange, offer)
+        self.strand.post(link.run_handshake)
+
+    def start_websocket(self, link: _Link, trailing: bytes, eof: bool) -> None:
+        """The handshake was accepted: the connection now carries the WebSocket (loop
+        thread)."""
+        if self.phase is CLOSED:
+            link.connection_closed()
+            return
+        self.phase = WEBSOCKET
+        self._exchange = None
+        self._link = link
+        self.flow.pause_for_response(False)
+        link.start(trailing, eof)
 
     def _on_body(self, event: BodyReceived) -> None:
         exchange = self._exchange
@@ -308,6 +369,11 @@ class Connection:
     def check_deadlines(self, now: float) -> None:
         """Close, or answer 408 and close, if the client is late (loop thread; the server's
         sweep calls it about twice per shortest timeout, at least once a second)."""
+        if self.phase is WEBSOCKET:
+            link = self._link
+            assert link is not None
+            link.check(now)
+            return
         expiry = self.deadlines.check(
             now, self.phase, self.flow.for_body, self.transport.has_backlog
         )
@@ -322,8 +388,11 @@ class Connection:
 
     def stop_keep_alive(self) -> None:
         """The server drains: the next response is the last (``Connection: close``); an idle
-        connection stays open until :meth:`close_if_idle` (loop thread)."""
+        connection stays open until :meth:`close_if_idle`; a WebSocket is closed with 1001
+        (loop thread)."""
         self.wire.refuse_keep_alive()
+        if self._link is not None:
+            self._link.going_away()
 
     def close_if_idle(self, now: float, idle_for: float) -> bool:
         """Close (FIN, then linger) if no request is under way and the client has been
@@ -350,3 +419,5 @@ class Connection:
         if exchange is not None:
             self._exchange = None
             exchange.connection_closed()
+        if self._link is not None:
+            self._link.connection_closed()

@@ -82,6 +82,10 @@ class ConnectionContext:
     #: Prepares a request and posts it to the listeners, or refuses it: ``admit(connection,
     #: exchange)`` (see _admission.py); None: posted as it is.
     admit: Callable[[Connection, Exchange], None] | None = None
+    #: Whether the server has ``"websocket"`` listeners now (None: never).
+    wants_websocket: Callable[[], bool] | None = None
+    #: Calls the server's ``"websocket"`` listeners: ``emit_websocket("websocket", ws, req)``.
+    emit_websocket: Callable[..., object] | None = None
 
     def new_wire(
         self, request_flush: Callable[[], None], on_failure: Callable[[], None]

@@ -624,6 +624,12 @@ class Driver:
             self._start_next_cycle()
         return data
 
+    def trailing_data(self) -> tuple[bytes, bool]:
+        """After ``101 Switching Protocols``: the bytes h11 holds past the request (the new
+        protocol's first bytes), and whether the client closed its side."""
+        data, closed = self._h11.trailing_data
+        return bytes(data), closed
+
     def fail(self) -> None:
         """Record that the response could not be completed; the connection must close."""
         self._rejected = True

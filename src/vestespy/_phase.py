@@ -24,6 +24,7 @@ __all__ = [
     "NO_REQUEST",
     "READING_BODY",
     "READING_HEAD",
+    "WEBSOCKET",
     "Phase",
 ]
 
@@ -42,6 +43,8 @@ class Phase(enum.Enum):
     READING_BODY = "reading body"
     #: The whole request came; the application owes (the rest of) its response.
     AWAITING_RESPONSE = "awaiting response"
+    #: The connection was handed to a WebSocket (``101 Switching Protocols`` sent).
+    WEBSOCKET = "websocket"
     #: FIN sent after the last response; reading and discarding until the client closes.
     LINGERING = "lingering"
     #: The socket is closed.
@@ -57,6 +60,7 @@ READING_HEAD: Final = Phase.READING_HEAD
 READING_BODY: Final = Phase.READING_BODY
 AWAITING_RESPONSE: Final = Phase.AWAITING_RESPONSE
 LINGERING: Final = Phase.LINGERING
+WEBSOCKET: Final = Phase.WEBSOCKET
 CLOSED: Final = Phase.CLOSED
 
 #: The phases in which no request is under way (a head may be arriving).

@@ -60,7 +60,7 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)", re.IGNORECASE
 _BARE_NUMBER = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*")
 
 _SIZE_SUFFIXES = ("_size", "_buffer", "_drain", "_line")
-_DURATION_SUFFIXES = ("_timeout", "_period", "_warning")
+_DURATION_SUFFIXES = ("_timeout", "_period", "_warning", "_interval")
 
 
 def parse_size(text: str) -> int:

@@ -33,6 +33,8 @@ __all__ = ["Wire"]
 
 #: What marks the end of a response in the queue (the connection uses its exchanges).
 Marker = TypeVar("Marker")
+#: What a function run under the lock returns (the WebSocket's events).
+Result = TypeVar("Result")
 
 # Bodies up to this size, sent whole with their head, are copied into one piece with it.
 _ONE_PIECE = 16 * 1024
@@ -245,6 +247,47 @@ class Wire(Generic[Marker]):
         """The response cannot be completed: the connection must close."""
         with self._lock:
             self._fail_locked()
+
+    # -- after an upgrade: the WebSocket's frames ----------------------------------------------
+
+    def switch_protocols(self, headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bool]:
+        """Queue ``101 Switching Protocols`` (h11 moves to ``SWITCHED_PROTOCOL``) and return
+        the bytes the client sent after its request, and whether it closed its side.
+
+        Raises:
+            ClientDisconnected: The connection closed.
+        """
+        with self._lock:
+            if self._output.closed:
+                raise ClientDisconnected("the client closed the connection during the handshake")
+            driver = self._driver
+            self._output.append(driver.send_informational(101, headers))
+            return driver.trailing_data()
+
+    def feed_frames(self, receive: Callable[[], tuple[Result, bytes]]) -> Result:
+        """Run ``receive`` under the lock and queue the bytes it returns (loop thread)."""
+        with self._lock:
+            result, data = receive()
+            if data and not self._output.closed:
+                self._output.append(data)
+            return result
+
+    def queue_frames(self, make: Callable[[], bytes], wait: bool) -> None:
+        """Queue what ``make`` frames, under the lock; if ``wait``, off the loop thread, first
+        wait while the output is over its mark.
+
+        Raises:
+            ClientDisconnected: The connection closed.
+        """
+        with self._lock:
+            output = self._output
+            if wait and output.size >= self.high_water and not self._in_loop_thread():
+                self._wait_for_room_locked()
+            if output.closed:
+                raise ClientDisconnected("the connection closed")
+            data = make()
+            if data:
+                output.append(data)
 
     # -- internals, lock held --------------------------------------------------------------
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["BadRequest", "ClientDisconnected", "ResponseAlreadyStarted", "StreamLengthError"]
+__all__ = [
+    "BadRequest",
+    "ClientDisconnected",
+    "ResponseAlreadyStarted",
+    "StreamLengthError",
+    "WebSocketError",
+]
 
 
 class ClientDisconnected(ConnectionError):
@@ -54,4 +60,25 @@ class BadRequest(Exception):
         """
         super().__init__(f"{status}: {reason}")
         self.status = status
+        self.reason = reason
+
+
+class WebSocketError(Exception):
+    """A WebSocket was failed: the peer broke RFC 6455 or a limit (passed to its ``"error"``
+    listeners, with the close code the server sent)."""
+
+    #: The close code sent: 1002 (protocol error), 1007 (bad UTF-8), 1009 (too big)...
+    code: int
+    #: What was wrong.
+    reason: str
+
+    def __init__(self, code: int, reason: str) -> None:
+        """Create the error.
+
+        Args:
+            code: The close code sent to the peer.
+            reason: What was wrong.
+        """
+        super().__init__(f"{code}: {reason}")
+        self.code = code
         self.reason = reason

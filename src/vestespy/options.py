@@ -137,8 +137,33 @@ class ServerOptions:
     ssl_ciphers: str | None = None
     #: The lowest TLS version accepted, ``"1.2"`` or ``"1.3"``.
     ssl_min_version: str = "1.2"
+    #: Bytes a WebSocket message may have (after permessage-deflate inflates it); a larger
+    #: one fails the WebSocket with close code 1009, checked as it arrives.
+    websocket_max_message_size: int = 1024 * 1024
+    #: Offer permessage-deflate (RFC 7692) to WebSocket clients that ask for it.
+    websocket_compression: bool = True
+    #: Seconds between the pings a WebSocket sends; None sends none.
+    websocket_ping_interval: float | None = 20.0
+    #: Seconds a pong may take; past it the peer is taken for gone and the connection closes
+    #: (the ``"close"`` listeners get 1006). None waits for ever.
+    websocket_ping_timeout: float | None = 20.0
+    #: Seconds the WebSocket close handshake may take before the connection is closed.
+    websocket_close_timeout: float = 10.0
+    #: The ``Origin`` values a WebSocket handshake may carry (such as
+    #: ``"https://example.com"``); others are refused with 403. Empty allows any origin.
+    websocket_allowed_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        origins: object = self.websocket_allowed_origins
+        if isinstance(origins, str):
+            origins = origins.split(",")
+        if not isinstance(origins, Iterable):
+            raise ValueError(f"option websocket_allowed_origins must be strings, not {origins!r}")
+        object.__setattr__(
+            self,
+            "websocket_allowed_origins",
+            tuple(str(entry).strip() for entry in origins if str(entry).strip()),
+        )
         proxies: object = self.trusted_proxies
         if isinstance(proxies, str):
             proxies = proxies.split(",")
@@ -152,7 +177,7 @@ class ServerOptions:
             value = getattr(self, field.name)
             if isinstance(value, bool) or field.name in _NOT_NUMBERS:
                 continue
-            if value is None and field.name in ("max_body_size", "max_connections"):
+            if value is None and field.name in _OPTIONAL_NUMBERS:
                 continue
             if field.name in ("certfile", "keyfile"):
                 if value is not None and not isinstance(value, str):
@@ -180,9 +205,20 @@ class ServerOptions:
         return cls(**cast(ServerOptionsKwargs, options))
 
 
+#: Number fields that may be None.
+_OPTIONAL_NUMBERS = frozenset(
+    {
+        "max_body_size",
+        "max_connections",
+        "websocket_ping_interval",
+        "websocket_ping_timeout",
+    }
+)
+
 #: Fields that are not numbers, checked by _check_operator_options (or in __post_init__).
 _NOT_NUMBERS = frozenset(
     {
+        "websocket_allowed_origins",
         "reuse_port",
         "trusted_proxies",
         "limit_concurrency",
@@ -278,3 +314,9 @@ class ServerOptionsKwargs(TypedDict, total=False):
     ssl_cert_reqs: str
     ssl_ciphers: str | None
     ssl_min_version: str
+    websocket_max_message_size: int
+    websocket_compression: bool
+    websocket_ping_interval: float | None
+    websocket_ping_timeout: float | None
+    websocket_close_timeout: float
+    websocket_allowed_origins: tuple[str, ...]

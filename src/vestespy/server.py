@@ -10,7 +10,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, overload
 
 from ._admission import admission_for
 from ._backends import EVENT_READ, FDLimitError, create_backend
@@ -35,14 +35,19 @@ if TYPE_CHECKING:
     from .access_log import AccessHook
     from .options import ServerOptionsKwargs
     from .response import Response
+    from .websocket import WebSocket
 
-__all__ = ["RequestListener", "Server"]
+__all__ = ["RequestListener", "Server", "WebSocketListener"]
 
 _logger: logging.Logger = logging.getLogger("vestespy.error")
 
 #: A ``"request"`` listener: ``fn(server, req, res)``. It answers through ``res``; it returns
 #: None (a value it returns is ignored, with a warning in the log).
 RequestListener = Callable[["Server", Request, "Response"], None]
+
+#: A ``"websocket"`` listener: ``fn(server, ws, req)``, called before the handshake is
+#: answered (see :class:`~vestespy.WebSocket`).
+WebSocketListener = Callable[["Server", "WebSocket", Request], None]
 
 _ACCEPTS_PER_PASS = 64
 # accept() errors that say the process or system is out of a resource (file descriptors,
@@ -106,7 +111,7 @@ def _bind(addr: tuple[str, int], backlog: int, reuse_port: bool) -> socket.socke
     return sock
 
 
-class Server(EventEmitter[Literal["request"]]):
+class Server(EventEmitter[Literal["request", "websocket"]]):
     """An HTTP/1.1 server: a loop thread for I/O and a pool of threads for listeners.
 
     The socket is bound and listening when the constructor returns (port 0 picks a free
@@ -115,6 +120,10 @@ class Server(EventEmitter[Literal["request"]]):
 
     Events:
         ``"request"``: ``fn(server, req, res)`` once a request head is parsed.
+
+        ``"websocket"``: ``fn(server, ws, req)`` for a valid WebSocket opening handshake,
+        before it is answered (see :doc:`/websocket`). Without a listener, an upgrade request
+        is an ordinary ``"request"``.
 
     Args:
         addr: ``(host, port)`` to bind; IPv6 hosts work too.
@@ -202,6 +211,9 @@ class Server(EventEmitter[Literal["request"]]):
             opts.rate_grace_period
             if opts.min_body_rate or opts.min_response_rate
             else opts.keep_alive_timeout,
+            opts.websocket_close_timeout,
+            opts.websocket_ping_interval or opts.keep_alive_timeout,
+            opts.websocket_ping_timeout or opts.keep_alive_timeout,
         )
         # The most connections open at once since memory was last handed back, and the
         # one-shot timer that will hand it back.
@@ -232,6 +244,8 @@ class Server(EventEmitter[Literal["request"]]):
             access_log=access_log,
             trusted_proxies=trusted if trusted else None,
             admit=admission.admit if admission is not None else None,
+            wants_websocket=self._wants_websocket,
+            emit_websocket=self.emit,
         )
         # Accepting pauses at max_connections and after accept() ran out of a resource.
         self._accepting = False
@@ -264,11 +278,16 @@ class Server(EventEmitter[Literal["request"]]):
         """The listening sockets."""
         return list(self._socks)
 
-    def on(self, event: Literal["request"], listener: RequestListener) -> Self:
-        """Call ``listener(server, req, res)`` for each request.
+    @overload
+    def on(self, event: Literal["request"], listener: RequestListener) -> Self: ...
+    @overload
+    def on(self, event: Literal["websocket"], listener: WebSocketListener) -> Self: ...
+    def on(self, event: Literal["request", "websocket"], listener: Callable[..., None]) -> Self:
+        """Call ``listener(server, req, res)`` for each request, or ``listener(server, ws,
+        req)`` for each WebSocket handshake.
 
         Args:
-            event: ``"request"``.
+            event: ``"request"`` or ``"websocket"``.
             listener: The listener.
 
         Returns:
@@ -276,11 +295,15 @@ class Server(EventEmitter[Literal["request"]]):
         """
         return super().on(event, listener)
 
-    def once(self, event: Literal["request"], listener: RequestListener) -> Self:
-        """Call ``listener(server, req, res)`` for the next request only.
+    @overload
+    def once(self, event: Literal["request"], listener: RequestListener) -> Self: ...
+    @overload
+    def once(self, event: Literal["websocket"], listener: WebSocketListener) -> Self: ...
+    def once(self, event: Literal["request", "websocket"], listener: Callable[..., None]) -> Self:
+        """Like :meth:`on`, for the next request (or WebSocket) only.
 
         Args:
-            event: ``"request"``.
+            event: ``"request"`` or ``"websocket"``.
             listener: The listener.
 
         Returns:
@@ -524,6 +547,9 @@ class Server(EventEmitter[Literal["request"]]):
             limit = self.options.max_connections
             if limit is None or len(self._connections) < limit:
                 self._start_accepting()
+
+    def _wants_websocket(self) -> bool:
+        return self.has_listeners("websocket")
 
     def _release_memory(self) -> None:
         self._release_timer = None

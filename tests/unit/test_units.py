@@ -99,6 +99,7 @@ def test_every_server_option_is_classified_on_purpose() -> None:
         "max_body_buffer",
         "max_drain",
         "max_request_line",
+        "websocket_max_message_size",
     }
     assert {name for name, unit in units.items() if unit == "duration"} == {
         "keep_alive_timeout",
@@ -107,6 +108,9 @@ def test_every_server_option_is_classified_on_purpose() -> None:
         "rate_grace_period",
         "linger_timeout",
         "unanswered_warning",
+        "websocket_ping_interval",
+        "websocket_ping_timeout",
+        "websocket_close_timeout",
     }
     # Each size is an int field and each duration a float one, as the readers return.
     types = {field.name: str(field.type) for field in dataclasses.fields(ServerOptions)}

@@ -1,0 +1,301 @@
+"""One WebSocket's protocol state on wsproto: frames in, whole messages out; messages in,
+frames out (sans-IO).
+
+Theory of operation: a :class:`Session` wraps a ``wsproto.connection.Connection`` (the frame
+layer, after the opening handshake that h11 carried). :meth:`Session.receive` feeds what the
+socket read and returns the events it made (whole messages, pings, pongs, the peer's close, a
+protocol failure) and the bytes owed in answer (a pong, the reply to a close, the close that
+fails the connection). Message bytes are counted as wsproto hands each piece of a frame over, so
+a message over ``max_message_size`` fails the connection with 1009 before it is buffered whole;
+:class:`BoundedDeflate` bounds permessage-deflate's output by the same limit, so a small
+compressed frame cannot inflate to gigabytes (a "decompression bomb").
+
+Not thread-safe: its owner (the connection's :class:`~vestespy._wire.Wire`) calls it under the
+lock that also orders the bytes in the output buffer. wsproto is imported here only, and this
+module only once a handshake is accepted.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any, cast
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
+from wsproto.utilities import LocalProtocolError
+
+__all__ = [
+    "BoundedDeflate",
+    "Closed",
+    "Failed",
+    "Received",
+    "ReceivedPing",
+    "ReceivedPong",
+    "Session",
+    "SessionEvent",
+    "negotiate_deflate",
+]
+
+#: Close codes (RFC 6455 7.4.1).
+NORMAL = 1000
+GOING_AWAY = 1001
+ABNORMAL = 1006
+TOO_BIG = 1009
+INTERNAL_ERROR = 1011
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A whole message: ``str`` for text, ``bytes`` for binary."""
+
+    data: str | bytes
+    size: int  # its payload bytes (UTF-8 for text)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedPing:
+    """A ping came (its pong is already queued)."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedPong:
+    """A pong came."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The close handshake is over, or the connection is lost (``code`` 1006): report it."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The peer broke the protocol or a limit; the connection was failed with ``code``."""
+
+    code: int
+    reason: str
+
+
+SessionEvent = Received | ReceivedPing | ReceivedPong | Closed | Failed
+
+
+class BoundedDeflate(PerMessageDeflate):
+    """permessage-deflate (RFC 7692) whose inflated message is bounded by ``max_size``."""
+
+    def __init__(self, max_size: int) -> None:
+        super().__init__()
+        self._max_size = max_size
+        self._inflated = 0
+
+    def _bounded(self, data: bytes) -> bytes | CloseReason:
+        decompressor = self._decompressor
+        assert decompressor is not None
+        room = self._max_size - self._inflated + 1  # one byte over is enough to know
+        try:
+            out = decompressor.decompress(data, room)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        self._inflated += len(out)
+        if self._inflated > self._max_size:
+            return CloseReason.MESSAGE_TOO_BIG
+        return out
+
+    def frame_inbound_payload_data(
+        self, proto: FrameDecoder | FrameProtocol, data: bytes
+    ) -> bytes | CloseReason:
+        """Inflate a piece of a compressed frame, at most to the size limit."""
+        if not self._inbound_compressed or not self._inbound_is_compressible:
+            return data
+        return self._bounded(bytes(data))
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        """End a frame; at a compressed message's end, inflate its tail (bounded too)."""
+        if not fin:
+            return None
+        compressed = self._inbound_compressed and self._inbound_is_compressible
+        if not compressed:
+            self._inbound_compressed = None
+            return None
+        out = self._bounded(b"\x00\x00\xff\xff")
+        self._inflated = 0
+        self._inbound_compressed = None
+        if self.client_no_context_takeover:
+            self._decompressor = None
+        return out
+
+
+def negotiate_deflate(offers: tuple[str, ...], max_size: int) -> tuple[BoundedDeflate, str] | None:
+    """Accept the first permessage-deflate offer that wsproto can serve: the extension and
+    its ``Sec-WebSocket-Extensions`` answer, or None."""
+    for offer in offers:
+        if offer.split(";", 1)[0].strip() != "permessage-deflate":
+            continue
+        extension = BoundedDeflate(max_size)
+        answer = extension.accept(offer)
+        if answer is None or answer is False:
+            continue
+        if isinstance(answer, str) and answer:
+            return extension, f"permessage-deflate; {answer}"
+        return extension, "permessage-deflate"
+    return None
+
+
+class Session:
+    """The frame layer of one WebSocket (under its wire's lock).
+
+    Args:
+        max_message_size: Bytes a message may have; past it the connection fails with 1009.
+        extensions: The extensions negotiated in the handshake.
+    """
+
+    __slots__ = (
+        "_conn",
+        "_max_size",
+        "_parts",
+        "_size",
+        "close_received",
+        "close_sent",
+        "done",
+    )
+
+    def __init__(self, max_message_size: int, extensions: list[Extension]) -> None:
+        self._conn = Connection(ConnectionType.SERVER, extensions)
+        self._max_size = max_message_size
+        self._parts: list[str | bytes] = []  # pieces of the message being received
+        self._size = 0
+        #: A close frame was sent; no message may follow it.
+        self.close_sent = False
+        #: The peer's close frame came.
+        self.close_received = False
+        #: Closed was returned: nothing more is reported.
+        self.done = False
+
+    def receive(self, data: bytes | None) -> tuple[list[SessionEvent], bytes]:
+        """Feed what the socket read (None: the peer closed the TCP connection); return the
+        events made and the bytes to send in answer."""
+        events: list[SessionEvent] = []
+        if self.done:
+            return events, b""
+        conn = self._conn
+        if data is None:
+            self.done = True
+            events.append(Closed(ABNORMAL, ""))
+            return events, b""
+        if conn.state is ConnectionState.CLOSED:
+            return events, b""
+        conn.receive_data(data)
+        out = b""
+        for event in conn.events():
+            if isinstance(event, Message):
+                if self.close_sent:
+                    continue  # RFC 6455 5.5.1: nothing after a close frame counts
+                out += self._on_message(event, events)
+            elif isinstance(event, Ping):
+                events.append(ReceivedPing(bytes(event.payload)))
+                if not self.close_sent:
+                    out += conn.send(event.response())
+            elif isinstance(event, Pong):
+                events.append(ReceivedPong(bytes(event.payload)))
+            elif isinstance(event, CloseConnection):
+                out += self._on_close(event, events)
+            if self._over():
+                break
+        return events, out
+
+    def _over(self) -> bool:
+        # A call, not the field: the type checker would keep the field narrowed from above.
+        return self.done
+
+    # Any: wsproto's Message is generic in its data (str for text, bytes for binary).
+    def _on_message(self, event: Message[Any], events: list[SessionEvent]) -> bytes:
+        text = type(event) is TextMessage
+        piece: str | bytes = event.data if text else bytes(event.data)
+        size = len(piece.encode()) if isinstance(piece, str) else len(piece)
+        self._size += size
+        if self._size > self._max_size:
+            self._parts = []
+            self._size = 0
+            return self._fail(TOO_BIG, "message too big", events)
+        self._parts.append(piece)
+        if event.message_finished:
+            parts, self._parts = self._parts, []
+            size, self._size = self._size, 0
+            if len(parts) == 1:
+                events.append(Received(parts[0], size))
+            elif text:
+                events.append(Received("".join(cast("list[str]", parts)), size))
+            else:
+                events.append(Received(b"".join(cast("list[bytes]", parts)), size))
+        return b""
+
+    def _on_close(self, event: CloseConnection, events: list[SessionEvent]) -> bytes:
+        conn = self._conn
+        state = conn.state
+        if state is ConnectionState.OPEN:
+            # wsproto reports a frame it could not parse as a close event, state unchanged:
+            # the peer broke the protocol (1002), sent bad UTF-8 (1007) or a message too big.
+            return self._fail(event.code, event.reason or "protocol error", events)
+        self.close_received = True
+        reason = event.reason or ""
+        if state is ConnectionState.REMOTE_CLOSING:
+            out = conn.send(event.response())  # echo the code (RFC 6455 5.5.1)
+            self.close_sent = True
+        else:
+            out = b""  # the answer to our close: the handshake is over
+        self.done = True
+        code = event.code if event.code != CloseReason.NO_STATUS_RCVD else 1005
+        events.append(Closed(int(code), reason))
+        return out
+
+    def _fail(self, code: int, reason: str, events: list[SessionEvent]) -> bytes:
+        """Fail the connection (RFC 6455 7.1.7): a close frame, then the TCP close."""
+        out = b""
+        if not self.close_sent:
+            self.close_sent = True
+            out = self._conn.send(CloseConnection(code=code, reason=reason[:120]))
+        self.done = True
+        events.append(Failed(code, reason))
+        return out
+
+    def send(self, data: str | bytes) -> bytes:
+        """Frame a message.
+
+        Raises:
+            LocalProtocolError: A close frame was already sent.
+        """
+        if self.close_sent:
+            raise LocalProtocolError("the WebSocket is closing")
+        if isinstance(data, str):
+            return self._conn.send(TextMessage(data=data))
+        return self._conn.send(BytesMessage(data=data))
+
+    def ping(self, payload: bytes) -> bytes:
+        """Frame a ping (``b""`` once closing)."""
+        if self.close_sent:
+            return b""
+        return self._conn.send(Ping(payload=payload))
+
+    def close(self, code: int, reason: str) -> bytes:
+        """Frame a close (``b""`` if one was already sent)."""
+        if self.close_sent:
+            return b""
+        self.close_sent = True
+        return self._conn.send(CloseConnection(code=code, reason=reason))

@@ -1,0 +1,274 @@
+"""WebSockets over real sockets: the handshake, messages both ways, the close handshake.
+
+Every test runs on each backend, with listeners on a pool and inline (the ``served`` fixture).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import vestespy
+from support import Serve, ServerThread
+from support.websocket import (
+    CLOSE,
+    PING,
+    PONG,
+    TEXT,
+    Frame,
+    HandshakeError,
+    WebSocketClient,
+    close_payload,
+    encode_frame,
+)
+
+WAIT = 10.0
+
+
+def _echo(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+    ws.on("message", lambda ws, data: ws.send(data))
+
+
+def _with_websocket(thread: ServerThread, listener: Callable[..., None]) -> ServerThread:
+    thread.server.on("websocket", listener)
+    return thread
+
+
+class Closes:
+    """Records each WebSocket's "close" (and its other events) from the listeners."""
+
+    def __init__(self) -> None:
+        self.closes: queue.Queue[tuple[int, str]] = queue.Queue()
+        self.events: list[tuple[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def attach(self, ws: vestespy.WebSocket) -> None:
+        ws.on("close", lambda ws, code, reason: self._closed(code, reason))
+        ws.on("error", lambda ws, exc: self._record("error", exc))
+        ws.on("ping", lambda ws, payload: self._record("ping", payload))
+        ws.on("pong", lambda ws, payload: self._record("pong", payload))
+
+    def _record(self, name: str, value: Any) -> None:
+        with self.lock:
+            self.events.append((name, value))
+
+    def _closed(self, code: int, reason: str) -> None:
+        self._record("close", code)
+        self.closes.put((code, reason))
+
+    def next_close(self) -> tuple[int, str]:
+        return self.closes.get(timeout=WAIT)
+
+
+def test_echo_text_and_binary(served: Serve) -> None:
+    with served() as thread:
+        _with_websocket(thread, _echo)
+        with WebSocketClient(thread.address, "/echo") as client:
+            client.send("héllo")
+            assert client.recv_message() == "héllo"
+            client.send(b"\x00\x01\xff")
+            assert client.recv_message() == b"\x00\x01\xff"
+            client.send("")
+            assert client.recv_message() == ""
+            for size in (125, 126, 65535, 65536):
+                client.send(b"x" * size)
+                assert client.recv_message() == b"x" * size
+
+
+def test_messages_in_order(served: Serve) -> None:
+    with served() as thread:
+        _with_websocket(thread, _echo)
+        with WebSocketClient(thread.address) as client:
+            client.send_raw(b"".join(encode_frame(TEXT, str(n).encode()) for n in range(500)))
+            assert [client.recv_message() for _ in range(500)] == [str(n) for n in range(500)]
+
+
+def test_frames_sent_with_the_handshake_are_not_lost(served: Serve) -> None:
+    """h11's trailing_data: frames in the same write as the handshake reach wsproto."""
+    with served() as thread:
+        _with_websocket(thread, _echo)
+        early = encode_frame(TEXT, b"first") + encode_frame(TEXT, b"second")
+        with WebSocketClient(thread.address, after_handshake=early) as client:
+            assert client.recv_message() == "first"
+            assert client.recv_message() == "second"
+
+
+def test_fragmented_message_reassembled(served: Serve) -> None:
+    with served() as thread:
+        _with_websocket(thread, _echo)
+        with WebSocketClient(thread.address) as client:
+            client.send_raw(
+                encode_frame(TEXT, "h\xc3".encode("latin-1"), fin=False)
+                + encode_frame(PING, b"in between")
+                + encode_frame(0, b"\xa9llo", fin=True)
+            )
+            pong = client.recv_message(control=True)
+            assert isinstance(pong, Frame)
+            assert pong.opcode == PONG
+            assert pong.payload == b"in between"
+            assert client.recv_message() == "héllo"
+
+
+def test_client_closes(served: Serve) -> None:
+    closes = Closes()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            client.close(4000, "done")
+            reply = client.recv_frame()
+            assert reply.opcode == CLOSE
+            assert reply.close_code == 4000
+            assert client.recv_eof()  # the server closes the TCP connection first
+        assert closes.next_close() == (4000, "done")
+
+
+def test_server_closes(served: Serve) -> None:
+    closes = Closes()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+        ws.on("message", lambda ws, data: ws.close(1000, "bye"))
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            client.send("close me")
+            frame = client.recv_frame()
+            assert frame.opcode == CLOSE
+            assert (frame.close_code, frame.close_reason) == (1000, "bye")
+            client.close(1000)
+            assert client.recv_eof()
+        assert closes.next_close() == (1000, "")
+
+
+def test_peer_gone_reports_1006(served: Serve) -> None:
+    closes = Closes()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        client = WebSocketClient(thread.address)
+        client.close_socket()
+        assert closes.next_close() == (1006, "")
+
+
+def test_ping_answered_and_reported(served: Serve) -> None:
+    closes = Closes()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            client.send_frame(PING, b"are you there")
+            pong = client.recv_frame()
+            assert (pong.opcode, pong.payload) == (PONG, b"are you there")
+            client.close()
+            client.recv_frame()
+        closes.next_close()
+        assert ("ping", b"are you there") in closes.events
+
+
+def test_without_a_websocket_listener_an_upgrade_is_a_request(served: Serve) -> None:
+    def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        res.send_all("plain")
+
+    with served(listener) as thread:
+        with pytest.raises(HandshakeError) as caught:
+            WebSocketClient(thread.address)
+        assert caught.value.status == 200
+        assert caught.value.body == b"plain"
+
+
+@pytest.mark.parametrize(
+    ("headers", "version", "status"),
+    [((), "8", 426), ((("Origin", "https://evil.example"),), "13", 403), ((), "13", 403)],
+    ids=["version", "origin", "no-origin"],
+)
+def test_handshake_refused(
+    served: Serve, headers: tuple[tuple[str, str], ...], version: str, status: int
+) -> None:
+    with served(websocket_allowed_origins=("https://good.example",)) as thread:
+        _with_websocket(thread, _echo)
+        client = WebSocketClient(thread.address, connect=False)
+        with client, pytest.raises(HandshakeError) as caught:
+            client.handshake("/", headers, version=version)
+        assert caught.value.status == status
+        if status == 426:
+            assert "Sec-WebSocket-Version: 13" in caught.value.head
+
+
+def test_allowed_origin_accepted(served: Serve) -> None:
+    with served(websocket_allowed_origins=("https://Good.example",)) as thread:
+        _with_websocket(thread, _echo)
+        headers = (("Origin", "https://good.example"),)
+        with WebSocketClient(thread.address, headers=headers) as client:
+            client.send("ok")
+            assert client.recv_message() == "ok"
+
+
+def test_malformed_handshake_400(served: Serve) -> None:
+    with served() as thread:
+        _with_websocket(thread, _echo)
+        import socket
+
+        with socket.create_connection(thread.address, timeout=WAIT) as sock:
+            sock.sendall(
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            data = b""
+            while True:
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                data += piece
+        assert data.startswith(b"HTTP/1.1 400 ")
+
+
+def test_listener_rejects(served: Serve) -> None:
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        ws.reject(401, b"who are you?", [("WWW-Authenticate", "Bearer")])
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with pytest.raises(HandshakeError) as caught:
+            WebSocketClient(thread.address)
+        assert caught.value.status == 401
+        assert caught.value.body == b"who are you?"
+        assert "WWW-Authenticate: Bearer" in caught.value.head
+
+
+def test_subprotocol_chosen(served: Serve) -> None:
+    seen: list[tuple[str, ...]] = []
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        seen.append(ws.subprotocols)
+        with pytest.raises(ValueError, match="not offered"):
+            ws.accept("mqtt")
+        ws.accept("chat.v2")
+        ws.send(f"{ws.subprotocol} at {req.path}")
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        headers = (("Sec-WebSocket-Protocol", "chat.v1, chat.v2"),)
+        with WebSocketClient(thread.address, "/room", headers=headers) as client:
+            assert client.response_headers["sec-websocket-protocol"] == "chat.v2"
+            assert client.recv_message() == "chat.v2 at /room"
+        assert seen == [("chat.v1", "chat.v2")]
+
+
+def test_close_payload_helper() -> None:
+    assert close_payload(1000, "x") == b"\x03\xe8x"
+    assert close_payload(None) == b""
