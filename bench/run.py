@@ -49,6 +49,7 @@ _NEEDS = {
     "vestespy-compiled-inline-epoll": "h11_mypyc",
     "vestespy-compiled-wsgi-epoll": "h11_mypyc",
     "granian": "granian",
+    "aiohttp": "aiohttp",
     **{name: "h11_mypyc" for name in COMMAND if "-compiled-" in name},
 }
 
