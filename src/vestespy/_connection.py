@@ -103,6 +103,7 @@ class Connection:
         self._exchange: Exchange | None = None  # the request being received or answered
         self._upgrade: Exchange | None = None  # a WebSocket handshake being received
         self._link: _Link | None = None  # the WebSocket, once the handshake is answered
+        self._going_away = False  # the server drains: a WebSocket that opens closes (1001)
         self._peer_closed = False
         self._discard_left = context.options.max_drain  # unread body discarded after a response
         self.deadlines = Deadlines(context.options, time.monotonic())  # head clock from accept
@@ -259,6 +260,8 @@ class Connection:
         self._link = link
         self.flow.pause_for_response(False)
         link.start(trailing, eof)
+        if self._going_away:
+            link.going_away()
 
     def _on_body(self, event: BodyReceived) -> None:
         exchange = self._exchange
@@ -391,6 +394,7 @@ class Connection:
         connection stays open until :meth:`close_if_idle`; a WebSocket is closed with 1001
         (loop thread)."""
         self.wire.refuse_keep_alive()
+        self._going_away = True
         if self._link is not None:
             self._link.going_away()
 

@@ -272,3 +272,170 @@ def test_subprotocol_chosen(served: Serve) -> None:
 def test_close_payload_helper() -> None:
     assert close_payload(1000, "x") == b"\x03\xe8x"
     assert close_payload(None) == b""
+
+
+def test_dispatcher_routes_websockets(served: Serve) -> None:
+    from vestespy.tools import Dispatcher
+
+    dispatcher = Dispatcher()
+
+    @dispatcher.websocket("/chat/:room")
+    def chat(
+        server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request, room: str
+    ) -> None:
+        ws.on("message", lambda ws, data: ws.send(f"{room}: {data}"))
+
+    with served() as thread:
+        _with_websocket(thread, dispatcher.dispatch_websocket)
+        with WebSocketClient(thread.address, "/chat/l%C3%A9man") as client:
+            client.send("hi")
+            assert client.recv_message() == "léman: hi"
+        with pytest.raises(HandshakeError) as caught:
+            WebSocketClient(thread.address, "/nowhere")
+        assert caught.value.status == 404
+
+
+def test_message_over_the_limit_closes_1009(served: Serve) -> None:
+    closes = Closes()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+        ws.on("message", lambda ws, data: ws.send(data))
+
+    with served(websocket_max_message_size=1000) as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            client.send(b"a" * 1000)
+            assert client.recv_message() == b"a" * 1000
+            # Fragments: the limit applies to the message, checked as each piece comes, and
+            # the frame's announced length (far past the limit) is not awaited.
+            client.send_frame(0x2, b"b" * 600, fin=False)
+            client.send_raw(encode_frame(0x0, b"c" * 600, length=10_000_000))
+            frame = client.recv_frame()
+            assert (frame.opcode, frame.close_code) == (CLOSE, 1009)
+            assert client.recv_eof()
+        assert closes.next_close()[0] == 1009
+        assert any(name == "error" for name, _ in closes.events)
+
+
+def test_deflate_negotiated_and_used(served: Serve) -> None:
+    seen: list[tuple[str, ...]] = []
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        ws.accept()
+        seen.append(ws.extensions)
+        ws.on("message", lambda ws, data: ws.send(data))
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address, deflate=True) as client:
+            assert client.deflate
+            client.send("z" * 5000, compress=True)
+            assert client.recv_message() == "z" * 5000
+            client.send(b"plain")  # an uncompressed message on a deflate connection
+            assert client.recv_message() == b"plain"
+        assert seen == [("permessage-deflate",)]
+
+
+def test_deflate_off(served: Serve) -> None:
+    with served(websocket_compression=False) as thread:
+        _with_websocket(thread, _echo)
+        with WebSocketClient(thread.address, deflate=True) as client:
+            assert not client.deflate
+            assert "sec-websocket-extensions" not in client.response_headers
+
+
+def test_decompression_bomb_refused_at_the_limit(served: Serve) -> None:
+    import zlib
+
+    closes = Closes()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+
+    with served(websocket_max_message_size=64 * 1024) as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address, deflate=True) as client:
+            compressor = zlib.compressobj(wbits=-15)
+            bomb = compressor.compress(b"\0" * (256 * 1024 * 1024))
+            bomb += compressor.flush(zlib.Z_SYNC_FLUSH)
+            assert len(bomb) < 512 * 1024  # 256 MiB of zeros in a few hundred KiB
+            client.send_frame(0x2, bomb[:-4], rsv1=True)
+            frame = client.recv_frame()
+            assert (frame.opcode, frame.close_code) == (CLOSE, 1009)
+        assert closes.next_close()[0] == 1009
+
+
+def test_shutdown_closes_websockets_with_1001(served: Serve) -> None:
+    closes = Closes()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            thread.server.shutdown(timeout=WAIT)
+            frame = client.recv_frame()
+            assert (frame.opcode, frame.close_code) == (CLOSE, 1001)
+            client.close(1001)
+            assert client.recv_eof()
+            assert thread.server.wait_stopped(WAIT)
+        assert closes.next_close() == (1001, "")
+
+
+def test_access_log_lines(served: Serve) -> None:
+    lines: queue.Queue[tuple[str, int, int]] = queue.Queue()
+
+    def hook(req: vestespy.Request, status: int, sent: int, duration: float) -> None:
+        lines.put((req.path, status, sent))
+
+    with served(access_log=hook) as thread:
+        _with_websocket(thread, _echo)
+        with WebSocketClient(thread.address, "/logged") as client:
+            assert lines.get(timeout=WAIT) == ("/logged", 101, 0)
+            client.send(b"12345")
+            assert client.recv_message() == b"12345"
+            client.close()
+            client.recv_frame()
+        path, status, sent = lines.get(timeout=WAIT)
+        assert (path, status) == ("/logged", 101)
+        assert sent == 7  # the frame of the echoed message (2 + 5)
+
+
+@pytest.mark.parametrize("workers", [4])
+def test_client_that_stops_reading_bounds_memory_and_is_closed_at_the_pong_timeout(
+    served: Serve,
+) -> None:
+    closes = Closes()
+    outcome: queue.Queue[object] = queue.Queue()
+    buffered: list[int] = []
+
+    def flood(ws: vestespy.WebSocket) -> None:
+        chunk = b"x" * 65536
+        try:
+            for _ in range(10_000):  # 640 MiB, far more than any buffer
+                ws.send(chunk)
+                buffered.append(ws._link._wire.waiting_writers)  # type: ignore[attr-defined]
+        except vestespy.ClientDisconnected as exc:
+            outcome.put(exc)
+            return
+        outcome.put("sent everything")
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+        ws.on("message", lambda ws, data: threading.Thread(target=flood, args=(ws,)).start())
+
+    options = {
+        "websocket_ping_interval": 0.2,
+        "websocket_ping_timeout": 0.5,
+        "write_buffer_size": 64 * 1024,
+    }
+    with served(**options) as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            client.sock.setsockopt(__import__("socket").SOL_SOCKET, 8, 4096)  # small SO_RCVBUF
+            client.send("go")  # ...and never read again
+            result = outcome.get(timeout=WAIT * 3)
+            assert isinstance(result, vestespy.ClientDisconnected)
+        assert closes.next_close()[0] == 1006

@@ -14,6 +14,7 @@ from .._mistakes import returned
 from ..request import Request
 from ..response import Response
 from ..server import Server
+from ..websocket import WebSocket
 
 __all__ = ["Dispatcher", "RouteHandler"]
 
@@ -45,6 +46,32 @@ def _compile_path_pattern(pattern: str) -> re.Pattern[str]:
         position = match.end()
     parts.append(re.escape(_encode_literal(pattern[position:])))
     return re.compile("".join(parts))
+
+
+def _compile_route(pattern: str | re.Pattern[str], fn: object) -> tuple[re.Pattern[str], bool]:
+    if not callable(fn):
+        raise TypeError(f"route handler must be callable, not {fn!r}")
+    if isinstance(pattern, re.Pattern):
+        return pattern, False
+    if pattern.startswith("^"):
+        return re.compile(pattern), False
+    if pattern.startswith("/") or pattern == "*":
+        return _compile_path_pattern(pattern), True
+    raise ValueError(f"route pattern {pattern!r} must start with '/' (a path) or '^' (a regex)")
+
+
+def _match(route: _Route, req: Request) -> dict[str, str] | None:
+    """The route's parameters for ``req``'s path, or None if it does not match."""
+    if route.is_path_pattern:
+        match = route.regex.fullmatch(req.raw_path)
+    else:
+        match = route.regex.match(req.path)
+    if match is None:
+        return None
+    params = {k: v for k, v in match.groupdict().items() if v is not None}
+    if route.is_path_pattern:
+        params = {k: unquote(v) if "%" in v else v for k, v in params.items()}
+    return params
 
 
 def _encode_literal(text: str) -> str:
@@ -86,6 +113,7 @@ class Dispatcher:
 
     def __init__(self) -> None:
         self._routes: list[_Route] = []
+        self._websocket_routes: list[_Route] = []
 
     def register(
         self,
@@ -106,18 +134,7 @@ class Dispatcher:
             ValueError: A string pattern is not ``"*"`` and starts with neither ``/`` nor
                 ``^``.
         """
-        if not callable(fn):
-            raise TypeError(f"route handler must be callable, not {fn!r}")
-        if isinstance(pattern, re.Pattern):
-            regex, is_path_pattern = pattern, False
-        elif pattern.startswith("^"):
-            regex, is_path_pattern = re.compile(pattern), False
-        elif pattern.startswith("/") or pattern == "*":
-            regex, is_path_pattern = _compile_path_pattern(pattern), True
-        else:
-            raise ValueError(
-                f"route pattern {pattern!r} must start with '/' (a path) or '^' (a regex)"
-            )
+        regex, is_path_pattern = _compile_route(pattern, fn)
         allowed = None
         if methods is not None:
             allowed = frozenset(m.upper() for m in methods)
@@ -139,21 +156,14 @@ class Dispatcher:
     def dispatch(self, server: Server, req: Request, res: Response) -> None:
         """Route one request (the ``"request"`` listener :meth:`as_handler` returns)."""
         path = req.path
-        raw_path = req.raw_path
         allowed: set[str] = set()
         for route in self._routes:
-            if route.is_path_pattern:
-                match = route.regex.fullmatch(raw_path)
-            else:
-                match = route.regex.match(path)
-            if match is None:
+            params = _match(route, req)
+            if params is None:
                 continue
             if route.methods is not None and req.method not in route.methods:
                 allowed |= route.methods
                 continue
-            params = {k: v for k, v in match.groupdict().items() if v is not None}
-            if route.is_path_pattern:
-                params = {k: unquote(v) if "%" in v else v for k, v in params.items()}
             req.params = params
             # Typed to return None, but a handler may return something anyway: warn then.
             handler: Callable[..., object] = route.handler
@@ -172,3 +182,48 @@ class Dispatcher:
     def as_handler(self) -> Callable[[Server, Request, Response], None]:
         """Return the ``"request"`` listener that routes through this dispatcher."""
         return self.dispatch
+
+    # -- WebSockets ------------------------------------------------------------------------------
+
+    def register_websocket(self, pattern: str | re.Pattern[str], fn: RouteHandler) -> None:
+        """Add a WebSocket route, tried in the order registered.
+
+        Args:
+            pattern: As for :meth:`register`.
+            fn: Called as ``fn(server, ws, req, **params)`` before the handshake is answered
+                (it may ``ws.accept(subprotocol)`` or ``ws.reject(status)``).
+
+        Raises:
+            TypeError: ``fn`` is not callable.
+            ValueError: The pattern is neither a path nor a regex.
+        """
+        regex, is_path_pattern = _compile_route(pattern, fn)
+        self._websocket_routes.append(_Route(regex, fn, None, is_path_pattern))
+
+    def websocket(self, pattern: str | re.Pattern[str]) -> Callable[[RouteHandler], RouteHandler]:
+        """Decorator form of :meth:`register_websocket`."""
+
+        def decorate(fn: RouteHandler) -> RouteHandler:
+            self.register_websocket(pattern, fn)
+            return fn
+
+        return decorate
+
+    def dispatch_websocket(self, server: Server, ws: WebSocket, req: Request) -> None:
+        """Route one WebSocket handshake (the ``"websocket"`` listener
+        :meth:`as_websocket_handler` returns); an unrouted path is rejected with 404."""
+        for route in self._websocket_routes:
+            params = _match(route, req)
+            if params is None:
+                continue
+            req.params = params
+            handler: Callable[..., object] = route.handler
+            result = handler(server, ws, req, **params)
+            if result is not None:
+                returned(route.handler, result)
+            return
+        ws.reject(404, f"404 Not Found: {req.path}\n".encode())
+
+    def as_websocket_handler(self) -> Callable[[Server, WebSocket, Request], None]:
+        """Return the ``"websocket"`` listener that routes through this dispatcher."""
+        return self.dispatch_websocket
