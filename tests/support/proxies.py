@@ -90,8 +90,6 @@ NGINX_WEBSOCKET_MAP = """\
 NGINX_WEBSOCKET = """\
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
-            proxy_read_timeout 1h;
-            proxy_send_timeout 1h;
 """
 
 
