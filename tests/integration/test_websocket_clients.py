@@ -70,6 +70,8 @@ class EchoSite:
 
     #: Each WebSocket's negotiated extensions, as the server saw them once it accepted.
     extensions: list[list[str]] = field(default_factory=list)
+    #: The scheme of each handshake's request (https behind a trusted nginx that did TLS).
+    schemes: list[str] = field(default_factory=list)
     #: The (code, reason) of each WebSocket's "close" event.
     closes: list[tuple[int, str]] = field(default_factory=list)
     #: The reports the page POSTed, by report path.
@@ -86,6 +88,7 @@ class EchoSite:
         ws.accept()  # extensions are negotiated by the 101, sent here rather than on return
         with self.lock:
             self.extensions.append(list(ws.extensions))
+            self.schemes.append(req.scheme)
         ws.on("message", lambda ws, data: ws.send(data))
         ws.on("close", self.on_close)
 
@@ -316,12 +319,13 @@ def test_chromium_wss(tmp_path: Path, certificates: Certificates) -> None:
 
 @contextlib.contextmanager
 def behind_nginx(
-    directory: Path, tls: Certificates | None = None
+    directory: Path, tls: Certificates | None = None, **options: Any
 ) -> Iterator[tuple[Proxy, EchoSite]]:
-    """The echo server behind nginx configured for WebSockets (terminating TLS with ``tls``)."""
+    """The echo server behind nginx configured for WebSockets (terminating TLS with ``tls``),
+    trusting nginx's X-Forwarded-* fields as the WebSocket page says to."""
     if Proxy.binary("nginx") is None:
         pytest.skip("nginx is not installed (apt-get install nginx; .ci/run does)")
-    with echo_server() as (server, site):
+    with echo_server(trusted_proxies=("127.0.0.1",), **options) as (server, site):
         host, port = server.address
         certs = None if tls is None else (tls.certfile, tls.keyfile)
         proxy = Proxy("nginx", directory, f"{host}:{port}", tls=certs, websocket=True).start()
@@ -358,6 +362,25 @@ def test_through_nginx(
         # nginx passes Sec-WebSocket-Extensions through: compression is end to end.
         assert report["extensions"].startswith("permessage-deflate")
         check_server(site)
+        assert site.schemes == ["https" if scheme == "wss" else "http"]
+
+
+def test_allowed_origins_through_nginx(tmp_path: Path, certificates: Certificates) -> None:
+    client = pytest.importorskip("websockets.sync.client")
+    exceptions = pytest.importorskip("websockets.exceptions")
+    origin = "https://example.com"
+    with behind_nginx(tmp_path, certificates, websocket_allowed_origins=(origin,)) as (
+        proxy,
+        site,
+    ):
+        address = url("wss", proxy.address)
+        with client.connect(address, ssl=certificates.client, origin=origin) as ws:
+            ws.send("through")
+            assert ws.recv(30) == "through"
+        with pytest.raises(exceptions.InvalidStatus) as refused:
+            client.connect(address, ssl=certificates.client, origin="https://elsewhere.example")
+        assert refused.value.response.status_code == 403
+        assert site.schemes == ["https"]
 
 
 def test_chromium_through_nginx(tmp_path: Path) -> None:
