@@ -61,6 +61,8 @@ BIG = 16 * MIB
 BIG_LIMIT = BIG + MIB
 #: How much smaller than the messages the compressed frames (or the TLS bytes) must be.
 COMPRESSED_RATIO = 0.25
+#: The subprotocols the echo server speaks.
+SUBPROTOCOLS = ("echo.v2", "echo.v1")
 CLIENT_TIMEOUT = 180.0  # a 16 MiB message through pure-Python masking on a loaded machine
 
 
@@ -85,7 +87,9 @@ class EchoSite:
     def on_websocket(
         self, server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request
     ) -> None:
-        ws.accept()  # extensions are negotiated by the 101, sent here rather than on return
+        # The first subprotocol of ours the client offers (none if it offers none of them).
+        chosen = next((p for p in ws.subprotocols if p in SUBPROTOCOLS), None)
+        ws.accept(chosen)  # extensions are negotiated by the 101, sent here, not on return
         with self.lock:
             self.extensions.append(list(ws.extensions))
             self.schemes.append(req.scheme)
@@ -243,6 +247,27 @@ def test_websockets_client_without_compression() -> None:
         assert client.data_payload_bytes == server_side.data_payload_bytes == 2 * sum(SIZES)
 
 
+def test_compression_turned_off() -> None:
+    # websocket_compression=False: the offer is declined, and nothing is compressed.
+    with echo_server(websocket_compression=False) as (server, site), Tap(server.address) as tap:
+        report = python_exchange(url("ws", tap.address), sizes=SIZES)
+        check_report(report, sizes=SIZES, count=0, big=0)
+        assert report["extensions"] == ""
+        poll(lambda: site.closes, 30, "the server's close event")
+        assert site.extensions == [[]]
+        client, server_side = tap.snapshot()
+        assert client.compressed_frames == server_side.compressed_frames == 0
+
+
+@pytest.mark.parametrize("client", ["websockets", "node-ws"])
+def test_subprotocol_chosen(client: str) -> None:
+    exchange = python_exchange if client == "websockets" else node_exchange
+    with echo_server() as (server, _):
+        report = exchange(url("ws", server.address), sizes=[10], protocols=["chat", "echo.v1"])
+        check_report(report, sizes=[10], count=0, big=0)
+        assert report["protocol"] == "echo.v1"
+
+
 # --- Node's ws -----------------------------------------------------------------------------
 
 
@@ -291,11 +316,20 @@ def test_chromium_ws(tmp_path: Path) -> None:
         echo_server(websocket_max_message_size=BIG_LIMIT) as (server, site),
         Tap(server.address) as tap,
     ):
-        page = page_url("http", tap.address, "/report/ws", sizes=SIZES, count=COUNT, big=BIG)
+        page = page_url(
+            "http",
+            tap.address,
+            "/report/ws",
+            sizes=SIZES,
+            count=COUNT,
+            big=BIG,
+            protocols=["echo.v2"],
+        )
         with chromium(page, tmp_path):
             report = site.report("/report/ws")
         check_report(report, sizes=SIZES, count=COUNT, big=BIG)
         assert report["extensions"].startswith("permessage-deflate")
+        assert report["protocol"] == "echo.v2"
         check_server(site)
         check_compressed(tap, sent)
 

@@ -75,6 +75,7 @@ def python_exchange(
     big: int = 0,
     context: ssl.SSLContext | None = None,
     compression: str | None = "deflate",
+    protocols: Sequence[str] = (),
     timeout: float = 120,
 ) -> dict[str, Any]:
     """The exchange on ``websockets``' synchronous client (skips if it is not installed)."""
@@ -82,6 +83,7 @@ def python_exchange(
     report: dict[str, Any] = {
         "errors": [],
         "extensions": None,
+        "protocol": None,
         "sized": 0,
         "ordered": 0,
         "big": False,
@@ -92,11 +94,13 @@ def python_exchange(
         url,
         ssl=context,
         compression=compression,
+        subprotocols=list(protocols) or None,
         max_size=None,
         open_timeout=timeout,
         close_timeout=timeout,
     ) as ws:
         report["extensions"] = ", ".join(e.name for e in ws.protocol.extensions)
+        report["protocol"] = ws.subprotocol or ""
         for size in sizes:
             for message in (binary_payload(size), text_payload(size)):
                 ws.send(message)
@@ -163,6 +167,7 @@ def node_exchange(
     count: int = 0,
     big: int = 0,
     ca_file: Path | None = None,
+    protocols: Sequence[str] = (),
     timeout: float = 120,
 ) -> dict[str, Any]:
     """The exchange on Node's ws package (node_client.mjs); TLS trusts ``ca_file``."""
@@ -170,7 +175,9 @@ def node_exchange(
     env = dict(os.environ)
     if ca_file is not None:
         env["NODE_EXTRA_CA_CERTS"] = str(ca_file)
-    config = json.dumps({"sizes": list(sizes), "count": count, "big": big})
+    config = json.dumps(
+        {"sizes": list(sizes), "count": count, "big": big, "protocols": list(protocols)}
+    )
     done = subprocess.run(
         [node, str(CLIENTS_DIR / "node_client.mjs"), url, config],
         capture_output=True,
