@@ -39,13 +39,22 @@ from typing import TYPE_CHECKING, Any
 from ._emitter import drop_listeners
 from ._ws_deadlines import CLOSE_OVER, PEER_DEAD, PING_DUE, WebSocketDeadlines
 from ._ws_handshake import Offer, accept_token
+from ._ws_session import (
+    Closed,
+    Failed,
+    Received,
+    ReceivedPing,
+    ReceivedPong,
+    Session,
+    SessionEvent,
+    negotiate_deflate,
+)
 from .errors import ClientDisconnected, WebSocketError
 from .websocket import WebSocket
 
 if TYPE_CHECKING:
     from ._connection import Connection
     from ._exchange import Exchange
-    from ._ws_session import Session, SessionEvent
 
 __all__ = ["WebSocketLink"]
 
@@ -124,8 +133,6 @@ class WebSocketLink:
 
     def accept(self, subprotocol: str | None) -> None:
         """Answer 101 and hand the connection to the WebSocket (the listener's thread)."""
-        from ._ws_session import Session, negotiate_deflate  # wsproto, only when needed
-
         with self._lock:
             if self._state is not _PENDING:
                 raise RuntimeError("the WebSocket handshake was already answered")
@@ -259,24 +266,23 @@ class WebSocketLink:
             return
         pause = False
         for event in events:
-            kind = type(event).__name__
-            if kind == "Received":
+            if type(event) is Received:
                 self.messages_in += 1
                 if not self._inline:
-                    size: int = event.size  # type: ignore[union-attr]
                     with self._lock:
-                        self._pending += size
+                        self._pending += event.size
                         pause = self._pending > self.options.max_body_buffer
-            elif kind == "ReceivedPong":
+            elif type(event) is ReceivedPong:
                 self.deadlines.pong_received()
-            elif kind == "Closed" or kind == "Failed":
+            elif type(event) is Closed or type(event) is Failed:
                 if not data:
                     self._connection.close()  # the peer is gone: nothing to send
                 else:
                     self._finish()
         self._strand.post(self._deliver, events)
-        if pause and self._connection.flow.pause_for_body():
-            pass
+        if pause:
+            # The listeners are behind: read no more until they catch up (_deliver).
+            self._connection.flow.pause_for_body()
 
     def _finish(self) -> None:
         """The close frames crossed, or the connection was failed: FIN once sent (loop)."""
@@ -323,28 +329,23 @@ class WebSocketLink:
         ws = self.ws
         resume = False
         for event in events:
-            kind = type(event).__name__
-            if kind == "Received":
-                data: str | bytes = event.data  # type: ignore[union-attr]
+            if isinstance(event, Received):
                 if not self._inline:
-                    size: int = event.size  # type: ignore[union-attr]
                     with self._lock:
                         before = self._pending
-                        self._pending = before - size
+                        self._pending = before - event.size
                         limit = self.options.max_body_buffer
                         resume = resume or before > limit >= self._pending
-                self._guard(ws.emit, "message", data)
-            elif kind == "ReceivedPing":
-                self._guard(ws.emit, "ping", event.payload)  # type: ignore[union-attr]
-            elif kind == "ReceivedPong":
-                self._guard(ws.emit, "pong", event.payload)  # type: ignore[union-attr]
-            elif kind == "Failed":
-                code: int = event.code  # type: ignore[union-attr]
-                reason: str = event.reason  # type: ignore[union-attr]
-                self._guard(ws.emit, "error", WebSocketError(code, reason))
-                self._report_close(code, reason)
-            elif kind == "Closed":
-                self._report_close(event.code, event.reason)  # type: ignore[union-attr]
+                self._guard(ws.emit, "message", event.data)
+            elif isinstance(event, ReceivedPing):
+                self._guard(ws.emit, "ping", event.payload)
+            elif isinstance(event, ReceivedPong):
+                self._guard(ws.emit, "pong", event.payload)
+            elif isinstance(event, Failed):
+                self._guard(ws.emit, "error", WebSocketError(event.code, event.reason))
+                self._report_close(event.code, event.reason)
+            elif isinstance(event, Closed):
+                self._report_close(event.code, event.reason)
         if resume:
             self._loop.call_soon(self._resume)
 

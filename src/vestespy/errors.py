@@ -67,7 +67,7 @@ class WebSocketError(Exception):
     """A WebSocket was failed: the peer broke RFC 6455 or a limit (passed to its ``"error"``
     listeners, with the close code the server sent)."""
 
-    #: The close code sent: 1002 (protocol error), 1007 (bad UTF-8), 1009 (too big)...
+    #: The close code sent, such as 1002 (protocol error), 1007 (bad UTF-8) or 1009 (too big).
     code: int
     #: What was wrong.
     reason: str

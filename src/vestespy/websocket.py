@@ -2,7 +2,7 @@
 
 The server makes one for each valid opening handshake and hands it to its ``"websocket"``
 listeners (see :doc:`/websocket`); the protocol work happens in the connection's
-:class:`~vestespy._ws_link.WebSocketLink`, which this object fronts.
+``WebSocketLink`` (a private module), which this object fronts.
 """
 
 from __future__ import annotations
@@ -26,13 +26,24 @@ WebSocketEvent = Literal["message", "close", "error", "ping", "pong"]
 class _Link(Protocol):
     """What a WebSocket needs of its connection (the server's ``WebSocketLink``)."""
 
-    def accept(self, subprotocol: str | None) -> None: ...
-    def reject(self, status: int, body: bytes, headers: Iterable[tuple[str, str]]) -> None: ...
-    def send(self, data: str | bytes) -> None: ...
-    def ping(self, payload: bytes) -> None: ...
-    def close(self, code: int, reason: str) -> None: ...
+    def accept(self, subprotocol: str | None) -> None:
+        """Answer the handshake with 101."""
+
+    def reject(self, status: int, body: bytes, headers: Iterable[tuple[str, str]]) -> None:
+        """Answer the handshake with ``status``."""
+
+    def send(self, data: str | bytes) -> None:
+        """Queue a message."""
+
+    def ping(self, payload: bytes) -> None:
+        """Queue a ping."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Queue a close frame."""
+
     @property
-    def closed(self) -> bool: ...
+    def closed(self) -> bool:
+        """Whether nothing more can be sent."""
 
 
 class WebSocket(EventEmitter[WebSocketEvent]):
@@ -80,8 +91,8 @@ class WebSocket(EventEmitter[WebSocketEvent]):
 
     @property
     def closed(self) -> bool:
-        """Whether a close frame was sent or the connection is gone: nothing more can be
-        sent."""
+        """Whether nothing more can be sent (a close frame went out, or the connection is
+        gone)."""
         return self._link.closed
 
     def accept(self, subprotocol: str | None = None) -> None:

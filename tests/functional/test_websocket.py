@@ -439,3 +439,118 @@ def test_client_that_stops_reading_bounds_memory_and_is_closed_at_the_pong_timeo
             result = outcome.get(timeout=WAIT * 3)
             assert isinstance(result, vestespy.ClientDisconnected)
         assert closes.next_close()[0] == 1006
+
+
+def test_listeners_run_on_the_strand_in_order(served: Serve, workers: int) -> None:
+    """Pool: listener threads, never the loop; inline: the loop thread. In order, one at a
+    time; send works from a thread of the application's."""
+    threads: list[str] = []
+    received: list[str] = []
+    done = threading.Event()
+
+    def on_message(ws: vestespy.WebSocket, data: str | bytes) -> None:
+        threads.append(threading.current_thread().name)
+        received.append(str(data))
+        if data == "last":
+            worker = threading.Thread(target=ws.send, args=("from another thread",))
+            worker.start()
+            worker.join()
+            done.set()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        threads.append(threading.current_thread().name)
+        ws.on("message", on_message)
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            client.send_raw(b"".join(encode_frame(TEXT, str(n).encode()) for n in range(50)))
+            client.send("last")
+            assert client.recv_message() == "from another thread"
+        assert done.wait(WAIT)
+    assert received == [*(str(n) for n in range(50)), "last"]
+    if workers:
+        assert all(name.startswith("vestespy-worker") for name in threads), set(threads)
+    else:
+        assert set(threads) == {"test-server"}
+
+
+def test_invalid_utf8_fails_with_1007(served: Serve) -> None:
+    closes = Closes()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            client.send_frame(TEXT, b"caf\xc3", fin=False)
+            client.send_frame(0x0, b"\x28")  # an invalid sequence split across frames
+            frame = client.recv_frame()
+            assert (frame.opcode, frame.close_code) == (CLOSE, 1007)
+            assert client.recv_eof()
+        assert closes.next_close()[0] == 1007
+        errors = [value for name, value in closes.events if name == "error"]
+        assert isinstance(errors[0], vestespy.WebSocketError)
+        assert errors[0].code == 1007
+
+
+def test_listener_that_raises_closes_with_1011(served: Serve) -> None:
+    closes = Closes()
+
+    def boom(ws: vestespy.WebSocket, data: str | bytes) -> None:
+        raise RuntimeError("boom")
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+        ws.on("message", boom)
+
+    with served() as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            client.send("x")
+            frame = client.recv_frame()
+            assert (frame.opcode, frame.close_code) == (CLOSE, 1011)
+            client.close(1011)
+            assert client.recv_eof()
+        assert closes.next_close()[0] == 1011
+
+
+def test_close_handshake_times_out(served: Serve) -> None:
+    closes = Closes()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+        ws.on("message", lambda ws, data: ws.close())
+
+    with served(websocket_close_timeout=0.2) as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            client.send("close, please")
+            assert client.recv_frame().opcode == CLOSE
+            assert client.recv_eof()  # never answered: the server gives up
+        assert closes.next_close()[0] == 1006
+
+
+def test_server_pings_and_closes_a_silent_peer(served: Serve) -> None:
+    closes = Closes()
+
+    def listener(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+        closes.attach(ws)
+
+    options = {"websocket_ping_interval": 0.1, "websocket_ping_timeout": 0.3}
+    with served(**options) as thread:
+        _with_websocket(thread, listener)
+        with WebSocketClient(thread.address) as client:
+            ping = client.recv_frame()
+            assert ping.opcode == PING
+            client.send_frame(PONG, ping.payload)  # alive: another ping follows
+            assert client.recv_frame().opcode == PING
+            # ...now silent: closed at the pong timeout.
+            while True:
+                try:
+                    frame = client.recv_frame()
+                except (ConnectionError, TimeoutError):
+                    break
+                assert frame.opcode == PING
+        assert closes.next_close()[0] == 1006
