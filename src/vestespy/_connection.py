@@ -221,7 +221,13 @@ class Connection:
         self._discard_left = context.options.max_drain
         wants = context.wants_websocket
         if wants is not None and is_upgrade(event.headers) and wants():
-            self._upgrade = exchange  # answered once the request is parsed (_on_upgrade)
+            # Answered once the request is parsed (_on_upgrade); not admitted: a WebSocket is
+            # not a request in flight for limit_concurrency, and its 101 carries no
+            # response_headers. A client certificate is the handshake's, as for requests.
+            self._upgrade = exchange
+            transport = self.transport
+            if isinstance(transport, TLSTransport):
+                exchange.request.peer_certificate = transport.peer_certificate
             return
         if context.admit is None:
             exchange.post_request()

@@ -62,3 +62,29 @@ def build_wsgi() -> vestespy.Server:
 
 def serve_wsgi() -> None:
     vestespy.serve(wsgi_app, host="127.0.0.1", port=8080, max_workers=8, keep_alive_timeout=5)
+
+
+def on_message(ws: vestespy.WebSocket, data: str | bytes) -> None:
+    ws.send(data)
+
+
+def on_ws_close(ws: vestespy.WebSocket, code: int, reason: str) -> None:
+    del ws, code, reason
+
+
+def on_websocket(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+    if "chat" in ws.subprotocols:
+        ws.accept("chat")
+    ws.on("message", on_message)
+    ws.on("close", on_ws_close)
+    ws.on("ping", lambda ws, payload: None)
+
+
+def build_websockets() -> vestespy.Server:
+    server = vestespy.Server(
+        ("127.0.0.1", 0), websocket_ping_interval=None, websocket_allowed_origins=("https://a.b",)
+    )
+    server.on("websocket", on_websocket)
+    dispatcher = Dispatcher()
+    server.on("websocket", dispatcher.dispatch_websocket)
+    return server
