@@ -47,6 +47,7 @@ pytestmark = pytest.mark.slow
 trustme = pytest.importorskip("trustme")
 
 MIB = 1 << 20
+CLIENT_ADDRESS = "127.0.0.2"  # loopback too; not the trusted proxy
 #: Around the 7-bit, 16-bit and 64-bit payload length encodings (RFC 6455 5.2), and nothing.
 SIZES = [0, 125, 126, 65535, 65536]
 COUNT = 10_000
@@ -74,6 +75,8 @@ class EchoSite:
     extensions: list[list[str]] = field(default_factory=list)
     #: The scheme of each handshake's request (https behind a trusted nginx that did TLS).
     schemes: list[str] = field(default_factory=list)
+    #: The client address of each handshake's request (the browser's behind a trusted nginx).
+    clients: list[str] = field(default_factory=list)
     #: The (code, reason) of each WebSocket's "close" event.
     closes: list[tuple[int, str]] = field(default_factory=list)
     #: The reports the page POSTed, by report path.
@@ -93,6 +96,8 @@ class EchoSite:
         with self.lock:
             self.extensions.append(list(ws.extensions))
             self.schemes.append(req.scheme)
+            address = req.client_address
+            self.clients.append(str(address[0] if isinstance(address, tuple) else address))
         ws.on("message", lambda ws, data: ws.send(data))
         ws.on("close", self.on_close)
 
@@ -399,7 +404,7 @@ def test_through_nginx(
         assert site.schemes == ["https" if scheme == "wss" else "http"]
 
 
-def test_allowed_origins_through_nginx(tmp_path: Path, certificates: Certificates) -> None:
+def test_origin_address_and_scheme_through_nginx(tmp_path: Path, certificates: Certificates) -> None:
     client = pytest.importorskip("websockets.sync.client")
     exceptions = pytest.importorskip("websockets.exceptions")
     origin = "https://example.com"
@@ -408,13 +413,17 @@ def test_allowed_origins_through_nginx(tmp_path: Path, certificates: Certificate
         site,
     ):
         address = url("wss", proxy.address)
-        with client.connect(address, ssl=certificates.client, origin=origin) as ws:
+        # From 127.0.0.2 (loopback too), so that the client's address is not nginx's.
+        with client.connect(
+            address, ssl=certificates.client, origin=origin, source_address=(CLIENT_ADDRESS, 0)
+        ) as ws:
             ws.send("through")
             assert ws.recv(30) == "through"
         with pytest.raises(exceptions.InvalidStatus) as refused:
             client.connect(address, ssl=certificates.client, origin="https://elsewhere.example")
         assert refused.value.response.status_code == 403
         assert site.schemes == ["https"]
+        assert site.clients == [CLIENT_ADDRESS]
 
 
 def test_chromium_through_nginx(tmp_path: Path) -> None:
