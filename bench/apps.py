@@ -6,6 +6,8 @@ Every app answers the same routes, so that one client drives all servers alike:
 * ``POST /echo`` -> the request body (Content-Length bodies)
 * ``GET /stream/N`` -> N bytes in 64 KiB pieces, with Content-Length
 * ``POST /upload`` -> the body (chunked) is read and counted; the answer is the count
+* ``GET /ws`` as a WebSocket (VestesPy, uvicorn, aiohttp) -> every message echoed back as it
+  came (the ws-echo and ws-big workloads); messages of up to 2 MiB, no compression offered
 
 Keep-alive timeouts are raised everywhere (several peers default to 5 s) so that the idle
 workload measures memory, not which server drops connections first.
@@ -36,6 +38,8 @@ KEEP_ALIVE = 120
 # VestesPy's limits lifted as the peers' are (see the README): the idle workload holds up to
 # 10,000 connections, past the default max_connections of 1,000.
 VESTESPY_OPTIONS: dict[str, Any] = {"keep_alive_timeout": KEEP_ALIVE, "max_connections": None}
+#: The largest WebSocket message every server takes (the ws-big workload sends 1 MiB).
+WS_MAX_MESSAGE = 2 << 20
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -166,6 +170,9 @@ async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] == "websocket":
+        await _asgi_websocket_echo(receive, send)
+        return
     path = scope["path"]
     size = _stream_size(path)
     if size is not None:
@@ -195,7 +202,21 @@ async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def _asgi_websocket_echo(receive: Any, send: Any) -> None:
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("bytes") is not None:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+        else:
+            await send({"type": "websocket.send", "text": message["text"]})
+
+
 def run_uvicorn(port: int) -> None:
+    """uvicorn on h11 and asyncio; WebSockets on its ``websockets`` implementation."""
     import uvicorn
 
     uvicorn.run(
@@ -203,6 +224,8 @@ def run_uvicorn(port: int) -> None:
         host=HOST,
         port=port,
         http="h11",
+        ws="websockets",
+        ws_max_size=WS_MAX_MESSAGE,
         loop="asyncio",
         access_log=False,
         log_level="warning",
@@ -298,8 +321,15 @@ def run_vestespy(
     options = dict(VESTESPY_OPTIONS)
     if metrics:
         options["metrics_bind"] = f"{HOST}:0"
-    server = vestespy.Server((HOST, port), select=select, max_workers=max_workers, **options)
+    server = vestespy.Server(
+        (HOST, port),
+        select=select,
+        max_workers=max_workers,
+        websocket_max_message_size=WS_MAX_MESSAGE,
+        **options,
+    )
     server.on("request", listener)
+    server.on("websocket", websocket_listener)
     if metrics:
         threading.Thread(target=_scrape, args=(server.metrics_address,), daemon=True).start()
     server.serve_forever()
@@ -314,6 +344,11 @@ def _scrape(address: tuple[str, int]) -> None:
         time.sleep(1.0)
         with urllib.request.urlopen(url, timeout=10) as response:
             response.read()
+
+
+def websocket_listener(server: Any, ws: Any, req: Any) -> None:
+    """Every message echoed back as it came (text as text, binary as binary)."""
+    ws.on("message", lambda ws, data: ws.send(data))
 
 
 def run_vestespy_command(port: int, app: str, *, compiled: bool, access_log: bool) -> None:
@@ -358,6 +393,29 @@ def run_granian(port: int) -> None:
 
 _BARE_WRITE = 1024 * 1024
 _BARE_BLOCK = b"x" * _BARE_WRITE
+
+
+def run_aiohttp(port: int) -> None:
+    """aiohttp's server (asyncio): the WebSocket echo on ``/ws``, and ``GET /``."""
+    from aiohttp import WSMsgType, web
+
+    async def echo(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=WS_MAX_MESSAGE, compress=False)
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type == WSMsgType.BINARY:
+                await ws.send_bytes(message.data)
+            elif message.type == WSMsgType.TEXT:
+                await ws.send_str(message.data)
+        return ws
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(body=HELLO, content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/ws", echo)
+    app.router.add_get("/", hello)
+    web.run_app(app, host=HOST, port=port, backlog=4096, access_log=None, print=None)
 
 
 def run_bare(port: int) -> None:
@@ -513,6 +571,7 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     ),
     "uvicorn-httptools": run_uvicorn_httptools,
     "granian": run_granian,
+    "aiohttp": run_aiohttp,
     "bare-socket": run_bare,
     "h11-minimal": run_h11_minimal,
     "h11-minimal-mypyc": lambda port: run_h11_minimal(port, "h11_mypyc"),

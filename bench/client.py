@@ -11,6 +11,8 @@ Modes:
     close   COUNT sequential-ish new connections, one request each, ``Connection: close``
     idle    N keep-alive connections left open; server RSS per connection and the latency
             of requests made on them meanwhile
+    ws-echo SIZE-byte WebSocket messages echoed on N connections: messages/s (wsload.py)
+    ws-big  SIZE-byte WebSocket messages echoed on one connection: MB/s (wsload.py)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from httpwire import ResponseParser, request_bytes, rss_kib
+from wsload import run_ws_big, run_ws_echo
 
 HOST = "127.0.0.1"
 PIECE = 64 * 1024
@@ -273,7 +276,9 @@ def run_idle(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=["load", "stream", "upload", "close", "idle"])
+    parser.add_argument(
+        "mode", choices=["load", "stream", "upload", "close", "idle", "ws-echo", "ws-big"]
+    )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--duration", type=float, default=5.0)
@@ -294,6 +299,8 @@ def main() -> None:
         "upload": run_upload,
         "close": run_close,
         "idle": run_idle,
+        "ws-echo": run_ws_echo,
+        "ws-big": run_ws_big,
     }[args.mode]
     print(json.dumps(runner(args)))
 

@@ -54,6 +54,7 @@ _NEEDS = {
     "vestespy-compiled-metrics-pool-epoll": ("h11_mypyc", "prometheus_client"),
     "vestespy-compiled-metrics-inline-epoll": ("h11_mypyc", "prometheus_client"),
     "granian": "granian",
+    "aiohttp": "aiohttp",
     **{name: "h11_mypyc" for name in COMMAND if "-compiled-" in name},
 }
 

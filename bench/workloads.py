@@ -55,10 +55,22 @@ BARE = "bare-socket"
 # h11 and on h11_mypyc.
 H11_MINIMAL = "h11-minimal"
 H11_MINIMAL_MYPYC = "h11-minimal-mypyc"
-SERVERS = [*PEERS, *VESTESPY, *COMMAND, BARE, H11_MINIMAL, H11_MINIMAL_MYPYC]
+#: aiohttp's server: a WebSocket peer only (the echo workloads).
+AIOHTTP = "aiohttp"
+SERVERS = [*PEERS, *VESTESPY, *COMMAND, BARE, H11_MINIMAL, H11_MINIMAL_MYPYC, AIOHTTP]
 HTTP_SERVERS = [*PEERS, *VESTESPY, *COMMAND]
 # The two transfers, with the bare socket loop as their reference.
 TRANSFER_SERVERS = (*HTTP_SERVERS, BARE)
+#: The WebSocket echo: VestesPy on epoll (both builds, pool and inline) against uvicorn (on
+#: its websockets implementation) and aiohttp.
+WEBSOCKET_SERVERS = (
+    "vestespy-pool-epoll",
+    "vestespy-inline-epoll",
+    "vestespy-compiled-pool-epoll",
+    "vestespy-compiled-inline-epoll",
+    "uvicorn",
+    AIOHTTP,
+)
 
 
 @dataclass(frozen=True)
@@ -72,14 +84,15 @@ class Scale:
     idle_connections: int
     idle_requests: int
     repeats: int  # short workloads (transfers, closes) are run this often; best counts
+    websocket_connections: int  # of the ws-echo workload (its messages are 1 KiB)
 
     @classmethod
     def full(cls) -> Scale:
-        return cls(5, True, 1 << 30, 1000, 10_000, 500, 3)
+        return cls(5, True, 1 << 30, 1000, 10_000, 500, 3, 50)
 
     @classmethod
     def quick(cls) -> Scale:
-        return cls(1, False, 64 << 20, 300, 1000, 100, 1)
+        return cls(1, False, 64 << 20, 300, 1000, 100, 1, 10)
 
 
 @dataclass
@@ -203,6 +216,21 @@ def _idle(ctx: Context, server: ServerProcess) -> Measurement:
     return Measurement({"rss": result["value"], "p99": result["p99_ms"]})
 
 
+def _websocket(mode: str, size: int) -> Runner:
+    def run(ctx: Context, server: ServerProcess) -> Measurement:
+        args = [mode, "--port", str(server.port), "--size", str(size)]
+        args += ["--connections", str(ctx.scale.websocket_connections)]
+        if ctx.scale.warmup:
+            run_client(ctx.pinning, [*args, "--duration", "1"], 120)
+        args += ["--duration", str(ctx.scale.seconds)]
+        result = run_client(ctx.pinning, args, ctx.scale.seconds + 120)
+        if not result["messages"]:
+            raise RuntimeError("no message echoed")
+        return Measurement({"rate": result["value"]})
+
+    return run
+
+
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in [
@@ -257,6 +285,20 @@ WORKLOADS: dict[str, Workload] = {
             # harness does not read.
             tuple(s for s in HTTP_SERVERS if not s.endswith("-select") and s not in FORKING),
             _idle,
+        ),
+        Workload(
+            "ws-echo",
+            "1 KiB WebSocket messages echoed, one in flight per connection, 50 connections",
+            (Column("rate", "ws echo 1 KiB msg/s", True),),
+            WEBSOCKET_SERVERS,
+            _websocket("ws-echo", 1024),
+        ),
+        Workload(
+            "ws-big",
+            "1 MiB WebSocket messages echoed on one connection",
+            (Column("rate", "ws echo 1 MiB MB/s", True),),
+            WEBSOCKET_SERVERS,
+            _websocket("ws-big", 1 << 20),
         ),
     ]
 }

@@ -28,7 +28,15 @@ extensions = [
     "vestespy_docs",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "_inventories", "_ext", "diagrams/README.md", "conformance.md"]
+# websocket_nginx.rst is included by websocket.rst, not a page of its own.
+exclude_patterns = [
+    "_build",
+    "_inventories",
+    "_ext",
+    "diagrams/README.md",
+    "conformance.md",
+    "websocket_nginx.rst",
+]
 nitpicky = True
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import runpy
 import threading
 from collections.abc import Iterator
@@ -114,3 +115,40 @@ def test_echo_stream_example(backend: str, workers: int, monkeypatch: pytest.Mon
             countdown = client.request("GET", "/countdown")
             assert countdown.chunked
             assert countdown.body.startswith(b"10...\n9...\n")
+
+
+def test_websocket_chat_example(
+    backend: str, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages go to every member of their room, the sender too, and to no other room."""
+    client = pytest.importorskip("websockets.sync.client")
+    for server in run_example("websocket_chat.py", backend, workers, monkeypatch):
+        base = "ws://{}:{}/chat/".format(*server.address)
+        with RawClient(server.address) as http:
+            page = http.request("GET", "/lobby")
+            assert page.status == 200
+            assert page.header("Content-Type") == "text/html; charset=utf-8"
+            assert b'new WebSocket(scheme + location.host + "/chat/"' in page.body
+
+        def connect(room: str, base: str = base) -> Any:
+            return client.connect(base + room, open_timeout=10)
+
+        with contextlib.ExitStack() as stack:
+            # Each member gets its own arrival, and the members already there get it too.
+            first = stack.enter_context(connect("a"))
+            joined = first.recv(10)
+            assert joined.endswith(" joined")
+            one = joined.split()[0]
+            second = stack.enter_context(connect("a"))
+            joined = second.recv(10)
+            assert first.recv(10) == joined
+            two = joined.split()[0]
+            other = stack.enter_context(connect("b"))
+            three = other.recv(10).split()[0]
+            first.send("hello")
+            assert first.recv(10) == second.recv(10) == f"{one}: hello"
+            # The other room: its own message is the next it gets, room a's never came.
+            other.send("elsewhere")
+            assert other.recv(10) == f"{three}: elsewhere"
+            second.close()
+            assert first.recv(10) == f"{two} left"

@@ -2,7 +2,8 @@
 
 Each proxy runs in the foreground from a configuration written to the test's directory,
 listening on 127.0.0.1 and forwarding to the command with keep-alive upstream connections.
-nginx may terminate TLS (``tls=(certfile, keyfile)``), as the deployment page configures it.
+nginx may terminate TLS (``tls=(certfile, keyfile)``), as the deployment page configures it,
+and pass WebSockets through (``websocket=True``), as the WebSocket page configures it.
 Tests skip (never install) when the binary is absent.
 """
 
@@ -32,7 +33,7 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    upstream vestespy {{
+{maps}    upstream vestespy {{
         server {upstream};
         keepalive 16;
     }}
@@ -42,8 +43,7 @@ http {{
         location / {{
             proxy_pass http://vestespy;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
+{connection}            proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_request_buffering off;
@@ -73,6 +73,26 @@ backend vestespy
 """
 
 
+#: The Connection header nginx sends upstream: none (upstream keep-alive) by default.
+NGINX_KEEP_ALIVE = """\
+            proxy_set_header Connection "";
+"""
+
+#: With ``websocket=True``: Upgrade passed on, and ``Connection: upgrade`` with it, as the
+#: WebSocket page (docs/websocket_nginx.rst) configures nginx; a request without Upgrade still
+#: goes on a kept-alive upstream connection.
+NGINX_WEBSOCKET_MAP = """\
+    map $http_upgrade $connection_upgrade {
+        default upgrade;
+        ''      '';
+    }
+"""
+NGINX_WEBSOCKET = """\
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+"""
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -83,12 +103,20 @@ class Proxy:
     """nginx or HAProxy in the foreground, forwarding to ``upstream`` (``host:port``).
 
     ``tls``: nginx only, the certificate chain and key files it serves https with.
+    ``websocket``: nginx only, pass WebSocket upgrades through (see NGINX_WEBSOCKET).
     """
 
     def __init__(
-        self, kind: str, directory: Path, upstream: str, tls: tuple[Path, Path] | None = None
+        self,
+        kind: str,
+        directory: Path,
+        upstream: str,
+        tls: tuple[Path, Path] | None = None,
+        websocket: bool = False,
     ) -> None:
         assert tls is None or kind == "nginx", "TLS is configured for nginx only"
+        assert not websocket or kind == "nginx", "WebSockets are configured for nginx only"
+        self.websocket = websocket
         self.kind = kind
         self.directory = directory
         self.upstream = upstream
@@ -129,6 +157,8 @@ class Proxy:
                         user=user,
                         ssl=ssl,
                         certificates=certificates,
+                        maps=NGINX_WEBSOCKET_MAP if self.websocket else "",
+                        connection=NGINX_WEBSOCKET if self.websocket else NGINX_KEEP_ALIVE,
                     )
                 )
                 args = [binary, "-p", str(self.directory), "-c", str(config)]
