@@ -52,6 +52,7 @@ from ._phase import (
     READING_BODY,
     READING_HEAD,
 )
+from ._rejections import plaintext_refused, server_rejected
 from ._sender import Sender
 from ._transport import TLSTransport
 from ._wire import Wire
@@ -131,7 +132,7 @@ class Connection:
         if transport.plaintext_request and self.phase is not CLOSED:
             logger.info("plaintext HTTP request on the TLS port from %s", self.client_address)
             self.wire.close()
-            transport.send_plaintext_answer()
+            plaintext_refused(self, transport.send_plaintext_answer())
             self.sender.close_when_sent()
         return False
 
@@ -219,8 +220,10 @@ class Connection:
 
     def _on_rejected(self, event: RequestRejected) -> None:
         """The driver gave up on the request; its answer, if any, is queued (a flush is due)."""
-        if self._exchange is not None:
-            self._exchange.rejected(event.status, event.reason, event.peer_closed)
+        exchange = self._exchange
+        if exchange is not None:
+            exchange.rejected(event.status, event.reason, event.peer_closed)
+        server_rejected(self, event, exchange)
         if event.response:
             logger.info(
                 "rejected request from %s: %d %s", self.client_address, event.status, event.reason

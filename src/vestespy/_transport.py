@@ -471,9 +471,11 @@ class TLSTransport(Transport):
         """Whether records arrived that are not decrypted yet, or bytes wait in the kernel."""
         return self._incoming.pending > 0 or Transport.input_waiting(self)
 
-    def send_plaintext_answer(self) -> None:
-        """Answer a plaintext HTTP request with PLAINTEXT_ANSWER, unencrypted."""
+    def send_plaintext_answer(self) -> int:
+        """Answer a plaintext HTTP request with PLAINTEXT_ANSWER, unencrypted; return the
+        answer's body bytes (for the access log)."""
         Transport.send(self, PLAINTEXT_ANSWER)
+        return len(_PLAINTEXT_BODY)
 
     def linger(self) -> bool:
         """Send close_notify, then shut down the write side and wait for the client."""

@@ -54,12 +54,12 @@ def test_combined_format() -> None:
 
 def test_every_field_formats() -> None:
     fields = " ".join(f"{{{name}}}" for name in FIELDS if name != "header")
-    line = AccessLogFormatter(fields + " {header[X-Thing]} {header[Missing]}")(
-        make_request(X_Request_ID="id-1", X_Thing="t"), 404, 0, 2.5
-    )
+    request = make_request(X_Request_ID="client-id", X_Thing="t")
+    request._request_id = "id-1"  # as the server does for a trusted proxy's X-Request-ID
+    line = AccessLogFormatter(fields + " {header[X-Thing]} {header[Missing]}")(request, 404, 0, 2.5)
     assert "198.51.100.7 127.0.0.1 GET /a%20b?x=1 /a b x=1 HTTP/1.1" in line
     assert "404 - 0 2500.000 2500000 2.500000" in line
-    assert "id-1 shop.example https" in line
+    assert "id-1 - shop.example https" in line  # request_id, rejection, host, scheme
     assert line.endswith(" t -")
 
 
