@@ -149,7 +149,7 @@ class Request(EventEmitter[RequestEvent]):
 
     @property
     def request_id(self) -> str:
-        """This request's id: a trusted proxy's ``X-Request-ID``, else one the server makes.
+        """This request's id, a trusted proxy's ``X-Request-ID`` or else one the server makes.
 
         The server makes it when it is first read (here, by the access log, or for the WSGI
         environ's ``vestespy.request_id``): unique to the worker process and its run, such as
