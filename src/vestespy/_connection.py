@@ -132,7 +132,8 @@ class Connection:
         if transport.plaintext_request and self.phase is not CLOSED:
             logger.info("plaintext HTTP request on the TLS port from %s", self.client_address)
             self.wire.close()
-            plaintext_refused(self, transport.send_plaintext_answer())
+            plaintext_refused(self)  # logged before the client can read the answer
+            transport.send_plaintext_answer()
             self.sender.close_when_sent()
         return False
 

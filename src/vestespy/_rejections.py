@@ -27,6 +27,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from ._transport import PLAINTEXT_BODY_SIZE
+
 if TYPE_CHECKING:
     from ._connection import Connection
     from ._driver import RequestRejected
@@ -70,14 +72,14 @@ def refuse(request: Request, reason: str) -> None:
     request.rejection = reason
 
 
-def plaintext_refused(connection: Connection, body_bytes: int) -> None:
-    """A plain HTTP request came to a TLS port; its 400 is being sent (loop thread)."""
+def plaintext_refused(connection: Connection) -> None:
+    """A plain HTTP request came to a TLS port; its 400 is about to be sent (loop thread)."""
     hook = connection.access_log
     if hook is None:
         return
     request = connection.context.rejected_request(None, connection.client_address)
     duration = connection.deadlines.head_age(time.monotonic())
-    _log(hook, request, 400, PLAINTEXT_ON_TLS, body_bytes, duration)
+    _log(hook, request, 400, PLAINTEXT_ON_TLS, PLAINTEXT_BODY_SIZE, duration)
 
 
 def _log(

@@ -311,6 +311,8 @@ _PLAINTEXT_REQUEST = re.compile(rb"[A-Z]{3,10} ")
 
 _PLAINTEXT_BODY = b"400 Bad Request: this port speaks HTTPS, and a plain HTTP request came\n"
 #: The answer to a plaintext HTTP request on a TLS port (as nginx answers it, with 400).
+#: The body bytes of PLAINTEXT_ANSWER (for the access log).
+PLAINTEXT_BODY_SIZE = len(_PLAINTEXT_BODY)
 PLAINTEXT_ANSWER = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_PLAINTEXT_BODY), _PLAINTEXT_BODY)
@@ -471,11 +473,9 @@ class TLSTransport(Transport):
         """Whether records arrived that are not decrypted yet, or bytes wait in the kernel."""
         return self._incoming.pending > 0 or Transport.input_waiting(self)
 
-    def send_plaintext_answer(self) -> int:
-        """Answer a plaintext HTTP request with PLAINTEXT_ANSWER, unencrypted; return the
-        answer's body bytes (for the access log)."""
+    def send_plaintext_answer(self) -> None:
+        """Answer a plaintext HTTP request with PLAINTEXT_ANSWER, unencrypted."""
         Transport.send(self, PLAINTEXT_ANSWER)
-        return len(_PLAINTEXT_BODY)
 
     def linger(self) -> bool:
         """Send close_notify, then shut down the write side and wait for the client."""
