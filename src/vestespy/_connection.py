@@ -222,9 +222,12 @@ class Connection:
     def _on_rejected(self, event: RequestRejected) -> None:
         """The driver gave up on the request; its answer, if any, is queued (a flush is due)."""
         exchange = self._exchange
+        # The exchange of a request received whole is one whose response is still going out
+        # (inline, a pipelined request can be parsed before it is): the refused one is later.
+        receiving = exchange if exchange is not None and not exchange.received else None
         if exchange is not None:
             exchange.rejected(event.status, event.reason, event.peer_closed)
-        server_rejected(self, event, exchange)
+        server_rejected(self, event, receiving)
         if event.response:
             logger.info(
                 "rejected request from %s: %d %s", self.client_address, event.status, event.reason

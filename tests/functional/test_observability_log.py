@@ -179,3 +179,22 @@ def test_the_wsgi_environ_has_the_servers_id_and_the_clients_field() -> None:
     assert seen["client"] == "bad id"
     assert seen["server"] == entries[1][0].request_id != "bad id"
     assert entries[0][0].request_id == "from-lb"
+
+
+@pytest.mark.parametrize("workers", [0, 4])
+def test_a_pipelined_rejection_is_logged_as_its_own_request(workers: int) -> None:
+    log = Captured()
+    with serve(answer_id, max_workers=workers, access_log=log) as thread:
+        with RawClient(thread.address) as client:
+            client.send(
+                b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /second HTTP/1.1\r\nHost: x\r\n" + b"A: b\r\n" * 101 + b"\r\n"
+            )
+            assert client.read_response().status == 200
+            assert client.read_response().status == 431
+        entries = log.wait(2)
+    first, second = entries
+    assert (first[0].target, first[1], first[0].rejection) == ("/first", 200, None)
+    assert second[0] is not first[0]
+    assert second[0].rejection is not None
+    assert (second[0].target, second[1]) == ("/second", 431)
