@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 from conformance_cases import CASES, Case, Echo, Reject
+from echo_app import echo
 from test_conformance import replay
 
-from conftest import echo
 from support import RawClient, ServerThread, serve
 from support.polling import poll
 from vestespy import Request
