@@ -198,3 +198,19 @@ def test_a_pipelined_rejection_is_logged_as_its_own_request(workers: int) -> Non
     assert second[0] is not first[0]
     assert second[0].rejection is not None
     assert (second[0].target, second[1]) == ("/second", 431)
+
+
+def test_a_wsgi_response_keeps_the_servers_fields() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Replaced", "app")])
+        return [environ["vestespy.request_id"].encode()]
+
+    options: dict[str, Any] = {
+        "echo_request_id": True,
+        "response_headers": ("X-A: 1", "X-A: 2", "X-Replaced: server"),
+    }
+    with serve(WSGIAdapter(app), **options) as thread, RawClient(thread.address) as client:
+        response = client.request()
+    assert response.header("X-Request-ID") == response.body.decode()
+    assert response.header_all("X-A") == ["1", "2"]
+    assert response.header_all("X-Replaced") == ["app"]
