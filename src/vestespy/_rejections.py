@@ -55,7 +55,14 @@ PLAINTEXT_ON_TLS = "plain HTTP request on the TLS port"
 def server_rejected(
     connection: Connection, event: RequestRejected, exchange: Exchange | None
 ) -> None:
-    """The driver refused a request and its answer is queued, or it sent none (loop thread)."""
+    """The driver refused a request and its answer is queued, or it sent none (loop thread).
+
+    Args:
+        connection: The client's connection.
+        event: The driver's rejection; ``event.response`` empty: nothing is sent, no line.
+        exchange: The refused request's exchange if its head had been handed on (a body or
+            a deadline refused it), else None (its head was refused, or never came whole).
+    """
     hook = connection.access_log
     if hook is None or not event.response:
         return
