@@ -209,6 +209,7 @@ class WSGIAdapter:
             "wsgi.multiprocess": self._multiprocess,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
+            "vestespy.request_id": "",
         }
 
     # The options the environ's shared part is built from: set, they rebuild it.
