@@ -3,7 +3,7 @@
 Theory of operation: an id is made only when something asks for it (the access log's
 ``request_id`` field, :attr:`Request.request_id <vestespy.Request.request_id>`, the WSGI
 environ, ``echo_request_id``), so a server that uses none pays nothing per request. A made id
-is this process's random prefix (64 bits, hex) and a counter: unique across the workers of
+is this process's random prefix (64 bits, hex) and a decimal counter: unique across the workers of
 one command and across restarts, without a system call per request (``uuid4`` reads
 ``os.urandom`` each time: about twenty times the cost, measured with ``timeit``). The prefix
 is drawn again in a forked child, so that workers forked from one parent never share it.
@@ -42,9 +42,9 @@ os.register_at_fork(after_in_child=_reseed)
 
 
 def new_request_id() -> str:
-    """A request id unique to this process and its run, such as ``"3f9a1c0e5b7d2a48-1a"``."""
+    """A request id unique to this process and its run, such as ``"3f9a1c0e5b7d2a48-26"``."""
     # next() on itertools.count is atomic: threads never get the same number.
-    return _prefix + format(next(_counter), "x")
+    return f"{_prefix}{next(_counter)}"  # decimal: half the cost of format(n, "x")
 
 
 def valid_request_id(value: str | None) -> bool:

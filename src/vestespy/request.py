@@ -153,7 +153,7 @@ class Request(EventEmitter[RequestEvent]):
 
         The server makes it when it is first read (here, by the access log, or for the WSGI
         environ's ``vestespy.request_id``): unique to the worker process and its run, such as
-        ``"3f9a1c0e5b7d2a48-1a"``. A proxy's is used only when the socket peer is one of
+        ``"3f9a1c0e5b7d2a48-26"``. A proxy's is used only when the socket peer is one of
         ``trusted_proxies`` and the value is 1 to 200 visible ASCII characters (no quote or
         backslash); :attr:`headers` keeps the client's field whatever it holds. See
         :doc:`/observability`.
