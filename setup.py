@@ -58,6 +58,7 @@ COMPILED_MODULES = (
     "_dates",
     "_detach",
     "_header_fields",
+    "_request_ids",
 )
 
 ENV = "VESTESPY_COMPILE"

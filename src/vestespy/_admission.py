@@ -8,6 +8,8 @@ connection posts the request directly and none of this costs anything. The steps
 * ``response_headers`` are put in the response's headers before the listeners see it (so one
   the application sets of the same name replaces it); ``server_header`` and ``date_header``
   turned off stop the response from adding ``Server`` and ``Date``;
+* ``echo_request_id``: the response carries the request's id
+  (:attr:`~vestespy.Request.request_id`) as ``X-Request-ID``;
 * with client certificates (``ssl_cert_reqs``), the verified peer certificate is stored on
   the request as :attr:`~vestespy.Request.peer_certificate`;
 * ``limit_concurrency``: below the limit the request is counted and posted; the slot is given
@@ -35,6 +37,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from ._header_fields import parse_header_line
+from ._rejections import CONCURRENCY_LIMIT, refuse
 from ._transport import TLSTransport
 
 if TYPE_CHECKING:
@@ -66,6 +69,7 @@ class Admission:
 
     __slots__ = (
         "_auto_fields",
+        "_echo_id",
         "_headers",
         "_lock",
         "_peer_certificates",
@@ -80,12 +84,14 @@ class Admission:
         self._headers = [parse_header_line(line) for line in options.response_headers]
         self._auto_fields = (options.date_header, options.server_header)
         self._peer_certificates = options.ssl_cert_reqs != "none"
+        self._echo_id = options.echo_request_id
         #: Whether any step applies (else the server does without).
         self.needed = bool(
             self.limit is not None
             or self._headers
             or self._auto_fields != (True, True)
             or self._peer_certificates
+            or self._echo_id
         )
         #: Requests started and not yet closed (counted only with a limit).
         self.in_flight = 0
@@ -102,6 +108,8 @@ class Admission:
         for name, value in self._headers:
             response.headers.add(name, value)
         response._auto_fields = self._auto_fields
+        if self._echo_id:
+            response.headers.set("X-Request-ID", request.request_id)
         if self._peer_certificates:
             transport = connection.transport
             if isinstance(transport, TLSTransport):
@@ -124,6 +132,7 @@ class Admission:
         logger.debug(
             "limit_concurrency (%d) reached: 503 for %s %s", limit, request.method, request.target
         )
+        refuse(request, CONCURRENCY_LIMIT)
         response.status = 503
         headers = response.headers
         headers.set("Content-Type", "text/plain; charset=utf-8")

@@ -54,6 +54,7 @@ from ._phase import (
     WEBSOCKET,
 )
 from ._pool import Strand
+from ._rejections import plaintext_refused, server_rejected
 from ._sender import Sender
 from ._transport import TLSTransport
 from ._wire import Wire
@@ -169,6 +170,7 @@ class Connection:
         if transport.plaintext_request and self.phase is not CLOSED:
             logger.info("plaintext HTTP request on the TLS port from %s", self.client_address)
             self.wire.close()
+            plaintext_refused(self)  # logged before the client can read the answer
             transport.send_plaintext_answer()
             self.sender.close_when_sent()
         return False
@@ -309,8 +311,13 @@ class Connection:
     def _on_rejected(self, event: RequestRejected) -> None:
         """The driver gave up on the request; its answer, if any, is queued (a flush is due)."""
         self.meter.rejected(event.status, event.reason, event.peer_closed)
-        if self._exchange is not None:
-            self._exchange.rejected(event.status, event.reason, event.peer_closed)
+        exchange = self._exchange
+        # The exchange of a request received whole is one whose response is still going out
+        # (inline, a pipelined request can be parsed before it is): the refused one is later.
+        receiving = exchange if exchange is not None and not exchange.received else None
+        if exchange is not None:
+            exchange.rejected(event.status, event.reason, event.peer_closed)
+        server_rejected(self, event, receiving)
         if event.response:
             logger.info(
                 "rejected request from %s: %d %s", self.client_address, event.status, event.reason

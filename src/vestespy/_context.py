@@ -20,6 +20,7 @@ from ._driver import Driver, RequestStarted
 from ._exchange import Exchange, ExchangeHost, LoggedExchange
 from ._header_fields import headers_from_triples
 from ._pool import SerialQueue
+from ._request_ids import valid_request_id
 from ._stats import Counters
 from ._transport import TLSTransport, Transport
 from ._wire import Wire
@@ -143,8 +144,30 @@ class ConnectionContext:
             exchange = LoggedExchange(
                 host, wire, lock, 0 if self.inline else self.options.max_body_buffer
             )
+        exchange.request = self._new_request(self.handler, event, client_address, exchange)
+        exchange.response = Response(exchange, event.method)
+        return exchange
+
+    def rejected_request(
+        self, started: RequestStarted | None, client_address: SocketAddress
+    ) -> Request:
+        """A request for the access log's line of one the server refused before it reached an
+        exchange: its head if it was parsed, else method, target and version ``"-"``/``""``."""
+        if started is None:
+            started = RequestStarted("-", "-", "", [], False)
+        return self._new_request(Request, started, client_address, None)
+
+    def _new_request(
+        self,
+        cls: type[Request],
+        event: RequestStarted,
+        client_address: SocketAddress,
+        exchange: Exchange | None,
+    ) -> Request:
+        """A request from a parsed head: the scheme (TLS), what a trusted proxy says of the
+        client, and its ``X-Request-ID`` (see _request_ids)."""
         headers = headers_from_triples(event.headers)
-        exchange.request = request = self.handler(
+        request = cls(
             method=event.method,
             target=event.target,
             http_version=event.http_version,
@@ -153,7 +176,6 @@ class ConnectionContext:
             connection=exchange,
             expects_continue=event.expects_continue,
         )
-        exchange.response = Response(exchange, event.method)
         if self.ssl_context is not None:
             request.scheme = "https"
         trusted = self.trusted_proxies
@@ -161,4 +183,8 @@ class ConnectionContext:
             forwarded = resolve(client_address, headers, trusted)
             if forwarded is not None:
                 request._set_forwarded(forwarded.client, forwarded.scheme, forwarded.host)
-        return exchange
+            if trusted.trusts_peer(client_address):
+                proxy_id = headers.get("x-request-id")
+                if valid_request_id(proxy_id):
+                    request._request_id = proxy_id
+        return request

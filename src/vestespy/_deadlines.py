@@ -201,6 +201,11 @@ class Deadlines:
         elif phase is READING_BODY or phase is AWAITING_RESPONSE:
             self._last_active = now
 
+    def head_age(self, now: float) -> float:
+        """Seconds since the last head began: its first byte, or the accept for a
+        connection's first request (the access log's duration of a refused head)."""
+        return now - self._head_since
+
     def request_started(self) -> None:
         """A request head is complete: the head clock stops, the body meter starts anew."""
         self._head_timing = False

@@ -162,6 +162,11 @@ class RequestRejected:
     response: bytes
     #: Whether the error is the client closing the connection mid-request.
     peer_closed: bool = False
+    #: The body bytes of ``response`` (for the access log).
+    body_bytes: int = 0
+    #: The head of a request refused as it was parsed (a limit, a framing or target rule),
+    #: for the access log; None when the head was never parsed or its request was handed on.
+    started: RequestStarted | None = None
 
 
 @dataclass(slots=True)
@@ -449,12 +454,11 @@ class Driver:
         target = event.target.decode("ascii")
         version = event.http_version.decode("ascii")
         headers = _triples(event.headers)
-        if len(headers) > self._max_fields:
-            many = _strict.TOO_MANY_FIELDS
-            return self._reject(many.status, many.name, head=method == "HEAD")
-        rule = _strict.check_request(method, target, version, headers)
+        rule = _strict.TOO_MANY_FIELDS if len(headers) > self._max_fields else None
+        if rule is None:
+            rule = _strict.check_request(method, target, version, headers)
         if rule is not None:
-            return self._reject(rule.status, rule.name, head=method == "HEAD")
+            return self._reject_head(rule, RequestStarted(method, target, version, headers, False))
         self._headers = headers
         self._body_seen = 0
         chunked = any(field[0] == "transfer-encoding" for field in headers)
@@ -466,7 +470,8 @@ class Driver:
         if self._max_body is not None:
             rule = self._check_body_size(headers, chunked)
             if rule is not None:
-                return self._reject(rule.status, rule.name, head=method == "HEAD")
+                started = RequestStarted(method, target, version, headers, False)
+                return self._reject_head(rule, started)
         return RequestStarted(
             method=method,
             target=target,
@@ -489,6 +494,12 @@ class Driver:
             if name == "content-length" and int(value) > self._max_body:
                 return _strict.BODY_TOO_LARGE
         return None
+
+    def _reject_head(self, rule: _strict.Rule, started: RequestStarted) -> RequestRejected:
+        """Refuse a parsed head by ``rule``; the rejection carries the head (access log)."""
+        rejected = self._reject(rule.status, rule.name, head=started.method == "HEAD")
+        rejected.started = started
+        return rejected
 
     def _reject(self, status: int, reason: str, *, head: bool = False) -> RequestRejected:
         """Build the error response for a protocol error and stop parsing for good.
@@ -519,7 +530,7 @@ class Driver:
         if not head:
             data += conn.send(Data(data=body))
         data += conn.send(EndOfMessage())
-        return RequestRejected(status, reason, data, self._eof)
+        return RequestRejected(status, reason, data, self._eof, 0 if head else len(body))
 
     # -- sending ---------------------------------------------------------------------------
 

@@ -398,10 +398,11 @@ class LoggedExchange(Exchange):
     The connection makes these instead of :class:`Exchange` only when the server has a hook,
     so that a server without one measures nothing at all. Counted: the body bytes handed to
     the connection, and the time from the request head to the response's end being queued.
-    A response that never completes (the connection closed first) is not reported.
+    A response that never completes (the connection closed first) is not reported, nor one
+    of a request the server rejected (its own line is the request's: see ``_rejections``).
     """
 
-    __slots__ = ("_body_bytes", "_started")
+    __slots__ = ("_body_bytes", "_silenced", "_started")
 
     def __init__(
         self, host: ExchangeHost, wire: Wire[Exchange], lock: threading.Lock, max_body_buffer: int
@@ -409,6 +410,13 @@ class LoggedExchange(Exchange):
         super().__init__(host, wire, lock, max_body_buffer)
         self._started = time.perf_counter()
         self._body_bytes = 0
+        self._silenced = False  # the server rejected the request (any thread reads it)
+
+    def rejected(self, status: int, reason: str, peer_closed: bool) -> None:
+        """The driver gave up on the request (see :meth:`Exchange.rejected`): a response the
+        listeners still make is dropped unsent, so it is not reported."""
+        self._silenced = True
+        super().rejected(status, reason, peer_closed)
 
     def start(self, head: ResponseHead, body: bytes, end: bool) -> None:
         """Queue the head, ``body`` and, if ``end``, the end of the response; count it."""
@@ -434,7 +442,7 @@ class LoggedExchange(Exchange):
 
     def _report(self, status: int) -> None:
         hook = self._host.access_log
-        if hook is None:
+        if hook is None or self._silenced:
             return
         duration = time.perf_counter() - self._started
         try:

@@ -337,6 +337,8 @@ _PLAINTEXT_REQUEST = re.compile(rb"[A-Z]{3,10} ")
 
 _PLAINTEXT_BODY = b"400 Bad Request: this port speaks HTTPS, and a plain HTTP request came\n"
 #: The answer to a plaintext HTTP request on a TLS port (as nginx answers it, with 400).
+#: The body bytes of PLAINTEXT_ANSWER (for the access log).
+PLAINTEXT_BODY_SIZE = len(_PLAINTEXT_BODY)
 PLAINTEXT_ANSWER = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_PLAINTEXT_BODY), _PLAINTEXT_BODY)

@@ -8,10 +8,17 @@ only the fields the format names. Every value that came from the client is escap
 ``\\``, control characters and non-ASCII become ``\\xHH``), so a request cannot forge a log
 line or a field boundary. :class:`AccessLogger` is the hook the command line installs: it
 formats only when the ``vestespy.access`` logger would emit the record.
+
+The server's own answers (a 400 for a malformed request, 408 for a deadline, 413, 414, 431,
+the 503 of ``limit_concurrency``...) reach the hook too, with a request whose
+:attr:`~vestespy.Request.rejection` says why; a line of the text format then ends with
+``rejected="reason"`` (unless the format places ``{rejection}`` itself). The format
+:data:`JSON_FORMAT` (``"json"``) makes one JSON object per line instead (:data:`JSON_FIELDS`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -26,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = [
     "COMBINED_FORMAT",
     "FIELDS",
+    "JSON_FIELDS",
+    "JSON_FORMAT",
     "AccessHook",
     "AccessLogFormatter",
     "AccessLogger",
@@ -88,13 +97,38 @@ FIELDS: dict[str, str] = {
     "duration_s": "the time taken in seconds, six decimals",
     "user_agent": "the User-Agent field",
     "referer": "the Referer field",
-    "request_id": "the X-Request-ID field",
+    "request_id": "the request's id: a trusted proxy's X-Request-ID, or made by the server",
+    "rejection": "why the server answered the request itself ('-' when the application did)",
     "host": "the requested host (through trusted proxies)",
     "scheme": "http or https (through trusted proxies)",
     "time": "the local time, as 10/Oct/2026:13:55:36 +0000",
     "time_iso": "the local time in ISO 8601",
     "pid": "the worker's process id",
     "header": "header[NAME]: the request header field NAME",
+}
+
+#: The format that makes each line one JSON object (``--access-log-format json``).
+JSON_FORMAT = "json"
+
+#: The keys of a JSON line, and what each holds; a value that is not there is ``null``.
+JSON_FIELDS: dict[str, str] = {
+    "time": "the local time in ISO 8601 (string)",
+    "client": "the client address, through trusted proxies (string)",
+    "peer": "the socket peer address (string)",
+    "method": "the request method (string; null if the head was not parsed)",
+    "target": "the request-target as received (string; null if the head was not parsed)",
+    "version": "the protocol, such as HTTP/1.1 (string; null if the head was not parsed)",
+    "status": "the response status code (number)",
+    "bytes_sent": "the body bytes sent (number)",
+    "duration_ms": "the time taken in milliseconds, three decimals (number)",
+    "referer": "the Referer field (string or null)",
+    "user_agent": "the User-Agent field (string or null)",
+    "host": "the requested host, through trusted proxies (string or null)",
+    "scheme": "http or https, through trusted proxies (string)",
+    "request_id": "the request's id (string)",
+    "pid": "the worker's process id (number)",
+    "rejected": "whether the server answered the request itself (true or false)",
+    "reason": "why the server answered it itself (string; null when the application did)",
 }
 
 _ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), 0x22, 0x5C, *range(0x7F, 0x100))}
@@ -188,8 +222,10 @@ class _Fields:
         if name == "query":
             return escape(request.query) or "-"
         if name == "version":
-            return f"HTTP/{request.http_version}"
+            return f"HTTP/{request.http_version}" if request.http_version else "-"
         if name == "request_line":
+            if not request.http_version:
+                return "-"  # a head the server refused before parsing it
             return escape(f"{request.method} {request.target} HTTP/{request.http_version}")
         if name == "status":
             return self.status
@@ -203,10 +239,14 @@ class _Fields:
             return round(self.duration * 1_000_000)
         if name == "duration_s":
             return f"{self.duration:.6f}"
-        if name in ("user_agent", "referer", "request_id"):
-            field = {"user_agent": "user-agent", "referer": "referer", "request_id": "x-request-id"}
-            value = request.headers.get(field[name])
+        if name in ("user_agent", "referer"):
+            value = request.headers.get("user-agent" if name == "user_agent" else "referer")
             return "-" if value is None else escape(value)
+        if name == "request_id":
+            return escape(request.request_id)
+        if name == "rejection":
+            reason = request.rejection
+            return "-" if reason is None else escape(reason)
         if name == "host":
             return escape(request.host) if request.host else "-"
         if name == "scheme":
@@ -227,6 +267,11 @@ def _header(request: Request, name: str) -> str:
     return "-" if value is None else escape(value)
 
 
+def _mark(reason: str) -> str:
+    """What ends a text line of a request the server answered itself."""
+    return f' rejected="{escape(reason)}"'
+
+
 #: Each field as Python statements over ``request, status, bytes_sent, duration`` setting
 #: ``v`` (renamed per field), for the compiled formatter, and whether the value came from the
 #: client (escaped). What :class:`_Fields` computes, escaping aside (see _compile).
@@ -237,8 +282,12 @@ _FIELD_CODE: dict[str, tuple[str, bool]] = {
     "target": ("v = request.target", True),
     "path": ("v = request.path", True),
     "query": ('v = request.query or "-"', True),
-    "version": ('v = f"HTTP/{request.http_version}"', False),
-    "request_line": ('v = f"{request.method} {request.target} HTTP/{request.http_version}"', True),
+    "version": ('v = f"HTTP/{request.http_version}" if request.http_version else "-"', False),
+    "request_line": (
+        'v = f"{request.method} {request.target} HTTP/{request.http_version}"'
+        ' if request.http_version else "-"',
+        True,
+    ),
     "status": ("v = status", False),
     "bytes": ('v = bytes_sent or "-"', False),
     "bytes_sent": ("v = bytes_sent", False),
@@ -247,7 +296,8 @@ _FIELD_CODE: dict[str, tuple[str, bool]] = {
     "duration_s": ('v = f"{duration:.6f}"', False),
     "user_agent": ('v = request.headers.get("user-agent")\nif v is None: v = "-"', True),
     "referer": ('v = request.headers.get("referer")\nif v is None: v = "-"', True),
-    "request_id": ('v = request.headers.get("x-request-id")\nif v is None: v = "-"', True),
+    "request_id": ("v = request.request_id", True),
+    "rejection": ('v = request.rejection\nif v is None: v = "-"', True),
     "host": ('v = request.host or "-"', True),
     "scheme": ("v = request.scheme", False),
     "time": (
@@ -267,7 +317,10 @@ _HELPERS: dict[str, object] = {
     "_local_times": _local_times,
     "_now": time.time,
     "_getpid": os.getpid,
+    "_mark": _mark,
 }
+
+
 _HEADER_FIELD = re.compile(r"header\[([^\[\]{}.]+)\]")
 
 _LineFunction = Callable[["Request", int, int, float], str]
@@ -290,7 +343,10 @@ def _compile(format: str) -> _LineFunction | None:
     body: list[str] = []
     client: list[str] = []
     pieces: list[str] = []
+    names: set[str] = set()
     for index, (literal, name, spec, conversion) in enumerate(string.Formatter().parse(format)):
+        if name is not None:
+            names.add(name)
         if literal:
             pieces.append(repr(literal))  # a plain string literal, exact whatever it holds
         if name is None:
@@ -326,10 +382,16 @@ def _compile(format: str) -> _LineFunction | None:
         body += [f"    {variable} = _escape({variable})" for variable in client]
     lines = "".join(f"    {statement}\n" for statement in body)
     # Adjacent literals: Python joins them into one f-string when it compiles the function.
-    source = (
-        f"def _line(request, status, bytes_sent, duration):\n{lines}"
-        f"    return {' '.join(pieces) or repr('')}\n"
-    )
+    line = " ".join(pieces) or repr("")
+    if "rejection" in names:
+        end = f"    return {line}\n"
+    else:  # the server's own answers are marked whatever the format
+        end = (
+            f"    line = {line}\n"
+            "    reason = request.rejection\n"
+            "    return line if reason is None else line + _mark(reason)\n"
+        )
+    source = f"def _line(request, status, bytes_sent, duration):\n{lines}{end}"
     exec(source, namespace)
     return cast("_LineFunction", namespace["_line"])
 
@@ -338,7 +400,8 @@ class AccessLogFormatter:
     """Formats access log lines from a format of named ``{fields}`` (see :data:`FIELDS`).
 
     Args:
-        format: The line format, :data:`COMBINED_FORMAT` by default.
+        format: The line format, :data:`COMBINED_FORMAT` by default; :data:`JSON_FORMAT`
+            (``"json"``) for JSON lines.
 
     Raises:
         ValueError: The format names an unknown field or is malformed.
@@ -351,6 +414,11 @@ class AccessLogFormatter:
 
     def __init__(self, format: str = COMBINED_FORMAT) -> None:
         names: list[str] = []
+        if format == JSON_FORMAT:
+            self.format: str = format
+            self.fields: tuple[str, ...] = tuple(JSON_FIELDS)
+            self.line: Callable[[Request, int, int, float], str] = _json_line
+            return
         try:
             for _, name, _, _ in string.Formatter().parse(format):
                 if name is None:
@@ -366,19 +434,64 @@ class AccessLogFormatter:
         except ValueError as exc:
             raise ValueError(f"bad access log format {format!r}: {exc}") from None
         #: The line format, as given.
-        self.format: str = format
-        #: The fields the format names, in order.
-        self.fields: tuple[str, ...] = tuple(names)
+        self.format = format
+        #: The fields the format names, in order (for :data:`JSON_FORMAT`, the JSON keys).
+        self.fields = tuple(names)
         #: ``line(request, status, bytes_sent, duration)`` returns the line, as calling the
         #: formatter does, one call less (the format compiled into one function).
-        self.line: Callable[[Request, int, int, float], str] = _compile(format) or self._format_map
+        self.line = _compile(format) or self._format_map
 
     def __call__(self, request: Request, status: int, bytes_sent: int, duration: float) -> str:
         """Return the line for one response."""
         return self.line(request, status, bytes_sent, duration)
 
     def _format_map(self, request: Request, status: int, bytes_sent: int, duration: float) -> str:
-        return self.format.format_map(_Fields(request, status, bytes_sent, duration))
+        line = self.format.format_map(_Fields(request, status, bytes_sent, duration))
+        reason = request.rejection
+        if reason is None or "rejection" in self.fields:
+            return line
+        return line + _mark(reason)
+
+
+# ensure_ascii: non-ASCII and control characters become \uXXXX, so a line stays one line of
+# ASCII whatever the client sent; no spaces after separators; the values are never circular.
+_encode_json = json.JSONEncoder(
+    ensure_ascii=True, separators=(",", ":"), check_circular=False
+).encode
+
+
+def _json_address(address: object) -> str | None:
+    if isinstance(address, tuple) and address:
+        return str(address[0])
+    return str(address) if address else None
+
+
+def _json_line(request: Request, status: int, bytes_sent: int, duration: float) -> str:
+    """One JSON object: the keys of :data:`JSON_FIELDS`, in that order."""
+    parsed = bool(request.http_version)
+    headers = request.headers
+    reason = request.rejection
+    return _encode_json(
+        {
+            "time": _local_times()[3],
+            "client": _json_address(request.client_address),
+            "peer": _json_address(request.peer_address),
+            "method": request.method if parsed else None,
+            "target": request.target if parsed else None,
+            "version": f"HTTP/{request.http_version}" if parsed else None,
+            "status": status,
+            "bytes_sent": bytes_sent,
+            "duration_ms": round(duration * 1000, 3),
+            "referer": headers.get("referer"),
+            "user_agent": headers.get("user-agent"),
+            "host": request.host,
+            "scheme": request.scheme,
+            "request_id": request.request_id,
+            "pid": os.getpid(),
+            "rejected": reason is not None,
+            "reason": reason,
+        }
+    )
 
 
 class AccessLogger:

@@ -389,8 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--access-log-format",
         metavar="FORMAT",
         help="named fields such as {client} {method} {target} {status} {bytes} {duration_ms}"
-        " {user_agent} {referer} {request_id} {header[Name]} (default: combined plus"
-        " duration)",
+        " {user_agent} {referer} {request_id} {rejection} {header[Name]}, or json for one"
+        " JSON object per line (default: combined plus duration)",
     )
     logs.add_argument(
         "--access-log-buffer",

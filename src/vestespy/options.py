@@ -126,6 +126,11 @@ class ServerOptions:
     #: Add a ``Date`` field to responses that have none (RFC 9110 6.6.1 asks an origin
     #: server with a clock to send one).
     date_header: bool = True
+    #: Send each request's id (:attr:`~vestespy.Request.request_id`: a trusted proxy's
+    #: ``X-Request-ID``, else one the server makes) back as the response's ``X-Request-ID``
+    #: field, unless the application sets one. Errors the server answers before a request
+    #: reaches the application (400, 408, 413, 431...) go without.
+    echo_request_id: bool = False
     #: The password of an encrypted ``keyfile`` (or of the key in ``certfile``).
     ssl_keyfile_password: str | None = None
     #: A PEM file of the certificate authorities that sign client certificates.
@@ -231,6 +236,7 @@ _NOT_NUMBERS = frozenset(
         "response_headers",
         "server_header",
         "date_header",
+        "echo_request_id",
         "ssl_keyfile_password",
         "ssl_ca_certs",
         "ssl_cert_reqs",
@@ -256,7 +262,7 @@ def _check_operator_options(options: ServerOptions) -> None:
             raise ValueError(f"option response_headers must be strings, not {line!r}")
         parse_header_line(line)
     object.__setattr__(options, "response_headers", lines)
-    for name in ("server_header", "date_header"):
+    for name in ("server_header", "date_header", "echo_request_id"):
         if not isinstance(getattr(options, name), bool):
             raise ValueError(f"option {name} must be True or False")
     for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers", "metrics_bind"):
@@ -332,6 +338,7 @@ class ServerOptionsKwargs(TypedDict, total=False):
     response_headers: tuple[str, ...]
     server_header: bool
     date_header: bool
+    echo_request_id: bool
     ssl_keyfile_password: str | None
     ssl_ca_certs: str | None
     ssl_cert_reqs: str

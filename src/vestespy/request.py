@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 from ._emitter import EventEmitter, Listener
 from ._mypyc import mypyc_attr
+from ._request_ids import new_request_id
 from .headers import Headers
 
 if TYPE_CHECKING:
@@ -90,6 +91,11 @@ class Request(EventEmitter[RequestEvent]):
     #: (``subject``, ``issuer``, ``notAfter``...), when the server asks clients for one
     #: (the ``ssl_cert_reqs`` option) and the client sent one; else None.
     peer_certificate: dict[str, Any] | None  # Any: str, int or nested tuples, by key
+    #: Why the server answered this request itself, such as ``"too many header fields"``,
+    #: ``"request head not received within header_timeout"`` or ``"concurrency limit"``; None
+    #: when the application answers it. The access log marks such lines (see
+    #: :doc:`/observability`).
+    rejection: str | None
 
     def __init__(
         self,
@@ -137,6 +143,25 @@ class Request(EventEmitter[RequestEvent]):
         # instance before it is read.
         self._peer: SocketAddress | None = None
         self._host: str | None = None
+        self.rejection = None
+        # A trusted proxy's X-Request-ID (set by the server), or the id made when first read.
+        self._request_id: str | None = None
+
+    @property
+    def request_id(self) -> str:
+        """This request's id, a trusted proxy's ``X-Request-ID`` or else one the server makes.
+
+        The server makes it when it is first read (here, by the access log, or for the WSGI
+        environ's ``vestespy.request_id``): unique to the worker process and its run, such as
+        ``"3f9a1c0e5b7d2a48-26"``. A proxy's is used only when the socket peer is one of
+        ``trusted_proxies`` and the value is 1 to 200 visible ASCII characters (no quote or
+        backslash); :attr:`headers` keeps the client's field whatever it holds. See
+        :doc:`/observability`.
+        """
+        request_id = self._request_id
+        if request_id is None:
+            request_id = self._request_id = new_request_id()
+        return request_id
 
     @property
     def peer_address(self) -> SocketAddress:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support import poll
+from support import RawClient, poll
 from support.command import ACCESS_LINE, Command, Load, check_access_log, write_app
 
 pytestmark = [
@@ -114,3 +114,31 @@ def test_an_access_logger_configured_by_log_config_goes_through_logging(app_dir:
         lines[:3]
     )
     assert command.stdout == ""
+
+
+def test_json_lines_with_the_servers_rejections(app_dir: Path) -> None:
+    args = ["app:app", "--port", "0", "--access-log-format", "json", "--echo-request-id"]
+    args += ["--max-header-count", "5", "--forwarded-allow-ips", "127.0.0.1"]
+    with Command(args, app_dir) as command:
+        address = command.wait_ready()
+        with RawClient(address) as client:
+            response = client.request(target="/pid", headers=[("X-Request-ID", "lb-1")])
+            assert response.status == 200
+            assert response.header("X-Request-ID") == "lb-1"
+        with RawClient(address) as client:
+            client.send(b"GET /many HTTP/1.1\r\nHost: x\r\n" + b"A: b\r\n" * 6 + b"\r\n")
+            assert client.read_response().status == 431
+        with RawClient(address) as client:
+            client.send(b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.read_response().status == 400
+        assert command.stop() == 0
+    records = [json.loads(line) for line in command.stdout.splitlines()]
+    by_status = {record["status"]: record for record in records if record["target"] != "/pid"}
+    ready = [record for record in records if record["target"] == "/pid"]
+    assert any(record["request_id"] == "lb-1" and not record["rejected"] for record in ready)
+    assert by_status[431]["target"] == "/many"
+    assert by_status[431]["rejected"] is True
+    assert by_status[431]["reason"] == "too-many-header-fields"
+    assert by_status[400]["rejected"] is True
+    assert by_status[400]["method"] is None  # h11 refused the request line
+    assert len(records) == len(ready) + 2

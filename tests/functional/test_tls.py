@@ -193,6 +193,21 @@ def test_a_plaintext_request_to_the_tls_port_gets_a_plaintext_400(
         assert client.is_closed_by_server()
 
 
+def test_the_plaintext_400_has_an_access_log_line(server_context: ssl.SSLContext) -> None:
+    lines: list[tuple[int, str | None, int, str]] = []
+
+    def log(req: vestespy.Request, status: int, sent: int, duration: float) -> None:
+        lines.append((status, req.rejection, sent, req.method))
+
+    with (
+        serve(describe, ssl_context=server_context, access_log=log) as thread,
+        RawClient(thread.address) as client,
+    ):
+        response = client.request()
+        assert response.status == 400
+        assert lines == [(400, "plain HTTP request on the TLS port", len(response.body), "-")]
+
+
 def test_sni_callback_runs_as_the_ssl_module_provides(
     served: Serve, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:

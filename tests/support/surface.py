@@ -59,6 +59,8 @@ PUBLIC: dict[str, list[str]] = {
     "vestespy.access_log": [
         "COMBINED_FORMAT",
         "FIELDS",
+        "JSON_FIELDS",
+        "JSON_FORMAT",
         "AccessHook",
         "AccessLogFormatter",
         "AccessLogger",

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 
 import pytest
 
 from vestespy import Headers, Request
-from vestespy.access_log import COMBINED_FORMAT, FIELDS, AccessLogFormatter, AccessLogger, escape
+from vestespy.access_log import (
+    COMBINED_FORMAT,
+    FIELDS,
+    JSON_FIELDS,
+    JSON_FORMAT,
+    AccessLogFormatter,
+    AccessLogger,
+    escape,
+)
 
 
 def make_request(**headers: str) -> Request:
@@ -54,12 +64,12 @@ def test_combined_format() -> None:
 
 def test_every_field_formats() -> None:
     fields = " ".join(f"{{{name}}}" for name in FIELDS if name != "header")
-    line = AccessLogFormatter(fields + " {header[X-Thing]} {header[Missing]}")(
-        make_request(X_Request_ID="id-1", X_Thing="t"), 404, 0, 2.5
-    )
+    request = make_request(X_Request_ID="client-id", X_Thing="t")
+    request._request_id = "id-1"  # as the server does for a trusted proxy's X-Request-ID
+    line = AccessLogFormatter(fields + " {header[X-Thing]} {header[Missing]}")(request, 404, 0, 2.5)
     assert "198.51.100.7 127.0.0.1 GET /a%20b?x=1 /a b x=1 HTTP/1.1" in line
     assert "404 - 0 2500.000 2500000 2.500000" in line
-    assert "id-1 shop.example https" in line
+    assert "id-1 - shop.example https" in line  # request_id, rejection, host, scheme
     assert line.endswith(" t -")
 
 
@@ -86,3 +96,75 @@ def test_logger_hook(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="vestespy.access"):
         hook(make_request(), 201, 0, 0.1)  # disabled: not even formatted
     assert not caplog.records
+
+
+# -- the server's own answers, JSON lines, request ids ------------------------------------------
+
+
+def test_a_rejection_is_marked_whatever_the_format() -> None:
+    request = make_request()
+    request.rejection = 'too "many" header fields\n'
+    for fmt in ("{status}", "{status} {method!r:>8}"):  # compiled, and through format_map
+        line = AccessLogFormatter(fmt)(request, 431, 10, 0.0)
+        assert line.endswith(' rejected="too \\x22many\\x22 header fields\\x0a"'), line
+    # A format that places {rejection} itself is not marked again.
+    assert AccessLogFormatter("{status} [{rejection}]")(request, 431, 10, 0.0) == (
+        "431 [too \\x22many\\x22 header fields\\x0a]"
+    )
+    request.rejection = None
+    assert AccessLogFormatter("{status} {rejection}")(request, 200, 0, 0.0) == "200 -"
+    assert AccessLogFormatter("{status}")(request, 200, 0, 0.0) == "200"
+
+
+def test_a_head_never_parsed_has_no_request_line() -> None:
+    request = Request(
+        method="-", target="-", http_version="", headers=Headers(), client_address=("::1", 1, 0, 0)
+    )
+    request.rejection = "request head not received within header_timeout"
+    line = AccessLogFormatter()(request, 408, 71, 0.5)
+    assert '"-" 408 71 "-" "-" 500.000 rejected="request head not' in line
+    assert AccessLogFormatter("{version} {request_line!s}")(request, 408, 0, 0.0).startswith("- -")
+    record = json.loads(AccessLogFormatter(JSON_FORMAT)(request, 408, 71, 0.5))
+    assert (record["method"], record["target"], record["version"]) == (None, None, None)
+    assert record["client"] == "::1"
+
+
+def test_json_lines_carry_every_field_escaped() -> None:
+    request = make_request(User_Agent='ev"il\n{"x":1}\u2603', Referer="caf\xe9")
+    request._request_id = "lb-1"
+    formatter = AccessLogFormatter(JSON_FORMAT)
+    assert formatter.fields == tuple(JSON_FIELDS)
+    line = formatter(request, 200, 13, 0.0015)
+    assert "\n" not in line
+    assert line.isascii()
+    record = json.loads(line)
+    assert list(record) == list(JSON_FIELDS)
+    assert record["user_agent"] == 'ev"il\n{"x":1}\u2603'
+    assert record["referer"] == "caf\xe9"
+    assert record["client"] == "198.51.100.7"
+    assert record["peer"] == "127.0.0.1"
+    assert (record["method"], record["target"], record["version"]) == (
+        "GET",
+        "/a%20b?x=1",
+        "HTTP/1.1",
+    )
+    assert (record["status"], record["bytes_sent"], record["duration_ms"]) == (200, 13, 1.5)
+    assert (record["host"], record["scheme"], record["request_id"]) == (
+        "shop.example",
+        "https",
+        "lb-1",
+    )
+    assert (record["rejected"], record["reason"]) == (False, None)
+    assert record["pid"] == os.getpid()
+    request.rejection = "concurrency limit"
+    record = json.loads(formatter(request, 503, 65, 0.0))
+    assert (record["rejected"], record["reason"]) == (True, "concurrency limit")
+
+
+def test_the_request_id_is_made_once_on_first_read() -> None:
+    request = make_request(X_Request_ID="from-client")
+    first = request.request_id
+    assert first == request.request_id
+    assert first != "from-client"
+    assert AccessLogFormatter("{request_id}")(request, 200, 0, 0.0) == first
+    assert first != make_request().request_id

@@ -209,6 +209,7 @@ class WSGIAdapter:
             "wsgi.multiprocess": self._multiprocess,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
+            "vestespy.request_id": "",
         }
 
     # The options the environ's shared part is built from: set, they rebuild it.
@@ -359,6 +360,8 @@ class WSGIAdapter:
         scheme = self._url_scheme or req.scheme
         environ["wsgi.url_scheme"] = scheme
         environ["wsgi.input"] = stream
+        # The server's id for the request (HTTP_X_REQUEST_ID stays the client's field).
+        environ["vestespy.request_id"] = req.request_id
         if scheme == "https":
             environ["HTTPS"] = "on"  # the CGI variable, which some applications read
         keys = _ENVIRON_KEYS

@@ -352,9 +352,18 @@ class Call:
         # Field values have no leading or trailing whitespace (RFC 9110 5.5); some frameworks
         # leave a space (Django's Set-Cookie), which h11 would refuse. The triples are built
         # here in one pass, rather than pairs that Headers() would go over again.
-        res.headers = headers_from_triples(
+        headers = headers_from_triples(
             [(name.lower(), name, value.strip(" \t")) for name, value in self.headers]
         )
+        preset = res.headers
+        if len(preset):
+            # Fields the server put on the response before the application ran
+            # (response_headers, echo_request_id): kept unless the application sent its own.
+            own = {name.lower() for name, _ in self.headers}
+            for name, field in preset:
+                if name.lower() not in own:
+                    headers.add(name, field)
+        res.headers = headers
         value = self.length
         if value is None:
             return known
