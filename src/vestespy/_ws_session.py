@@ -4,9 +4,11 @@ frames out (sans-IO).
 Theory of operation: a :class:`Session` wraps a ``wsproto.connection.Connection`` (the frame
 layer, after the opening handshake that h11 carried). :meth:`Session.receive` feeds what the
 socket read and returns the events it made (whole messages, pings, pongs, the peer's close, a
-protocol failure) and the bytes owed in answer (a pong, the reply to a close, the close that
-fails the connection). Message bytes are counted as wsproto hands each piece of a frame over, so
-a message over ``max_message_size`` fails the connection with 1009 before it is buffered whole;
+protocol failure) and the bytes owed in answer (a pong, the close that fails the connection).
+The answer to the peer's close is framed later (:meth:`Session.reply_close`), once the
+listeners have had the messages before it. Message bytes are counted as wsproto hands each
+piece of a frame over, so a message over ``max_message_size`` fails the connection with 1009
+before it is buffered whole;
 :class:`BoundedDeflate` bounds permessage-deflate's output by the same limit, so a small
 compressed frame cannot inflate to gigabytes (a "decompression bomb").
 
@@ -78,10 +80,16 @@ class ReceivedPong:
 
 @dataclass(frozen=True, slots=True)
 class Closed:
-    """The close handshake is over, or the connection is lost (``code`` 1006): report it."""
+    """The close handshake is over, or the connection is lost (``code`` 1006): report it.
+
+    ``reply``: the peer closed first and the answer is not sent yet. Its owner sends it
+    (:meth:`Session.reply_close`) once the events before this one reached the listeners, so
+    what they send in answer to those messages leaves before the close (RFC 6455 5.5.1).
+    """
 
     code: int
     reason: str
+    reply: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +175,7 @@ class Session:
     """
 
     __slots__ = (
+        "_close_reply",
         "_conn",
         "_max_size",
         "_parts",
@@ -181,6 +190,7 @@ class Session:
         self._max_size = max_message_size
         self._parts: list[str | bytes] = []  # pieces of the message being received
         self._size = 0
+        self._close_reply: CloseConnection | None = None  # the answer owed to the peer's close
         #: A close frame was sent; no message may follow it.
         self.close_sent = False
         #: The peer's close frame came.
@@ -274,15 +284,24 @@ class Session:
             return self._fail(event.code, event.reason or "protocol error", events)
         self.close_received = True
         reason = event.reason or ""
-        if state is ConnectionState.REMOTE_CLOSING:
-            out = conn.send(event.response())  # echo the code (RFC 6455 5.5.1)
-            self.close_sent = True
-        else:
-            out = b""  # the answer to our close: the handshake is over
+        # The peer closed first: the answer waits for reply_close (see Closed). Otherwise it
+        # answers our close: the handshake is over.
+        reply = state is ConnectionState.REMOTE_CLOSING
+        if reply:
+            self._close_reply = event.response()  # echoes the code (RFC 6455 5.5.1)
         self.done = True
         code = event.code if event.code != CloseReason.NO_STATUS_RCVD else 1005
-        events.append(Closed(int(code), reason))
-        return out
+        events.append(Closed(int(code), reason, reply))
+        return b""
+
+    def reply_close(self) -> bytes:
+        """Frame the answer to the peer's close (``b""`` if a close frame was already sent)."""
+        answer = self._close_reply
+        if answer is None or self.close_sent:
+            return b""
+        self._close_reply = None
+        self.close_sent = True
+        return self._conn.send(answer)
 
     def _fail(self, code: int, reason: str, events: list[SessionEvent]) -> bytes:
         """Fail the connection (RFC 6455 7.1.7): a close frame, then the TCP close."""
@@ -302,6 +321,11 @@ class Session:
         """
         if self.close_sent:
             raise LocalProtocolError("the WebSocket is closing")
+        if self._conn.state is ConnectionState.REMOTE_CLOSING:
+            # The peer's close is parsed but not answered yet (reply_close): messages may
+            # still go out (RFC 6455 5.5.1), which wsproto's Connection refuses in this state;
+            # its frame layer frames them (and compresses, with permessage-deflate).
+            return bytes(self._conn._proto.send_data(data, True))
         if isinstance(data, str):
             return self._conn.send(TextMessage(data=data))
         return self._conn.send(BytesMessage(data=data))
@@ -310,6 +334,8 @@ class Session:
         """Frame a ping (``b""`` once closing)."""
         if self.close_sent:
             return b""
+        if self._conn.state is ConnectionState.REMOTE_CLOSING:
+            return bytes(self._conn._proto.ping(payload))  # as in send()
         return self._conn.send(Ping(payload=payload))
 
     def close(self, code: int, reason: str) -> bytes:

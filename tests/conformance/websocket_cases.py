@@ -176,17 +176,6 @@ CASES: list[Case] = []
 #: name, "pool" or "inline", the send mode; empty for everywhere, whether the failure is
 #: certain). Certain ones are strict xfails; a race that sometimes goes the right way is not.
 GAPS: dict[str, tuple[str, frozenset[str], bool]] = {
-    "7.1.1": (
-        "the close is answered when it is parsed, before the listener's echo of the message "
-        "read in the same bytes (Autobahn 7.1.1 expects the echo first)",
-        frozenset({"whole"}),
-        True,
-    ),
-    "7.1.1 ": (
-        "a race: byte by byte, the echo sometimes leaves before the close is parsed",
-        frozenset({"bytewise"}),
-        False,
-    ),
     "13.12.12": (
         "wsproto's permessage-deflate forgets that a message is compressed when a control "
         "frame comes between its fragments (frame_inbound_complete of the ping resets "
