@@ -33,7 +33,7 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.extensions import Extension, PerMessageDeflate
-from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 from wsproto.utilities import LocalProtocolError
 
 __all__ = [
@@ -110,6 +110,25 @@ class BoundedDeflate(PerMessageDeflate):
         super().__init__()
         self._max_size = max_size
         self._inflated = 0
+        # The frame being read is a control frame: a ping may come between a compressed
+        # message's fragments (RFC 6455 5.4), and must leave that message's state alone;
+        # wsproto's hooks would mark the message uncompressed at the ping's end.
+        self._control = False
+
+    def frame_inbound_header(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        payload_length: int,
+    ) -> CloseReason | RsvBits:
+        """Start a frame: a data frame's compression state, or nothing for a control one."""
+        self._control = opcode.iscontrol()
+        if not self._control:
+            return super().frame_inbound_header(proto, opcode, rsv, payload_length)
+        if rsv.rsv1:
+            return CloseReason.PROTOCOL_ERROR  # control frames are never compressed
+        return RsvBits(True, False, False)
 
     def _bounded(self, data: bytes) -> bytes | CloseReason:
         decompressor = self._decompressor
@@ -128,7 +147,7 @@ class BoundedDeflate(PerMessageDeflate):
         self, proto: FrameDecoder | FrameProtocol, data: bytes
     ) -> bytes | CloseReason:
         """Inflate a piece of a compressed frame, at most to the size limit."""
-        if not self._inbound_compressed or not self._inbound_is_compressible:
+        if self._control or not self._inbound_compressed or not self._inbound_is_compressible:
             return data
         return self._bounded(bytes(data))
 
@@ -136,7 +155,7 @@ class BoundedDeflate(PerMessageDeflate):
         self, proto: FrameDecoder | FrameProtocol, fin: bool
     ) -> bytes | CloseReason | None:
         """End a frame; at a compressed message's end, inflate its tail (bounded too)."""
-        if not fin:
+        if not fin or self._control:
             return None
         compressed = self._inbound_compressed and self._inbound_is_compressible
         if not compressed:

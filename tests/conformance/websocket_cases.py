@@ -176,13 +176,6 @@ CASES: list[Case] = []
 #: name, "pool" or "inline", the send mode; empty for everywhere, whether the failure is
 #: certain). Certain ones are strict xfails; a race that sometimes goes the right way is not.
 GAPS: dict[str, tuple[str, frozenset[str], bool]] = {
-    "13.12.12": (
-        "wsproto's permessage-deflate forgets that a message is compressed when a control "
-        "frame comes between its fragments (frame_inbound_complete of the ping resets "
-        "_inbound_compressed), so the continuation is read as uncompressed text: 1007",
-        frozenset(),
-        True,
-    ),
     "13.11.3": (
         "wsproto's offer parsing accepts server_max_window_bits without a value "
         "(RFC 7692 7.1.2.1: decline)",
