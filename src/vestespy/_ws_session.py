@@ -300,6 +300,10 @@ class Session:
         if state is ConnectionState.OPEN:
             # wsproto reports a frame it could not parse as a close event, state unchanged:
             # the peer broke the protocol (1002), sent bad UTF-8 (1007) or a message too big.
+            # A message over the limit says so whichever layer found it (BoundedDeflate's is
+            # reported by wsproto as "error in extension").
+            if event.code == TOO_BIG:
+                return self._fail(TOO_BIG, "message too big", events)
             return self._fail(event.code, event.reason or "protocol error", events)
         self.close_received = True
         reason = event.reason or ""
