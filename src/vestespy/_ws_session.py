@@ -46,6 +46,7 @@ __all__ = [
     "Session",
     "SessionEvent",
     "negotiate_deflate",
+    "valid_deflate_offer",
 ]
 
 #: Close codes (RFC 6455 7.4.1).
@@ -169,12 +170,56 @@ class BoundedDeflate(PerMessageDeflate):
         return out
 
 
-def negotiate_deflate(offers: tuple[str, ...], max_size: int) -> tuple[BoundedDeflate, str] | None:
-    """Accept the first permessage-deflate offer that wsproto can serve: the extension and
-    its ``Sec-WebSocket-Extensions`` answer, or None."""
-    for offer in offers:
-        if offer.split(";", 1)[0].strip() != "permessage-deflate":
+#: permessage-deflate's parameters (RFC 7692 7.1) -> whether a value is required (True),
+#: optional (None) or not allowed (False).
+_DEFLATE_PARAMETERS: dict[str, bool | None] = {
+    "server_no_context_takeover": False,
+    "client_no_context_takeover": False,
+    "server_max_window_bits": True,
+    "client_max_window_bits": None,
+}
+
+#: A window size: a decimal integer from 8 to 15 without leading zeroes (RFC 7692 7.1.2).
+_WINDOW_BITS = frozenset(str(bits) for bits in range(8, 16))
+
+
+def valid_deflate_offer(offer: str) -> str | None:
+    """A permessage-deflate offer rewritten for wsproto (quotes taken off values), or None if
+    it must be declined: an unknown parameter, one given twice, a value missing, one not
+    allowed or out of range (RFC 7692 5, 7.1). wsproto's own parsing accepts all of those."""
+    name, *parameters = (piece.strip() for piece in offer.split(";"))
+    names: set[str] = set()
+    kept = [name]
+    for parameter in parameters:
+        key, equals, value = (part.strip() for part in parameter.partition("="))
+        if key not in _DEFLATE_PARAMETERS or key in names:
+            return None
+        names.add(key)
+        needs = _DEFLATE_PARAMETERS[key]
+        if not equals:
+            if needs:
+                return None
+            kept.append(key)
             continue
+        if needs is False:
+            return None
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]  # a quoted-string (RFC 7692 7.1)
+        if value not in _WINDOW_BITS:
+            return None
+        kept.append(f"{key}={value}")
+    return "; ".join(kept)
+
+
+def negotiate_deflate(offers: tuple[str, ...], max_size: int) -> tuple[BoundedDeflate, str] | None:
+    """Accept the first valid permessage-deflate offer (:func:`valid_deflate_offer`) that
+    wsproto can serve: the extension and its ``Sec-WebSocket-Extensions`` answer, or None."""
+    for given in offers:
+        if given.split(";", 1)[0].strip() != "permessage-deflate":
+            continue
+        offer = valid_deflate_offer(given)
+        if offer is None:
+            continue  # RFC 7692 5: decline it; the handshake goes on without it
         extension = BoundedDeflate(max_size)
         answer = extension.accept(offer)
         if answer is None or answer is False:
