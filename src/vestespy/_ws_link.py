@@ -323,6 +323,8 @@ class WebSocketLink:
             elif type(event) is ReceivedPong:
                 self.deadlines.pong_received()
             elif type(event) is Closed or type(event) is Failed:
+                if type(event) is Closed and event.reply and not eof:
+                    continue  # _deliver answers the close, then finishes
                 if eof:
                     self._connection.close()  # the peer is gone: nothing to send
                 else:
@@ -405,9 +407,25 @@ class WebSocketLink:
                 self._guard(ws.emit, "error", WebSocketError(event.code, event.reason))
                 self._report_close(event.code, event.reason)
             elif isinstance(event, Closed):
+                if event.reply:
+                    self._reply_close()
                 self._report_close(event.code, event.reason)
         if resume:
             self._loop.call_soon(self._resume)
+
+    def _reply_close(self) -> None:
+        """Answer the peer's close, now that the listeners have had the messages before it
+        (and sent their answers), then FIN once it is sent (strand)."""
+        session = self._session
+        assert session is not None
+        try:
+            self._wire.queue_frames(session.reply_close, False)
+        except ClientDisconnected:
+            return
+        if self._loop.in_loop_thread():
+            self._finish()
+        else:
+            self._loop.call_soon(self._finish)
 
     def _report_close(self, code: int, reason: str) -> None:
         if self._close_reported:

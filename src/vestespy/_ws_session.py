@@ -4,9 +4,11 @@ frames out (sans-IO).
 Theory of operation: a :class:`Session` wraps a ``wsproto.connection.Connection`` (the frame
 layer, after the opening handshake that h11 carried). :meth:`Session.receive` feeds what the
 socket read and returns the events it made (whole messages, pings, pongs, the peer's close, a
-protocol failure) and the bytes owed in answer (a pong, the reply to a close, the close that
-fails the connection). Message bytes are counted as wsproto hands each piece of a frame over, so
-a message over ``max_message_size`` fails the connection with 1009 before it is buffered whole;
+protocol failure) and the bytes owed in answer (a pong, the close that fails the connection).
+The answer to the peer's close is framed later (:meth:`Session.reply_close`), once the
+listeners have had the messages before it. Message bytes are counted as wsproto hands each
+piece of a frame over, so a message over ``max_message_size`` fails the connection with 1009
+before it is buffered whole;
 :class:`BoundedDeflate` bounds permessage-deflate's output by the same limit, so a small
 compressed frame cannot inflate to gigabytes (a "decompression bomb").
 
@@ -31,7 +33,7 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.extensions import Extension, PerMessageDeflate
-from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 from wsproto.utilities import LocalProtocolError
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "Session",
     "SessionEvent",
     "negotiate_deflate",
+    "valid_deflate_offer",
 ]
 
 #: Close codes (RFC 6455 7.4.1).
@@ -78,10 +81,16 @@ class ReceivedPong:
 
 @dataclass(frozen=True, slots=True)
 class Closed:
-    """The close handshake is over, or the connection is lost (``code`` 1006): report it."""
+    """The close handshake is over, or the connection is lost (``code`` 1006): report it.
+
+    ``reply``: the peer closed first and the answer is not sent yet. Its owner sends it
+    (:meth:`Session.reply_close`) once the events before this one reached the listeners, so
+    what they send in answer to those messages leaves before the close (RFC 6455 5.5.1).
+    """
 
     code: int
     reason: str
+    reply: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,25 @@ class BoundedDeflate(PerMessageDeflate):
         super().__init__()
         self._max_size = max_size
         self._inflated = 0
+        # The frame being read is a control frame: a ping may come between a compressed
+        # message's fragments (RFC 6455 5.4), and must leave that message's state alone;
+        # wsproto's hooks would mark the message uncompressed at the ping's end.
+        self._control = False
+
+    def frame_inbound_header(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        payload_length: int,
+    ) -> CloseReason | RsvBits:
+        """Start a frame: a data frame's compression state, or nothing for a control one."""
+        self._control = opcode.iscontrol()
+        if not self._control:
+            return super().frame_inbound_header(proto, opcode, rsv, payload_length)
+        if rsv.rsv1:
+            return CloseReason.PROTOCOL_ERROR  # control frames are never compressed
+        return RsvBits(True, False, False)
 
     def _bounded(self, data: bytes) -> bytes | CloseReason:
         decompressor = self._decompressor
@@ -120,7 +148,7 @@ class BoundedDeflate(PerMessageDeflate):
         self, proto: FrameDecoder | FrameProtocol, data: bytes
     ) -> bytes | CloseReason:
         """Inflate a piece of a compressed frame, at most to the size limit."""
-        if not self._inbound_compressed or not self._inbound_is_compressible:
+        if self._control or not self._inbound_compressed or not self._inbound_is_compressible:
             return data
         return self._bounded(bytes(data))
 
@@ -128,7 +156,7 @@ class BoundedDeflate(PerMessageDeflate):
         self, proto: FrameDecoder | FrameProtocol, fin: bool
     ) -> bytes | CloseReason | None:
         """End a frame; at a compressed message's end, inflate its tail (bounded too)."""
-        if not fin:
+        if not fin or self._control:
             return None
         compressed = self._inbound_compressed and self._inbound_is_compressible
         if not compressed:
@@ -142,12 +170,56 @@ class BoundedDeflate(PerMessageDeflate):
         return out
 
 
-def negotiate_deflate(offers: tuple[str, ...], max_size: int) -> tuple[BoundedDeflate, str] | None:
-    """Accept the first permessage-deflate offer that wsproto can serve: the extension and
-    its ``Sec-WebSocket-Extensions`` answer, or None."""
-    for offer in offers:
-        if offer.split(";", 1)[0].strip() != "permessage-deflate":
+#: permessage-deflate's parameters (RFC 7692 7.1) -> whether a value is required (True),
+#: optional (None) or not allowed (False).
+_DEFLATE_PARAMETERS: dict[str, bool | None] = {
+    "server_no_context_takeover": False,
+    "client_no_context_takeover": False,
+    "server_max_window_bits": True,
+    "client_max_window_bits": None,
+}
+
+#: A window size: a decimal integer from 8 to 15 without leading zeroes (RFC 7692 7.1.2).
+_WINDOW_BITS = frozenset(str(bits) for bits in range(8, 16))
+
+
+def valid_deflate_offer(offer: str) -> str | None:
+    """A permessage-deflate offer rewritten for wsproto (quotes taken off values), or None if
+    it must be declined: an unknown parameter, one given twice, a value missing, one not
+    allowed or out of range (RFC 7692 5, 7.1). wsproto's own parsing accepts all of those."""
+    name, *parameters = (piece.strip() for piece in offer.split(";"))
+    names: set[str] = set()
+    kept = [name]
+    for parameter in parameters:
+        key, equals, value = (part.strip() for part in parameter.partition("="))
+        if key not in _DEFLATE_PARAMETERS or key in names:
+            return None
+        names.add(key)
+        needs = _DEFLATE_PARAMETERS[key]
+        if not equals:
+            if needs:
+                return None
+            kept.append(key)
             continue
+        if needs is False:
+            return None
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]  # a quoted-string (RFC 7692 7.1)
+        if value not in _WINDOW_BITS:
+            return None
+        kept.append(f"{key}={value}")
+    return "; ".join(kept)
+
+
+def negotiate_deflate(offers: tuple[str, ...], max_size: int) -> tuple[BoundedDeflate, str] | None:
+    """Accept the first valid permessage-deflate offer (:func:`valid_deflate_offer`) that
+    wsproto can serve: the extension and its ``Sec-WebSocket-Extensions`` answer, or None."""
+    for given in offers:
+        if given.split(";", 1)[0].strip() != "permessage-deflate":
+            continue
+        offer = valid_deflate_offer(given)
+        if offer is None:
+            continue  # RFC 7692 5: decline it; the handshake goes on without it
         extension = BoundedDeflate(max_size)
         answer = extension.accept(offer)
         if answer is None or answer is False:
@@ -167,6 +239,7 @@ class Session:
     """
 
     __slots__ = (
+        "_close_reply",
         "_conn",
         "_max_size",
         "_parts",
@@ -181,6 +254,7 @@ class Session:
         self._max_size = max_message_size
         self._parts: list[str | bytes] = []  # pieces of the message being received
         self._size = 0
+        self._close_reply: CloseConnection | None = None  # the answer owed to the peer's close
         #: A close frame was sent; no message may follow it.
         self.close_sent = False
         #: The peer's close frame came.
@@ -271,18 +345,31 @@ class Session:
         if state is ConnectionState.OPEN:
             # wsproto reports a frame it could not parse as a close event, state unchanged:
             # the peer broke the protocol (1002), sent bad UTF-8 (1007) or a message too big.
+            # A message over the limit says so whichever layer found it (BoundedDeflate's is
+            # reported by wsproto as "error in extension").
+            if event.code == TOO_BIG:
+                return self._fail(TOO_BIG, "message too big", events)
             return self._fail(event.code, event.reason or "protocol error", events)
         self.close_received = True
         reason = event.reason or ""
-        if state is ConnectionState.REMOTE_CLOSING:
-            out = conn.send(event.response())  # echo the code (RFC 6455 5.5.1)
-            self.close_sent = True
-        else:
-            out = b""  # the answer to our close: the handshake is over
+        # The peer closed first: the answer waits for reply_close (see Closed). Otherwise it
+        # answers our close: the handshake is over.
+        reply = state is ConnectionState.REMOTE_CLOSING
+        if reply:
+            self._close_reply = event.response()  # echoes the code (RFC 6455 5.5.1)
         self.done = True
         code = event.code if event.code != CloseReason.NO_STATUS_RCVD else 1005
-        events.append(Closed(int(code), reason))
-        return out
+        events.append(Closed(int(code), reason, reply))
+        return b""
+
+    def reply_close(self) -> bytes:
+        """Frame the answer to the peer's close (``b""`` if a close frame was already sent)."""
+        answer = self._close_reply
+        if answer is None or self.close_sent:
+            return b""
+        self._close_reply = None
+        self.close_sent = True
+        return self._conn.send(answer)
 
     def _fail(self, code: int, reason: str, events: list[SessionEvent]) -> bytes:
         """Fail the connection (RFC 6455 7.1.7): a close frame, then the TCP close."""
@@ -302,6 +389,11 @@ class Session:
         """
         if self.close_sent:
             raise LocalProtocolError("the WebSocket is closing")
+        if self._conn.state is ConnectionState.REMOTE_CLOSING:
+            # The peer's close is parsed but not answered yet (reply_close): messages may
+            # still go out (RFC 6455 5.5.1), which wsproto's Connection refuses in this state;
+            # its frame layer frames them (and compresses, with permessage-deflate).
+            return bytes(self._conn._proto.send_data(data, True))
         if isinstance(data, str):
             return self._conn.send(TextMessage(data=data))
         return self._conn.send(BytesMessage(data=data))
@@ -310,6 +402,8 @@ class Session:
         """Frame a ping (``b""`` once closing)."""
         if self.close_sent:
             return b""
+        if self._conn.state is ConnectionState.REMOTE_CLOSING:
+            return bytes(self._conn._proto.ping(payload))  # as in send()
         return self._conn.send(Ping(payload=payload))
 
     def close(self, code: int, reason: str) -> bytes:

@@ -77,7 +77,8 @@ class WebSocket(EventEmitter[WebSocketEvent]):
     subprotocols: tuple[str, ...]
     #: The subprotocol chosen in :meth:`accept`, or None.
     subprotocol: str | None
-    #: The names of the extensions negotiated, such as ``("permessage-deflate",)``.
+    #: The names of the extensions negotiated, such as ``("permessage-deflate",)``; ``()``
+    #: until the handshake is accepted (the ``101`` settles them).
     extensions: tuple[str, ...]
 
     def __init__(self, link: _Link, request: Request, subprotocols: tuple[str, ...]) -> None:

@@ -175,48 +175,7 @@ CASES: list[Case] = []
 #: Cases VestesPy fails today: case id -> (why, the labels that must all apply: backend
 #: name, "pool" or "inline", the send mode; empty for everywhere, whether the failure is
 #: certain). Certain ones are strict xfails; a race that sometimes goes the right way is not.
-GAPS: dict[str, tuple[str, frozenset[str], bool]] = {
-    "7.1.1": (
-        "the close is answered when it is parsed, before the listener's echo of the message "
-        "read in the same bytes (Autobahn 7.1.1 expects the echo first)",
-        frozenset({"whole"}),
-        True,
-    ),
-    "7.1.1 ": (
-        "a race: byte by byte, the echo sometimes leaves before the close is parsed",
-        frozenset({"bytewise"}),
-        False,
-    ),
-    "13.12.12": (
-        "wsproto's permessage-deflate forgets that a message is compressed when a control "
-        "frame comes between its fragments (frame_inbound_complete of the ping resets "
-        "_inbound_compressed), so the continuation is read as uncompressed text: 1007",
-        frozenset(),
-        True,
-    ),
-    "13.11.3": (
-        "wsproto's offer parsing accepts server_max_window_bits without a value "
-        "(RFC 7692 7.1.2.1: decline)",
-        frozenset(),
-        True,
-    ),
-    "13.11.5": (
-        "wsproto's offer parsing ignores unknown parameters (RFC 7692 5: decline)",
-        frozenset(),
-        True,
-    ),
-    "13.11.6": (
-        "wsproto's offer parsing accepts a repeated parameter (RFC 7692 5: decline)",
-        frozenset(),
-        True,
-    ),
-    "13.11.7": (
-        "wsproto's offer parsing accepts a value on server_no_context_takeover "
-        "(RFC 7692 7.1.1.1: decline)",
-        frozenset(),
-        True,
-    ),
-}
+GAPS: dict[str, tuple[str, frozenset[str], bool]] = {}
 
 
 def add(case: Case) -> None:

@@ -808,6 +808,11 @@ class StrictClient:
         return 101
 
     def _negotiate(self, extensions: str | None) -> None:
+        answer = self.header("Sec-WebSocket-Extensions")
+        if answer is None:
+            return
+        # Parsed only once answered: a case may offer what parse_extensions refuses (a
+        # repeated parameter), which the server must decline; accepting it fails here.
         offered: list[dict[str, str | None]] = []
         if extensions is not None:
             offered = [
@@ -815,9 +820,6 @@ class StrictClient:
                 for name, params in parse_extensions(extensions)
                 if name == "permessage-deflate"
             ]
-        answer = self.header("Sec-WebSocket-Extensions")
-        if answer is None:
-            return
         accepted = parse_extensions(answer)
         if len(accepted) != 1 or accepted[0][0] != "permessage-deflate" or not offered:
             raise ProtocolViolation(

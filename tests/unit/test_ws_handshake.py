@@ -127,3 +127,30 @@ def test_session_hands_over_a_slice_at_a_time() -> None:
     (events, more), _ = session.receive(None, -1)
     assert events == [Received("8", 1), Received("9", 1), Closed(1006, "")]
     assert not more
+
+
+@pytest.mark.parametrize(
+    ("offer", "rewritten"),
+    [
+        ("permessage-deflate", "permessage-deflate"),
+        ("permessage-deflate;client_max_window_bits", "permessage-deflate; client_max_window_bits"),
+        (
+            'permessage-deflate; server_max_window_bits="10" ; client_no_context_takeover',
+            "permessage-deflate; server_max_window_bits=10; client_no_context_takeover",
+        ),
+        ("permessage-deflate; server_max_window_bits", None),  # a value is required
+        ("permessage-deflate; server_max_window_bits=08", None),  # no leading zero
+        ("permessage-deflate; client_max_window_bits=16", None),
+        ("permessage-deflate; client_max_window_bits=", None),
+        ("permessage-deflate; foo=bar", None),
+        ("permessage-deflate; client_no_context_takeover; client_no_context_takeover", None),
+        ("permessage-deflate; server_no_context_takeover=1", None),
+    ],
+)
+def test_deflate_offers_outside_rfc_7692_are_declined(offer: str, rewritten: str | None) -> None:
+    pytest.importorskip("wsproto")
+    from vestespy._ws_session import negotiate_deflate, valid_deflate_offer
+
+    assert valid_deflate_offer(offer) == rewritten
+    # Declined: not answered (the handshake goes on without it, RFC 7692 5).
+    assert (negotiate_deflate((offer,), 1000) is None) == (rewritten is None)
