@@ -25,10 +25,21 @@ _PLAIN_FIELDS = {
 
 
 def event_fields(event: object) -> tuple[Any, ...]:
-    """The event's fields, in order."""
+    """The event's fields, in order, as plain data (an event inside another one too).
+
+    Plain data, because the compiled build's event classes are native: they cannot be
+    unpickled on the test's side (a RequestRejected carries the RequestStarted it refused).
+    """
     if dataclasses.is_dataclass(event):
-        return tuple(getattr(event, field.name) for field in dataclasses.fields(event))
-    return tuple(getattr(event, name) for name in _PLAIN_FIELDS[type(event).__name__])
+        values = [getattr(event, field.name) for field in dataclasses.fields(event)]
+    else:
+        values = [getattr(event, name) for name in _PLAIN_FIELDS[type(event).__name__]]
+    return tuple(
+        (type(value).__name__, event_fields(value))
+        if type(value).__name__ in _PLAIN_FIELDS
+        else value
+        for value in values
+    )
 
 
 def transcript(chunks: list[bytes], eof: bool) -> list[Any]:
