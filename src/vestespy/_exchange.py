@@ -402,14 +402,13 @@ class LoggedExchange(Exchange):
     of a request the server rejected (its own line is the request's: see ``_rejections``).
     """
 
-    __slots__ = ("_body_bytes", "_silenced", "_started")
+    __slots__ = ("_silenced", "_started")
 
     def __init__(
         self, host: ExchangeHost, wire: Wire[Exchange], lock: threading.Lock, max_body_buffer: int
     ) -> None:
         super().__init__(host, wire, lock, max_body_buffer)
         self._started = time.perf_counter()
-        self._body_bytes = 0
         self._silenced = False  # the server rejected the request (any thread reads it)
 
     def rejected(self, status: int, reason: str, peer_closed: bool) -> None:
@@ -419,21 +418,10 @@ class LoggedExchange(Exchange):
         super().rejected(status, reason, peer_closed)
 
     def start(self, head: ResponseHead, body: bytes, end: bool) -> None:
-        """Queue the head, ``body`` and, if ``end``, the end of the response; count it."""
-        self._body_bytes += len(body)
+        """Queue the head, ``body`` and, if ``end``, the end of the response; report it."""
         super().start(head, body, end)
         if end:
             self._report(head.status)
-
-    def write(self, data: bytes) -> None:
-        """Queue body bytes (see :meth:`Exchange.write`); count them."""
-        super().write(data)
-        self._body_bytes += len(data)
-
-    def write_file(self, fd: int, offset: int, count: int) -> None:
-        """Queue a file range (see :meth:`Exchange.write_file`); count it."""
-        super().write_file(fd, offset, count)
-        self._body_bytes += count
 
     def finish(self) -> None:
         """Queue the end of the response (see :meth:`Exchange.finish`); report it."""
@@ -446,6 +434,6 @@ class LoggedExchange(Exchange):
             return
         duration = time.perf_counter() - self._started
         try:
-            hook(self.request, status, self._body_bytes, duration)
+            hook(self.request, status, self.body_sent, duration)
         except Exception:
             logger.exception("the access log hook raised")
