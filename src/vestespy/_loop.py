@@ -63,6 +63,7 @@ class EventLoop:
         self._wake_pending = False
         self._stopping = False
         self._thread_id: int | None = None
+        self._watcher: Callable[[float], float | None] | None = None
         backend.register(self._wake_r.fileno(), EVENT_READ, self._on_wake)
 
     # -- any thread ------------------------------------------------------------------------
@@ -101,6 +102,12 @@ class EventLoop:
         heapq.heappush(self._timers, (timer.when, next(self._timer_seq), timer))
         return timer
 
+    def set_watcher(self, watcher: Callable[[float], float | None] | None) -> None:
+        """Call ``watcher(now)`` before every wait for events (``now``: ``time.monotonic()``);
+        it returns None or the seconds the wait may last at most (the listener pool's
+        :meth:`~vestespy._pool.WorkerPool.watch`)."""
+        self._watcher = watcher
+
     def at_end_of_pass(self, callback: Callable[[], object]) -> None:
         """Run ``callback()`` once at the end of the current pass."""
         self._end_of_pass.append(callback)
@@ -119,6 +126,11 @@ class EventLoop:
                     timeout = max(0.0, timers[0][0] - time.monotonic())
                 else:
                     timeout = None
+                watcher = self._watcher
+                if watcher is not None:
+                    due = watcher(time.monotonic())
+                    if due is not None and (timeout is None or due < timeout):
+                        timeout = due
                 for callback, events in select(timeout):
                     try:
                         callback(events)

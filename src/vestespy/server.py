@@ -75,6 +75,11 @@ _SWEEP_MIN_INTERVAL = 0.05
 _DRAIN_IDLE = 1.0
 # How often a draining server looks for idle connections.
 _DRAIN_SWEEP = 0.05
+# How long a listener task may wait behind busy listener threads before another thread is
+# woken for it (see WorkerPool): longer than a typical listener's turn, so that a burst of
+# requests runs on the threads already awake, one context switch for many requests; short
+# enough that a listener blocked on I/O delays the next request by little.
+_HANDOFF_DELAY = 0.002
 
 
 def _check_port(port: object) -> None:
@@ -187,7 +192,9 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
         trusted = TrustedProxies(self.options.trusted_proxies)
         backend = create_backend(select)
         self.backend: str = backend.name
-        self._pool = WorkerPool(max_workers)
+        self._pool = WorkerPool(
+            max_workers, handoff_delay=_HANDOFF_DELAY, on_first_wake=self._pool_woke
+        )
         try:
             self._socks = _listening_sockets(addr, self.options)
         except BaseException:
@@ -195,6 +202,8 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
             self._pool.shutdown(wait=False)
             raise
         self._loop = EventLoop(backend)
+        if max_workers:
+            self._loop.set_watcher(self._pool.watch)
         self._connections: set[Connection] = set()
         self._serving = threading.Event()
         self._stopped = threading.Event()
@@ -573,6 +582,13 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
             limit = self.options.max_connections
             if limit is None or len(self._connections) < limit:
                 self._start_accepting()
+
+    def _pool_woke(self) -> None:
+        # A listener thread woke while none was awake: the loop must watch the pool from now
+        # on (see WorkerPool.watch); it does on its next pass, which this brings forward when
+        # the task came from another thread while the loop may be waiting without a bound.
+        if not self._loop.in_loop_thread():
+            self._loop.wake()
 
     def _wants_websocket(self) -> bool:
         return self.has_listeners("websocket")

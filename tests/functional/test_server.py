@@ -192,3 +192,26 @@ def test_close_from_a_listener(workers: int) -> None:
     assert not runner.is_alive()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(address, timeout=5)
+
+
+def test_a_blocked_listener_does_not_hold_up_other_connections(backend: str) -> None:
+    # The pool runs a burst of requests on the thread already awake; a listener that blocks
+    # must still not keep the next request (on another connection) waiting behind it: here
+    # the first listener waits for the second to run, which deadlocks unless another thread
+    # is woken for it.
+    second_ran = threading.Event()
+
+    def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        if req.path == "/first":
+            res.send_all("first" if second_ran.wait(10) else "timed out")
+        else:
+            second_ran.set()
+            res.send_all("second")
+
+    with serve(listener, select=backend, max_workers=50) as thread:
+        first, second = RawClient(thread.address), RawClient(thread.address)
+        with first, second:
+            first.send(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+            second.send(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert second.read_response().body == b"second"
+            assert first.read_response().body == b"first"

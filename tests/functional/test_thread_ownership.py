@@ -36,6 +36,7 @@ from vestespy._deadlines import Deadlines
 from vestespy._exchange import _PARSED, _RESPONDED, Exchange
 from vestespy._flow import Flow
 from vestespy._head import ResponseHead
+from vestespy._pool import WorkerPool
 from vestespy._sender import Sender
 from vestespy._transport import Transport
 from vestespy._wire import Wire
@@ -141,11 +142,23 @@ def violations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(Wire, "start", start)
     monkeypatch.setattr(Wire, "end", end)
+
+    # The loop thread alone watches the pool (its watch bounds the loop's wait for events).
+    original_watch = WorkerPool.watch
+
+    def watch(self: WorkerPool, now: float) -> float | None:
+        if loop_threads and threading.get_ident() not in loop_threads:
+            found.append(f"WorkerPool.watch called by {threading.current_thread().name}")
+        watch_calls.append(1)
+        return original_watch(self, now)
+
+    monkeypatch.setattr(WorkerPool, "watch", watch)
     return found
 
 
 direct_sends: list[int] = []
 slot_checks: list[int] = []
+watch_calls: list[int] = []
 
 
 def mixed_listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
@@ -165,6 +178,7 @@ def mixed_listener(server: vestespy.Server, req: vestespy.Request, res: vestespy
 def test_loop_fields_stay_on_the_loop_thread(violations: list[str]) -> None:
     direct_sends.clear()
     slot_checks.clear()
+    watch_calls.clear()
     with serve(
         mixed_listener, max_workers=4, write_buffer_size=65536, limit_concurrency=1000
     ) as thread:
@@ -203,6 +217,8 @@ def test_loop_fields_stay_on_the_loop_thread(violations: list[str]) -> None:
     assert not violations, sorted(set(violations))
     # Every slot given back, once (twice would go below 0), none refused.
     assert (admission.in_flight, admission.refused) == (0, 0)
+    if not vestespy.build_info().compiled:
+        assert watch_calls  # the loop watched the pool (the server binds it at construction)
     if not vestespy.build_info().compiled:
         # The pool threads' direct send was taken (and checked), and so were the ends of
         # responses. Compiled, the exchange and the wire call their methods natively and

@@ -228,3 +228,122 @@ def test_a_deferred_call_runs_once_after_the_strands_last_task() -> None:
         assert not strand.defer(lambda: events.append("refused"))
     finally:
         pool.shutdown()
+
+
+# -- the listener pool's hand-off: one thread awake takes a burst, watch() adds threads ------
+
+
+def test_with_a_handoff_delay_a_task_waits_for_the_awake_thread() -> None:
+    pool = WorkerPool(4, handoff_delay=10.0)
+    try:
+        release = threading.Event()
+        started = threading.Event()
+        ran_on: list[str] = []
+        done = threading.Event()
+
+        def blocker() -> None:
+            ran_on.append(threading.current_thread().name)
+            started.set()
+            assert release.wait(5)
+
+        def second() -> None:
+            ran_on.append(threading.current_thread().name)
+            done.set()
+
+        pool.submit(blocker)
+        assert started.wait(5)
+        pool.submit(second)
+        assert pool.load() == (1, 1, 1)  # one thread, busy; the second task waits for it
+        release.set()
+        assert done.wait(5)
+        assert ran_on[0] == ran_on[1]
+        assert len(pool._threads) == 1
+    finally:
+        pool.shutdown()
+
+
+def test_watch_wakes_a_thread_for_a_task_stuck_behind_a_blocked_one() -> None:
+    pool = WorkerPool(4, handoff_delay=1.0)
+    try:
+        release = threading.Event()
+        started = threading.Event()
+        done = threading.Event()
+
+        def blocker() -> None:
+            started.set()
+            assert release.wait(10)
+
+        assert pool.watch(0.0) is None  # no thread awake: nothing to watch
+        pool.submit(blocker)
+        assert started.wait(5)
+        pool.submit(done.set)
+        assert pool.watch(100.0) == 1.0  # a task was taken since the last look: progress
+        assert pool.watch(100.25) == 0.75
+        assert not done.is_set()
+        assert len(pool._threads) == 1
+        assert pool.watch(101.0) == 1.0  # no task taken for handoff_delay: a second thread
+        assert done.wait(5)
+        assert not release.is_set()  # ... while the first is still blocked
+        assert len(pool._threads) == 2
+        release.set()
+        poll(lambda: pool.load() == (2, 0, 0), 5, "both threads to park")
+        assert pool.watch(200.0) is None
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_watch_gives_every_waiting_task_a_thread_up_to_the_cap() -> None:
+    pool = WorkerPool(3, handoff_delay=1.0)
+    try:
+        release = threading.Event()
+        running = threading.Semaphore(0)
+
+        def blocker() -> None:
+            running.release()
+            assert release.wait(10)
+
+        for _ in range(4):
+            pool.submit(blocker)
+        assert running.acquire(timeout=5)
+        assert pool.watch(0.0) == 1.0
+        assert pool.watch(1.0) == 1.0  # stalled: two more threads, the cap
+        assert running.acquire(timeout=5)
+        assert running.acquire(timeout=5)
+        assert pool.load() == (3, 3, 1)  # the fourth waits for a thread to finish
+        release.set()
+        assert running.acquire(timeout=5)
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_on_first_wake_is_called_when_a_task_wakes_the_first_thread() -> None:
+    woken: list[str] = []
+    pool = WorkerPool(2, handoff_delay=1.0, on_first_wake=lambda: woken.append("x"))
+    try:
+        release = threading.Event()
+        started = threading.Event()
+        done = threading.Event()
+
+        def blocker() -> None:
+            started.set()
+            assert release.wait(5)
+
+        pool.submit(blocker)
+        assert started.wait(5)
+        pool.submit(lambda: None)  # a thread is awake: it takes this one, no wake-up
+        assert woken == ["x"]
+        release.set()
+        poll(lambda: pool.load()[1] == 0, 5, "the thread to park")
+        pool.submit(done.set)
+        assert done.wait(5)
+        assert woken == ["x", "x"]
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_a_handoff_delay_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="handoff_delay"):
+        WorkerPool(1, handoff_delay=0)
