@@ -236,9 +236,11 @@ def test_user_and_group_drop_privileges_after_binding() -> None:
         pytest.skip("no user nobody")
     # The workers go on importing VestesPy's modules as nobody, as a real install in a system
     # location lets them; a tox env lives in a directory only root may enter (.tox is 0700).
-    package = Path(vestespy.__file__).resolve().parent
-    if any(not d.stat().st_mode & stat.S_IXOTH for d in (package, *package.parents)):
-        pytest.skip(f"nobody cannot reach the installed package in {package}")
+    # The same for the standard library (an interpreter under /root, as pyenv's, is not).
+    for what, module in (("the installed package", vestespy), ("the standard library", os)):
+        where = Path(module.__file__ or "").resolve().parent
+        if any(not d.stat().st_mode & stat.S_IXOTH for d in (where, *where.parents)):
+            pytest.skip(f"nobody cannot reach {what} in {where}")
     # The workers import the application as nobody: a directory nobody can reach (pytest's
     # tmp_path is under a directory only root may enter).
     with tempfile.TemporaryDirectory(prefix="vestespy-user-") as public:
