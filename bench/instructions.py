@@ -15,13 +15,25 @@ instructions (every thread) divided by the requests is the figure: on a shared o
 machine, where wall-clock rates wander by tens of percent, it repeats to a fraction of a
 percent. It does not see what costs time without costing instructions (cache misses, lock
 hand-offs between threads), so read it beside ``ab.py``'s wall-clock ratios.
+
+The ``*-command-*`` rows are the ``vestespy`` command: ``apps.py`` ``exec``s ``python -m
+vestespy``, a supervisor that forks the worker serving the port. valgrind runs with
+``--trace-children=yes`` (it follows the ``exec``; forked children are always followed) and one
+output file per process (``%p``); the count is switched on and off in every process of the
+tree (the supervisor and its worker, found through ``/proc``), and the figure is their sum
+(``--profile`` also prints each process's share). The harness waits for ``GET /`` to be
+answered, not only for a connection to be accepted: the supervisor listens before its worker
+serves.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -151,37 +163,67 @@ def print_profile(paths: list[Path], requests: int, top: int) -> None:
         print(f"    {cost / requests:>10,.0f}  {100 * cost / total:5.1f}%  {name[:100]}")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a command row's supervisor and its worker), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree = [pid]
+    for member in tree:
+        tree.extend(child for child, parent in parents.items() if parent == member)
+    return tree
+
+
+def wait_until_served(port: int, proc: subprocess.Popen[bytes], server: str) -> None:
+    """Wait until ``GET /`` is answered (a command's supervisor listens before its worker)."""
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(HELLO)
+                read_responses(sock, 1, bytearray())
+                return
+        except (OSError, RuntimeError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{server} did not start under valgrind") from None
+            time.sleep(0.5)
+
+
 def count(tree: Path, server: str, depth: int, requests: int, out: Path, profile: int = 0) -> float:
     port = free_port()
     command = [
         "valgrind",
         "--tool=callgrind",
         "--instr-atstart=no",
-        f"--callgrind-out-file={out}",
+        "--trace-children=yes",
+        f"--callgrind-out-file={out}.%p",
         sys.executable,
         str(tree / "bench" / "apps.py"),
         server,
         str(port),
     ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pids = [proc.pid]
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{server} did not start under valgrind") from None
-                time.sleep(0.2)
+        wait_until_served(port, proc, server)
         drive(port, 200, depth)  # warm-up: imports, caches, pool threads started
-        control = ["callgrind_control", str(proc.pid)]
-        subprocess.run([*control, "-i", "on"], check=True, capture_output=True)
-        drive(port, requests, depth)
-        subprocess.run([*control, "-i", "off"], check=True, capture_output=True)
-        # Dump now: under valgrind a server blocked in epoll_wait may not see SIGTERM for a
-        # long while (seen with inline servers), and a killed one writes nothing.
-        subprocess.run([*control, "-d"], check=True, capture_output=True)
+        pids = process_tree(proc.pid)  # the server, or a command's supervisor and worker
+        for action in (["-i", "on"], None, ["-i", "off"], ["-d"]):
+            if action is None:
+                drive(port, requests, depth)
+                continue
+            # -d: dump now, as under valgrind a server blocked in epoll_wait may not see
+            # SIGTERM for a long while (seen with inline servers), and a killed one writes
+            # nothing.
+            for pid in pids:
+                subprocess.run(
+                    ["callgrind_control", *action, str(pid)], check=True, capture_output=True
+                )
     finally:
         proc.terminate()
         try:
@@ -189,15 +231,26 @@ def count(tree: Path, server: str, depth: int, requests: int, out: Path, profile
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    total = 0
-    dumps = sorted(out.parent.glob(out.name + "*"))
+        for pid in pids[1:]:  # a worker its killed supervisor left behind
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    dumps = sorted(out.parent.glob(out.name + ".*"))
     if profile:
         print_profile(dumps, requests, profile)
+    # Each process's dump is its largest summary (the final file written at exit counts only
+    # what came after the dump); the figure is the sum over processes.
+    by_pid: dict[str, int] = {}
     for path in dumps:
-        for found in re.findall(r"^(?:summary|totals): (\d+)", path.read_text(), re.MULTILINE):
-            total = max(total, int(found))
+        text = path.read_text()
+        pid = re.search(r"^pid: (\d+)", text, re.MULTILINE)
+        key = pid.group(1) if pid else path.name
+        for found in re.findall(r"^(?:summary|totals): (\d+)", text, re.MULTILINE):
+            by_pid[key] = max(by_pid.get(key, 0), int(found))
         path.unlink()
-    return total / requests
+    if profile and len(by_pid) > 1:
+        shares = ", ".join(f"pid {pid}: {n / requests:,.0f}" for pid, n in sorted(by_pid.items()))
+        print(f"  per process (instructions per request): {shares}")
+    return sum(by_pid.values()) / requests
 
 
 def main() -> int:
