@@ -31,6 +31,7 @@ PACKAGE = HERE / "src" / "vestespy"
 
 #: The modules compiled by mypyc: the hot path of a request. One table, read by the build and by
 #: the tests (unit/test_build_info.py, packaging/); a module listed here must compile with mypyc.
+#: Names are relative to the package, dotted for a subpackage's modules (``wsgi._adapter``).
 COMPILED_MODULES = (
     "_driver",
     "_connection",
@@ -59,6 +60,15 @@ COMPILED_MODULES = (
     "_detach",
     "_header_fields",
     "_request_ids",
+    # The admission of requests and the server's own answers, the access log the command
+    # writes by default, and the WSGI adapter (a dotted name is a module of a subpackage).
+    "_admission",
+    "_rejections",
+    "access_log",
+    "_access_buffer",
+    "wsgi._adapter",
+    "wsgi._response",
+    "wsgi._input",
 )
 
 ENV = "VESTESPY_COMPILE"
@@ -108,10 +118,16 @@ def _compiler_works() -> str | None:
     return None
 
 
+def _module_path(name: str) -> Path:
+    """The source of a COMPILED_MODULES name, relative to the project (``wsgi._adapter``)."""
+    return Path("src", "vestespy", *name.split(".")).with_suffix(".py")
+
+
 def _remove_inplace_extensions() -> None:
     suffixes = (".so", ".pyd")
-    for path in PACKAGE.iterdir():
-        if path.suffix in suffixes and path.name.split(".")[0] in COMPILED_MODULES:
+    for path in PACKAGE.rglob("*"):
+        module = ".".join([*path.parent.relative_to(PACKAGE).parts, path.name.split(".")[0]])
+        if path.suffix in suffixes and module in COMPILED_MODULES:
             _say(f"removing {path.relative_to(HERE)}, a compiled module shadowing its source")
             path.unlink()
     for path in (HERE / "src").glob("*__mypyc*"):
@@ -150,7 +166,7 @@ def _extensions() -> list[object]:
         _say(f"building pure Python: {reason}; set {ENV}=1 to make this an error")
         return []
     _say(f"compiling {len(COMPILED_MODULES)} modules with mypyc")
-    paths = [str(Path("src", "vestespy", f"{name}.py")) for name in COMPILED_MODULES]
+    paths = [str(_module_path(name)) for name in COMPILED_MODULES]
     return list(
         mypycify(
             [*paths, "--config-file", str(HERE / "pyproject.toml")],

@@ -396,6 +396,37 @@ def _compile(format: str) -> _LineFunction | None:
     return cast("_LineFunction", namespace["_line"])
 
 
+def _combined_line(request: Request, status: int, bytes_sent: int, duration: float) -> str:
+    """The line of :data:`COMBINED_FORMAT`, the command's default: what :func:`_compile` makes
+    of that format, written out so that mypyc compiles it (a function made by ``exec`` runs
+    interpreted), for one line per response."""
+    client = _raw_address(request.client_address)
+    times = _time_cache[0]
+    if not times[0] <= time.time() < times[1]:
+        times = _local_times()
+    version = request.http_version
+    request_line = f"{request.method} {request.target} HTTP/{version}" if version else "-"
+    headers = request.headers
+    referer = headers.get("referer")
+    if referer is None:
+        referer = "-"
+    agent = headers.get("user-agent")
+    if agent is None:
+        agent = "-"
+    # One check of every client value, as _compile's: the common line has nothing to escape.
+    raw = client + request_line + referer + agent
+    if not (raw.isascii() and raw.isprintable() and '"' not in raw and "\\" not in raw):
+        client, request_line = escape(client), escape(request_line)
+        referer, agent = escape(referer), escape(agent)
+    sent: object = bytes_sent or "-"
+    line = (
+        f'{client} - - [{times[2]}] "{request_line}" {status} {sent} "{referer}" "{agent}" '
+        f"{duration * 1000:.3f}"
+    )
+    reason = request.rejection
+    return line if reason is None else line + _mark(reason)
+
+
 class AccessLogFormatter:
     """Formats access log lines from a format of named ``{fields}`` (see :data:`FIELDS`).
 
@@ -439,7 +470,9 @@ class AccessLogFormatter:
         self.fields = tuple(names)
         #: ``line(request, status, bytes_sent, duration)`` returns the line, as calling the
         #: formatter does, one call less (the format compiled into one function).
-        self.line = _compile(format) or self._format_map
+        self.line = (
+            _combined_line if format == COMBINED_FORMAT else _compile(format) or self._format_map
+        )
 
     def __call__(self, request: Request, status: int, bytes_sent: int, duration: float) -> str:
         """Return the line for one response."""

@@ -64,8 +64,9 @@ def build_wheel(project: Path, **env: str) -> tuple[Path, str]:
 
 def extensions_in(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as archive:
+        # As COMPILED_MODULES names them: relative to the package, dotted (wsgi._adapter).
         return {
-            Path(name).name.split(".")[0]
+            ".".join([*Path(name).parent.parts[1:], Path(name).name.split(".")[0]])
             for name in archive.namelist()
             if name.startswith("vestespy/") and name.endswith((".so", ".pyd"))
         }

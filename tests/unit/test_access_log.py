@@ -17,6 +17,8 @@ from vestespy.access_log import (
     JSON_FORMAT,
     AccessLogFormatter,
     AccessLogger,
+    _combined_line,
+    _compile,
     escape,
 )
 
@@ -60,6 +62,31 @@ def test_combined_format() -> None:
         line,
     ), line
     assert AccessLogFormatter(COMBINED_FORMAT).format == COMBINED_FORMAT
+
+
+@pytest.mark.parametrize(
+    ("headers", "rejection", "sent"),
+    [
+        ({}, None, 13),
+        ({"User_Agent": "curl/8", "Referer": "http://a/"}, None, 0),
+        ({"User_Agent": 'ev"il\n\u2603', "Referer": "caf\xe9\\"}, None, 5),
+        ({"Referer": "r"}, 'too "many"\n', 0),
+    ],
+)
+def test_the_combined_format_is_written_out_as_compile_makes_it(
+    headers: dict[str, str], rejection: str | None, sent: int
+) -> None:
+    """The default format's own function (compiled by mypyc) writes the generated one's line."""
+    generated = _compile(COMBINED_FORMAT)
+    assert generated is not None
+    assert AccessLogFormatter().line is _combined_line
+    requests = [make_request(**headers)]
+    requests.append(
+        Request(method="-", target="-", http_version="", headers=Headers(), client_address="")
+    )  # a head never parsed, no client
+    for request in requests:
+        request.rejection = rejection
+        assert _combined_line(request, 200, sent, 0.0125) == generated(request, 200, sent, 0.0125)
 
 
 def test_every_field_formats() -> None:

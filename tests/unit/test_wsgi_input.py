@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import vestespy
+from vestespy._pool import WorkerPool
 from vestespy.proxies import TrustedProxies, resolve
 from vestespy.wsgi import FileWrapper, WSGIAdapter
 from vestespy.wsgi._input import EMPTY_INPUT, ErrorStream, InputStream
@@ -460,7 +461,13 @@ def test_environ_follows_options_set_after_construction() -> None:
 
 
 def new_call() -> Call:
-    return Call(lambda e, s: [], None, False, None, None)  # type: ignore[arg-type]
+    # Real arguments of the declared types (the compiled Call checks them); start_response
+    # uses none of them. The pool starts no thread until a task is submitted.
+    request = vestespy.Request(
+        method="GET", target="/", http_version="1.1", headers=vestespy.Headers(), client_address=""
+    )
+    response = vestespy.Response(None)  # type: ignore[arg-type]  # no channel: nothing is sent
+    return Call(lambda e, s: [], WorkerPool(None), False, request, response)
 
 
 @pytest.mark.parametrize("repeat", [1, 2])  # the second time, from the caches

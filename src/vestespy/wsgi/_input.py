@@ -268,7 +268,7 @@ class ErrorStream:
         #: write's count, which is all the adapter needs.
         self.partial = 0
 
-    def write(self, text: str) -> int:
+    def write(self, text: object) -> int:  # object: checked below (also when compiled)
         """Log every complete line of ``text`` (with what was written before it)."""
         if not isinstance(text, str):
             raise TypeError(f"wsgi.errors takes str, not {type(text).__name__}")

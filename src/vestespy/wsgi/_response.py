@@ -279,13 +279,16 @@ class Call:
         self.res = res
         self.status: int | None = None
         self.reason = ""
-        self.headers: list[tuple[str, str]] = []
+        self.headers: Sequence[tuple[str, str]] = []
         self.length: str | None = None  # the application's Content-Length, checked
         self.pusher: Pusher | None = None
         self.sending = False  # the returned iterable's response has been handed to res
 
+    # The arguments an application gives are typed wider than PEP 3333's (object, Sequence):
+    # compiled by mypyc, a narrower type would be checked on entry with mypyc's own TypeError,
+    # not the checks below, and a tuple of headers (which the pure build takes) refused.
     def start_response(
-        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+        self, status: object, headers: Sequence[tuple[str, str]], exc_info: ExcInfo | None = None
     ) -> WriteCallable:
         if exc_info is not None:
             try:
@@ -323,7 +326,7 @@ class Call:
         self.headers = headers
         return self.write
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: object) -> None:  # object: see start_response
         if self.status is None:
             raise RuntimeError("write() was called before start_response()")
         if not isinstance(data, bytes):
@@ -393,7 +396,9 @@ class Call:
         except Exception as exc:
             self._fail(exc)
         finally:
-            close = getattr(result, "close", None)
+            # A list has no close(): no lookup, which compiled would raise and clear an
+            # AttributeError on the common result.
+            close = None if type(result) is list else getattr(result, "close", None)
             if close is not None:
                 try:
                     close()
