@@ -418,10 +418,14 @@ def _combined_line(request: Request, status: int, bytes_sent: int, duration: flo
     if not (raw.isascii() and raw.isprintable() and '"' not in raw and "\\" not in raw):
         client, request_line = escape(client), escape(request_line)
         referer, agent = escape(referer), escape(agent)
-    sent: object = bytes_sent or "-"
+    # Only str values in the f-string, no format spec: mypyc joins them directly, where a
+    # spec (or an int) makes it a str.format call that parses the template each time.
+    sent = str(bytes_sent) if bytes_sent else "-"
+    milliseconds = format(duration * 1000, ".3f")
+    code = str(status)
     line = (
-        f'{client} - - [{times[2]}] "{request_line}" {status} {sent} "{referer}" "{agent}" '
-        f"{duration * 1000:.3f}"
+        f'{client} - - [{times[2]}] "{request_line}" {code} {sent} "{referer}" "{agent}" '
+        f"{milliseconds}"
     )
     reason = request.rejection
     return line if reason is None else line + _mark(reason)

@@ -168,10 +168,10 @@ def _file_wrapper(result: Iterable[bytes]) -> FileWrapper | None:
     a validated application is served as it would be without the validator."""
     if type(result) is FileWrapper:
         return result
+    if type(result).__name__ != "IteratorWrapper":
+        return None  # no lookup that fails (compiled, it raises and clears an AttributeError)
     original = getattr(result, "original_iterator", None)
-    if type(result).__name__ == "IteratorWrapper" and type(original) is FileWrapper:
-        return original
-    return None
+    return original if type(original) is FileWrapper else None
 
 
 class Pusher:
@@ -396,9 +396,10 @@ class Call:
         except Exception as exc:
             self._fail(exc)
         finally:
-            # A list has no close(): no lookup, which compiled would raise and clear an
-            # AttributeError on the common result.
-            close = None if type(result) is list else getattr(result, "close", None)
+            # A list or tuple has no close(): no lookup, which compiled would raise and clear
+            # an AttributeError on the common result.
+            kind = type(result)
+            close = None if kind is list or kind is tuple else getattr(result, "close", None)
             if close is not None:
                 try:
                     close()
