@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
+from ._mypyc import mypyc_attr
+
 if TYPE_CHECKING:
     from .request import Request
 
@@ -431,6 +433,8 @@ def _combined_line(request: Request, status: int, bytes_sent: int, duration: flo
     return line if reason is None else line + _mark(reason)
 
 
+# Public: an application may subclass it (mypyc allows that only when asked).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AccessLogFormatter:
     """Formats access log lines from a format of named ``{fields}`` (see :data:`FIELDS`).
 
@@ -531,6 +535,8 @@ def _json_line(request: Request, status: int, bytes_sent: int, duration: float) 
     )
 
 
+# Public: an application may subclass it (mypyc allows that only when asked).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AccessLogger:
     """An access hook that logs one line per response on ``vestespy.access`` at INFO.
 

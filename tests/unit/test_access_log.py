@@ -195,3 +195,17 @@ def test_the_request_id_is_made_once_on_first_read() -> None:
     assert first != "from-client"
     assert AccessLogFormatter("{request_id}")(request, 200, 0, 0.0) == first
     assert first != make_request().request_id
+
+
+def test_the_public_classes_can_be_subclassed() -> None:
+    """Also compiled by mypyc (allow_interpreted_subclasses): an application may extend them."""
+
+    class Upper(AccessLogFormatter):
+        def __call__(self, request: Request, status: int, bytes_sent: int, duration: float) -> str:
+            return super().__call__(request, status, bytes_sent, duration).upper()
+
+    class Quiet(AccessLogger):
+        pass
+
+    assert Upper("{method} {status}")(make_request(), 200, 0, 0.0) == "GET 200"
+    assert isinstance(Quiet(), AccessLogger)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from typing import Any
@@ -488,3 +489,20 @@ def test_start_response_checks_the_same_from_its_caches(repeat: int) -> None:
             new_call().start_response("200 OK", [("X-A", 1)])  # type: ignore[list-item]
         with pytest.raises(TypeError, match="tuple"):
             new_call().start_response("200 OK", [["X-A", "1"]])  # type: ignore[list-item]
+
+
+def test_the_public_classes_can_be_subclassed() -> None:
+    """Also compiled by mypyc (allow_interpreted_subclasses): an application may extend them."""
+
+    class Mounted(WSGIAdapter):
+        def environ(self, server: Any, req: Any, stream: Any) -> dict[str, Any]:
+            environ = super().environ(server, req, stream)
+            environ["app.mounted"] = True
+            return environ
+
+    class Wrapper(FileWrapper):
+        pass
+
+    environ = Mounted(lambda e, s: []).environ(FakeServer(), make_request("/x", []), EMPTY_INPUT)
+    assert (environ["PATH_INFO"], environ["app.mounted"]) == ("/x", True)
+    assert list(Wrapper(io.BytesIO(b"ab"))) == [b"ab"]

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
 from .._header_fields import header_triples
+from .._mypyc import mypyc_attr
 from .._pool import WorkerPool
 from ._input import EMPTY_INPUT, EmptyInput, ErrorStream, InputStream
 from ._response import Call, FileWrapper
@@ -101,6 +102,8 @@ class _ReadGate:
         return self.read
 
 
+# Public: an application may subclass it (mypyc allows that only when asked).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class WSGIAdapter:
     """A ``"request"`` listener that serves a WSGI (PEP 3333) application.
 

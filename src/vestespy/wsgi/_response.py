@@ -25,6 +25,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .._header_fields import headers_from_triples
+from .._mypyc import mypyc_attr
 from ..errors import BadRequest, ClientDisconnected, ResponseAlreadyStarted
 from ..headers import Headers
 from ._input import ErrorStream
@@ -112,6 +113,8 @@ def _parse_status(status: object) -> tuple[int, str]:
     return parsed
 
 
+# Public: an application may subclass it (mypyc allows that only when asked).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class FileWrapper:
     """``wsgi.file_wrapper``: iterate over a file in blocks, closing it with the response.
 
