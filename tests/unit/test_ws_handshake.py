@@ -87,7 +87,8 @@ def test_origins() -> None:
 
 def test_bounded_deflate_stops_at_the_limit() -> None:
     pytest.importorskip("wsproto")
-    from vestespy._ws_session import Failed, Received, Session, negotiate_deflate
+    from vestespy._ws_deflate import negotiate_deflate
+    from vestespy._ws_session import Failed, Received, Session
 
     negotiated = negotiate_deflate(("x-unknown", "permessage-deflate"), 1000)
     assert negotiated is not None
@@ -149,7 +150,7 @@ def test_session_hands_over_a_slice_at_a_time() -> None:
 )
 def test_deflate_offers_outside_rfc_7692_are_declined(offer: str, rewritten: str | None) -> None:
     pytest.importorskip("wsproto")
-    from vestespy._ws_session import negotiate_deflate, valid_deflate_offer
+    from vestespy._ws_deflate import negotiate_deflate, valid_deflate_offer
 
     assert valid_deflate_offer(offer) == rewritten
     # Declined: not answered (the handshake goes on without it, RFC 7692 5).
