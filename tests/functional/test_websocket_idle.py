@@ -129,7 +129,6 @@ def nofile() -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-@pytest.mark.parametrize("workers", [4, 0], ids=["pool", "inline"])
 @pytest.mark.usefixtures("nofile")
 def test_thousand_idle_websockets_on_epoll(
     workers: int, capsys: pytest.CaptureFixture[str]
