@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zlib
 
 import pytest
@@ -155,3 +157,22 @@ def test_deflate_offers_outside_rfc_7692_are_declined(offer: str, rewritten: str
     assert valid_deflate_offer(offer) == rewritten
     # Declined: not answered (the handshake goes on without it, RFC 7692 5).
     assert (negotiate_deflate((offer,), 1000) is None) == (rewritten is None)
+
+
+def test_wsproto_is_imported_at_the_first_handshake_only() -> None:
+    # A server that never sees a handshake pays nothing for WebSockets, on either build: the
+    # compiled one puts _ws_session and _ws_link in the same extension as the rest, whose
+    # modules still run their imports only when imported. A new interpreter: this one has
+    # imported wsproto in other tests.
+    code = (
+        "import sys, vestespy\n"
+        "server = vestespy.Server(('127.0.0.1', 0))\n"
+        "server.on('websocket', lambda server, ws, req: None)\n"
+        "server.close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('wsproto', 'vestespy._ws_s',"
+        " 'vestespy._ws_l', 'vestespy._ws_de'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout
