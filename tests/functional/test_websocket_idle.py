@@ -122,7 +122,9 @@ def nofile() -> Iterator[None]:
             f"the hard RLIMIT_NOFILE is {hard}; {IDLE} idle WebSockets need {NEEDED_NOFILE} "
             "descriptors (clients here, server ends in the subprocess): raise it (ulimit -Hn)"
         )
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    # No hard limit: as many as needed (an infinite soft limit may exceed the kernel's nr_open).
+    raised = max(soft, NEEDED_NOFILE) if hard == resource.RLIM_INFINITY else hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
     try:
         yield
     finally:
