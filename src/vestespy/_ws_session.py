@@ -23,7 +23,6 @@ from typing import Any, cast
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
-    BytesMessage,
     CloseConnection,
     Message,
     Ping,
@@ -258,14 +257,15 @@ class Session:
         """
         if self.close_sent:
             raise LocalProtocolError("the WebSocket is closing")
-        if self._conn.state is ConnectionState.REMOTE_CLOSING:
-            # The peer's close is parsed but not answered yet (reply_close): messages may
-            # still go out (RFC 6455 5.5.1), which wsproto's Connection refuses in this state;
-            # its frame layer frames them (and compresses, with permessage-deflate).
-            return bytes(self._conn._proto.send_data(data, True))
-        if isinstance(data, str):
-            return self._conn.send(TextMessage(data=data))
-        return self._conn.send(BytesMessage(data=data))
+        state = self._conn.state
+        if state is not ConnectionState.OPEN and state is not ConnectionState.REMOTE_CLOSING:
+            raise LocalProtocolError(f"no message may be sent in state {state.name}")
+        # wsproto's frame layer, called as its Connection.send would call it (framing, and
+        # compressing with permessage-deflate, the same way): Connection.send would first
+        # make a message event and dispatch on its type, a third of the cost of framing a
+        # 1 KiB message. It also refuses REMOTE_CLOSING, where the peer's close is parsed but
+        # not answered yet (reply_close) and messages may still go out (RFC 6455 5.5.1).
+        return bytes(self._conn._proto.send_data(data, True))
 
     def ping(self, payload: bytes) -> bytes:
         """Frame a ping (``b""`` once closing)."""
