@@ -15,7 +15,10 @@ its end the time the connection already takes once the response is sent.
 A :class:`ConnectionMeter` per connection holds what is counted per connection: the requests
 started and not yet sent (so that a connection closed with requests in flight gives them back)
 and the cause of its closing, the first one named winning (a deadline that answers 408 is the
-cause, not the rejection that follows it, nor the client's closing after it).
+cause, not the rejection that follows it, nor the client's closing after it). A connection
+closed with no cause named was lingering after the server's FIN (``server``), or its socket
+failed: a reset by the client (ECONNRESET, EPIPE, ECONNABORTED, which the transport notes) is
+``client_reset``, the client going away rather than a fault here; any other error ``error``.
 
 :meth:`Counters.snapshot` may run on any thread (a scrape): it copies the fields without
 stopping the loop, so each figure is exact but two figures may be a request apart.
@@ -87,12 +90,14 @@ _RULE_NAMES: Final = frozenset(
 #: Rejections that say a limit of the server was reached rather than a malformed request.
 _LIMIT_STATUSES: Final = frozenset({413, 414, 431, 503})
 
-#: Why connections close (besides the deadlines' names): the client closed (or went away
-#: mid-request); the server closed after a response (``Connection: close``, draining,
+#: Why connections close (besides the deadlines' names): the client closed its side (a FIN,
+#: or a WebSocket's close frame), also mid-request; the client reset the connection
+#: (ECONNRESET, EPIPE, ECONNABORTED: it went away, a crash, a timeout of its own, a proxy
+#: that aborts); the server closed after a response (``Connection: close``, draining,
 #: shutting down); a request was malformed; a limit was reached (413, 414, 431, 503 from
-#: ``limit_concurrency``, ``max_drain``); the socket failed (a reset too) or a response
-#: was aborted.
-CLOSE_CAUSES: Final = ("client", "server", "protocol_error", "limit", "error")
+#: ``limit_concurrency``, ``max_drain``); the socket failed here (any other error) or a
+#: response was aborted.
+CLOSE_CAUSES: Final = ("client", "client_reset", "server", "protocol_error", "limit", "error")
 
 
 def rejection_reason(status: int, reason: str) -> str:
@@ -148,8 +153,9 @@ class ServerStats:
     :doc:`/metrics` for each figure's meaning and its Prometheus name.
     """
 
-    #: Responses sent to requests whose head was parsed (by the listeners, or the server's
-    #: 503 for ``limit_concurrency``), by ``(method, status class)``: ``("GET", "2xx")``.
+    #: Responses sent to requests whose head was parsed (by the listeners, the server's 503
+    #: for ``limit_concurrency``, the 101 of a WebSocket), by ``(method, status class)``:
+    #: ``("GET", "2xx")``.
     requests: Mapping[tuple[str, str], int]
     #: From the read that brought a request's head to its response's end handed to the kernel.
     request_duration: DurationHistogram
@@ -161,8 +167,9 @@ class ServerStats:
     requests_in_flight: int
     #: Connections accepted.
     connections_accepted: int
-    #: Connections closed by each cause (``client``, ``server``, ``protocol_error``,
-    #: ``limit``, ``error``, or a deadline's name such as ``keep_alive_over``).
+    #: Connections closed by each cause (``client``, ``client_reset``, ``server``,
+    #: ``protocol_error``, ``limit``, ``error``, or a deadline's name such as
+    #: ``keep_alive_over``).
     connections_closed: Mapping[str, int]
     #: Requests the server answered itself (or gave up on), by ``(status, reason)``.
     rejections: Mapping[tuple[int, str], int]
@@ -419,12 +426,25 @@ class ConnectionMeter:
         self.counters.rejected(status, reason)
         self.closing("limit")
 
-    def closed(self, lingering: bool) -> None:
-        """The connection closed; ``lingering``: after the server's FIN (the default cause,
-        ``server``), else (no cause named) the socket failed: ``error``."""
+    def protocol_switched(self, exchange: Exchange, now: float) -> None:
+        """``exchange``'s 101 (Switching Protocols) was handed to the kernel at ``now``: the
+        request is answered (a ``1xx``), the WebSocket that follows is not a request."""
+        self.open_requests -= 1
+        counters = self.counters
+        counters.finished += 1
+        duration = now - exchange.started_at
+        counters.duration_buckets[bisect_left(DURATION_BOUNDS, duration)] += 1
+        counters.duration_sum += duration
+        counters.by_method.get(exchange.request.method, counters.other)[1] += 1
+
+    def closed(self, lingering: bool, peer_reset: bool = False) -> None:
+        """The connection closed, for the cause named first; if none was named:
+        ``lingering`` (after the server's FIN), ``server``; ``peer_reset`` (the socket
+        failed with a reset by the client), ``client_reset``; else (the socket failed
+        here) ``error``."""
         cause = self.cause
         if cause is None:
-            cause = "server" if lingering else "error"
+            cause = "server" if lingering else "client_reset" if peer_reset else "error"
         counters = self.counters
         counters.closed[cause] = counters.closed.get(cause, 0) + 1
         counters.finished += self.open_requests

@@ -323,6 +323,10 @@ class WebSocketLink:
             elif type(event) is ReceivedPong:
                 self.deadlines.pong_received()
             elif type(event) is Closed or type(event) is Failed:
+                if eof or (type(event) is Closed and event.reply):
+                    # The client closed first (its close frame, or its socket): the cause of
+                    # the connection's closing, whoever shuts the socket down.
+                    self._connection.meter.closing("client")
                 if type(event) is Closed and event.reply and not eof:
                     continue  # _deliver answers the close, then finishes
                 if eof:

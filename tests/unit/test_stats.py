@@ -110,6 +110,36 @@ def test_the_first_cause_named_wins_and_lingering_without_one_is_the_servers() -
     assert stats.connections_open == 0
 
 
+def test_a_reset_by_the_client_is_its_own_cause_unless_another_was_named() -> None:
+    counters = Counters()
+    counters.connection_opened().closed(lingering=False, peer_reset=True)
+    lingering = counters.connection_opened()
+    lingering.closed(lingering=True, peer_reset=True)  # closing after a response already
+    timed_out = counters.connection_opened()
+    timed_out.expired(KEEP_ALIVE_OVER)
+    timed_out.closed(lingering=False, peer_reset=True)
+    assert dict(counters.snapshot().connections_closed) == {
+        "client_reset": 1,
+        "server": 1,
+        "keep_alive_over": 1,
+    }
+
+
+def test_a_101_answers_its_request_and_the_websocket_is_not_in_flight() -> None:
+    counters = Counters()
+    meter = counters.connection_opened()
+    exchange = FakeExchange(status=200)  # the 101 does not go through the response object
+    meter.request_started(exchange, 1.0)  # type: ignore[arg-type]
+    meter.protocol_switched(exchange, 1.002)  # type: ignore[arg-type]
+    stats = counters.snapshot()
+    assert dict(stats.requests) == {("GET", "1xx"): 1}
+    assert stats.requests_in_flight == 0
+    assert stats.request_duration.count == 1
+    assert stats.request_duration.sum == pytest.approx(0.002)
+    meter.closed(lingering=True)
+    assert counters.snapshot().requests_in_flight == 0
+
+
 def test_requests_in_flight_are_given_back_when_their_connection_closes() -> None:
     counters = Counters()
     meter = counters.connection_opened()
