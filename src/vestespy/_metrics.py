@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from ._stats import CLOSE_CAUSES, DEADLINE_NAMES, ServerStats
+from ._stats import ACCEPT_PAUSE_REASONS, CLOSE_CAUSES, DEADLINE_NAMES, ServerStats
 from .options import _parse_bind as parse_bind
 
 if TYPE_CHECKING:
@@ -136,6 +136,16 @@ class StatsCollector:
         for cause, n in sorted(causes.items()):
             closed.add_metric([cause], n)
         yield closed
+        paused = CounterMetricFamily(
+            PREFIX + "accept_paused",
+            "Times the server stopped accepting connections, by reason.",
+            labels=["reason"],
+        )
+        reasons = dict.fromkeys(ACCEPT_PAUSE_REASONS, 0)
+        reasons.update(stats.accept_paused)
+        for reason, n in sorted(reasons.items()):
+            paused.add_metric([reason], n)
+        yield paused
         rejections = CounterMetricFamily(
             PREFIX + "rejections",
             "Requests the server answered itself (or gave up on), by status and reason.",

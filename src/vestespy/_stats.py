@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._exchange import Exchange
 
 __all__ = [
+    "ACCEPT_PAUSE_REASONS",
     "CLOSE_CAUSES",
     "DEADLINE_NAMES",
     "DURATION_BOUNDS",
@@ -98,6 +99,13 @@ _LIMIT_STATUSES: Final = frozenset({413, 414, 431, 503})
 #: ``limit_concurrency``, ``max_drain``); the socket failed here (any other error) or a
 #: response was aborted.
 CLOSE_CAUSES: Final = ("client", "client_reset", "server", "protocol_error", "limit", "error")
+
+#: Why the server stopped accepting connections for a while: ``max_connections`` were open
+#: (later clients wait in the listen queue until one closes: no 503, see docs/metrics.rst), or
+#: the process ran out of a resource (``accept()`` failed with EMFILE, ENFILE, ENOBUFS,
+#: ENOMEM, or ``select`` cannot watch a descriptor past FD_SETSIZE): accepting is retried
+#: after a back-off.
+ACCEPT_PAUSE_REASONS: Final = ("max_connections", "resources")
 
 
 def rejection_reason(status: int, reason: str) -> str:
@@ -181,6 +189,9 @@ class ServerStats:
     websocket_messages_received: int = 0
     #: WebSocket messages sent to clients.
     websocket_messages_sent: int = 0
+    #: How many times the server stopped accepting connections, by reason
+    #: (``max_connections``, ``resources``): see :doc:`/metrics`.
+    accept_paused: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
 
     @property
     def connections_open(self) -> int:
@@ -197,6 +208,7 @@ class ServerStats:
         requests: dict[tuple[str, str], int] = {}
         closed: dict[str, int] = {}
         rejections: dict[tuple[int, str], int] = {}
+        paused: dict[str, int] = {}
         cumulative = [0] * (len(DURATION_BOUNDS) + 1)
         duration_sum = 0.0
         body_in = body_out = in_flight = accepted = 0
@@ -207,6 +219,7 @@ class ServerStats:
             _add(requests, stats.requests)
             _add(closed, stats.connections_closed)
             _add(rejections, stats.rejections)
+            _add(paused, stats.accept_paused)
             for i, n in enumerate(stats.request_duration.cumulative):
                 cumulative[i] += n
             duration_sum += stats.request_duration.sum
@@ -233,6 +246,7 @@ class ServerStats:
             websockets_open=ws_open,
             websocket_messages_received=ws_in,
             websocket_messages_sent=ws_out,
+            accept_paused=_frozen(paused),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -251,6 +265,7 @@ class ServerStats:
                 self.websocket_messages_received,
                 self.websocket_messages_sent,
             ],
+            "accept_paused": dict(self.accept_paused),
         }
 
     @classmethod
@@ -272,6 +287,7 @@ class ServerStats:
             websockets_open=data["websockets"][0],
             websocket_messages_received=data["websockets"][1],
             websocket_messages_sent=data["websockets"][2],
+            accept_paused=_frozen(data.get("accept_paused", {})),
         )
 
 
@@ -284,6 +300,7 @@ class Counters:
     """A server's counters: written by the loop thread only, read by :meth:`snapshot`."""
 
     __slots__ = (
+        "accept_paused",
         "accepted",
         "by_method",
         "closed",
@@ -318,6 +335,7 @@ class Counters:
         self.websockets_open = 0
         self.websocket_messages_received = 0
         self.websocket_messages_sent = 0
+        self.accept_paused: dict[str, int] = {}
 
     # -- loop thread ---------------------------------------------------------------------------
 
@@ -325,6 +343,10 @@ class Counters:
         """Count an accepted connection; return its meter."""
         self.accepted += 1
         return ConnectionMeter(self)
+
+    def accepting_paused(self, reason: str) -> None:
+        """Count a pause of accepting (one of :data:`ACCEPT_PAUSE_REASONS`)."""
+        self.accept_paused[reason] = self.accept_paused.get(reason, 0) + 1
 
     def rejected(self, status: int, reason: str) -> None:
         """Count a request the server answered (or gave up on) itself."""
@@ -365,6 +387,7 @@ class Counters:
             websockets_open=self.websockets_open,
             websocket_messages_received=self.websocket_messages_received,
             websocket_messages_sent=self.websocket_messages_sent,
+            accept_paused=_frozen(self.accept_paused),
         )
 
 

@@ -29,7 +29,7 @@ from support.polling import poll
 from support.server import ServerThread
 from support.slow_clients import BIG, big, echo_length, small_receive_buffer_client
 from support.websocket import CLOSE, WebSocketClient
-from vestespy._stats import DEADLINE_NAMES
+from vestespy._stats import ACCEPT_PAUSE_REASONS, DEADLINE_NAMES
 
 OPTIONS: dict[str, Any] = {
     "header_timeout": 1.0,
@@ -94,6 +94,11 @@ def limited_server() -> Iterator[tuple[ServerThread, App]]:
     # Apart: with a limit of 1, a request sent right after the previous response can race
     # with the release of its slot (on the listener's thread, after the response went out).
     yield from _serve(limit_concurrency=1)
+
+
+@pytest.fixture
+def one_connection_server() -> Iterator[tuple[ServerThread, App]]:
+    yield from _serve(max_connections=1)
 
 
 def _serve(**options: Any) -> Iterator[tuple[ServerThread, App]]:
@@ -332,6 +337,7 @@ def test_metrics_and_stats_count_a_known_mix_exactly(
     assert stats.websockets_open == 0
     assert stats.websocket_messages_received == 3
     assert stats.websocket_messages_sent == 4
+    assert dict(stats.accept_paused) == {}  # max_connections (1000) never reached
 
     _check_metrics(server, stats, requests, rejections, closed)
 
@@ -375,6 +381,9 @@ def _check_metrics(
     assert metrics[("vestespy_pool_busy_threads", ())] == 0
     assert metrics[("vestespy_pool_queue_depth", ())] == 0
     assert metrics[("vestespy_websockets_open", ())] == 0
+    for reason in ACCEPT_PAUSE_REASONS:
+        key = ("vestespy_accept_paused_total", (("reason", reason),))
+        assert metrics[key] == stats.accept_paused.get(reason, 0)
     for direction, n in (
         ("received", stats.websocket_messages_received),
         ("sent", stats.websocket_messages_sent),
@@ -409,6 +418,34 @@ def test_limit_concurrency_refusals_are_counted(
         {(503, "limit_concurrency"): 1},
         {"client": 1, "limit": 1},
     )
+
+
+def test_accepting_paused_at_max_connections_is_counted_and_nobody_gets_a_503(
+    one_connection_server: tuple[ServerThread, App],
+) -> None:
+    pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
+    thread, _ = one_connection_server
+    server, address = thread.server, thread.address
+    with RawClient(address) as first:
+        assert first.request().status == 200
+        # A second client: its handshake completes in the listen queue, which wakes the
+        # loop, which finds the limit reached and stops accepting.
+        waiting = RawClient(address)
+        waiting.send(build_request())
+        poll(
+            lambda: server.stats().accept_paused.get("max_connections") == 1,
+            10,
+            "accepting to pause",
+        )
+        assert server.stats().connections_accepted == 1
+    # The first client leaves: the waiting one is accepted and served, no 503 anywhere.
+    assert waiting.read_response().status == 200
+    waiting.close()
+    stats = poll(lambda: _closed(server, 2), 10, "the two connections to close")
+    assert dict(stats.accept_paused) == {"max_connections": 1}
+    assert dict(stats.requests) == {("GET", "2xx"): 2}
+    assert dict(stats.rejections) == {}
+    _check_metrics(server, stats, {("GET", "2xx"): 2}, {}, {"client": 2})
 
 
 def test_the_application_port_does_not_serve_metrics(

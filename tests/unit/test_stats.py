@@ -174,6 +174,9 @@ def _stats(n: int) -> ServerStats:
     meter.rejected(414, "request-line-too-long", peer_closed=False)
     meter.closed(lingering=True)
     counters.connection_opened().request_started(FakeExchange(), 0.0)  # type: ignore[arg-type]
+    for _ in range(n):
+        counters.accepting_paused("max_connections")
+    counters.accepting_paused("resources")
     return counters.snapshot(PoolLoad(threads=n, busy=1, queued=n - 1))
 
 
@@ -196,9 +199,16 @@ def test_snapshots_sum_figure_by_figure() -> None:
     assert total.connections_open == (2 + 1) + (3 + 1)  # each: n answered, 1 in flight
     assert dict(total.rejections) == {(414, "request-line-too-long"): 2}
     assert total.pool == PoolLoad(threads=5, busy=2, queued=3)
+    assert dict(total.accept_paused) == {"max_connections": 5, "resources": 2}
     assert ServerStats.total([]).request_duration.count == 0
 
 
 def test_a_snapshot_survives_its_json_form() -> None:
     stats = _stats(3)
     assert ServerStats.from_json(stats.to_json()) == stats
+
+
+def test_a_snapshot_of_an_older_worker_without_accept_pauses_reads() -> None:
+    data = _stats(1).to_json()
+    del data["accept_paused"]
+    assert dict(ServerStats.from_json(data).accept_paused) == {}
