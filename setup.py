@@ -59,6 +59,8 @@ COMPILED_MODULES = (
     "_detach",
     "_header_fields",
     "_request_ids",
+    # The server's counters: two calls per request (_connection), and a connection's meter.
+    "_stats",
 )
 
 ENV = "VESTESPY_COMPILE"

@@ -19,7 +19,13 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from ._stats import ACCEPT_PAUSE_REASONS, CLOSE_CAUSES, DEADLINE_NAMES, ServerStats
+from ._stats import (
+    ACCEPT_PAUSE_REASONS,
+    CLOSE_CAUSES,
+    DEADLINE_NAMES,
+    WEBSOCKET_CLOSE_CAUSES,
+    ServerStats,
+)
 from .options import _parse_bind as parse_bind
 
 if TYPE_CHECKING:
@@ -131,7 +137,9 @@ class StatsCollector:
             labels=["cause"],
         )
         # Every cause, counted or not, so that rate() sees a series from its first increase.
-        causes = dict.fromkeys((*CLOSE_CAUSES, *DEADLINE_NAMES.values()), 0)
+        causes = dict.fromkeys(
+            (*CLOSE_CAUSES, *DEADLINE_NAMES.values(), *WEBSOCKET_CLOSE_CAUSES), 0
+        )
         causes.update(stats.connections_closed)
         for cause, n in sorted(causes.items()):
             closed.add_metric([cause], n)

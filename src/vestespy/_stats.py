@@ -34,18 +34,16 @@ import types
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from . import _deadlines, _strict
-
-if TYPE_CHECKING:
-    from ._exchange import Exchange
 
 __all__ = [
     "ACCEPT_PAUSE_REASONS",
     "CLOSE_CAUSES",
     "DEADLINE_NAMES",
     "DURATION_BOUNDS",
+    "WEBSOCKET_CLOSE_CAUSES",
     "ConnectionMeter",
     "Counters",
     "DurationHistogram",
@@ -100,12 +98,42 @@ _LIMIT_STATUSES: Final = frozenset({413, 414, 431, 503})
 #: response was aborted.
 CLOSE_CAUSES: Final = ("client", "client_reset", "server", "protocol_error", "limit", "error")
 
+#: The WebSocket deadlines that close a connection, named after their options: no pong
+#: within ``websocket_ping_timeout``, the close handshake not over within
+#: ``websocket_close_timeout``.
+WEBSOCKET_CLOSE_CAUSES: Final = ("websocket_ping_timeout", "websocket_close_timeout")
+
 #: Why the server stopped accepting connections for a while: ``max_connections`` were open
 #: (later clients wait in the listen queue until one closes: no 503, see docs/metrics.rst), or
 #: the process ran out of a resource (``accept()`` failed with EMFILE, ENFILE, ENOBUFS,
 #: ENOMEM, or ``select`` cannot watch a descriptor past FD_SETSIZE): accepting is retried
 #: after a back-off.
 ACCEPT_PAUSE_REASONS: Final = ("max_connections", "resources")
+
+
+class _Method(Protocol):
+    method: str
+
+
+class _Status(Protocol):
+    status: int
+
+
+class Metered(Protocol):
+    """What a meter reads of an exchange (:class:`~vestespy._exchange.Exchange`).
+
+    A protocol rather than the class, its members protocols too: compiled by mypyc, a method
+    taking the class would refuse anything else, and the unit tests pass fakes.
+    """
+
+    started_at: float
+    body_sent: int
+
+    @property
+    def request(self) -> _Method: ...
+
+    @property
+    def response(self) -> _Status: ...
 
 
 def rejection_reason(status: int, reason: str) -> str:
@@ -176,8 +204,9 @@ class ServerStats:
     #: Connections accepted.
     connections_accepted: int
     #: Connections closed by each cause (``client``, ``client_reset``, ``server``,
-    #: ``protocol_error``, ``limit``, ``error``, or a deadline's name such as
-    #: ``keep_alive_over``).
+    #: ``protocol_error``, ``limit``, ``error``, a deadline's name such as
+    #: ``keep_alive_over``, or a WebSocket's: ``websocket_ping_timeout``,
+    #: ``websocket_close_timeout``).
     connections_closed: Mapping[str, int]
     #: Requests the server answered itself (or gave up on), by ``(status, reason)``.
     rejections: Mapping[tuple[int, str], int]
@@ -406,13 +435,13 @@ class ConnectionMeter:
         #: Why the connection closes, once known (the first cause named wins).
         self.cause: str | None = None
 
-    def request_started(self, exchange: Exchange, head_received: float) -> None:
+    def request_started(self, exchange: Metered, head_received: float) -> None:
         """A request head was parsed; its bytes were read at ``head_received``."""
         exchange.started_at = head_received
         self.open_requests += 1
         self.counters.started += 1
 
-    def response_sent(self, exchange: Exchange, now: float) -> None:
+    def response_sent(self, exchange: Metered, now: float) -> None:
         """``exchange``'s response was handed to the kernel at ``now``."""
         # Every response comes here: no further call but the bisection (in C).
         self.open_requests -= 1
@@ -449,7 +478,7 @@ class ConnectionMeter:
         self.counters.rejected(status, reason)
         self.closing("limit")
 
-    def protocol_switched(self, exchange: Exchange, now: float) -> None:
+    def protocol_switched(self, exchange: Metered, now: float) -> None:
         """``exchange``'s 101 (Switching Protocols) was handed to the kernel at ``now``: the
         request is answered (a ``1xx``), the WebSocket that follows is not a request."""
         self.open_requests -= 1

@@ -373,6 +373,9 @@ class WebSocketLink:
                     pass
         elif due is PEER_DEAD or due is CLOSE_OVER:
             logger.info("closing WebSocket of %s: %s", self._connection.client_address, due.value)
+            # Named after the option that expired (see _stats.WEBSOCKET_CLOSE_CAUSES).
+            cause = "websocket_ping_timeout" if due is PEER_DEAD else "websocket_close_timeout"
+            self._connection.meter.closing(cause)
             self._connection.close()
 
     def going_away(self) -> None:

@@ -28,7 +28,7 @@ from support.client import RawClient, build_request
 from support.polling import poll
 from support.server import ServerThread
 from support.slow_clients import BIG, big, echo_length, small_receive_buffer_client
-from support.websocket import CLOSE, WebSocketClient
+from support.websocket import CLOSE, PING, TEXT, WebSocketClient
 from vestespy._stats import ACCEPT_PAUSE_REASONS, DEADLINE_NAMES
 
 OPTIONS: dict[str, Any] = {
@@ -80,6 +80,9 @@ class App:
         self, server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request
     ) -> None:
         ws.accept()
+        if req.target == "/bye":
+            ws.close(1000)
+            return
         ws.send(GREETING)
         ws.on("message", lambda ws, data: ws.send(data))
 
@@ -94,6 +97,13 @@ def limited_server() -> Iterator[tuple[ServerThread, App]]:
     # Apart: with a limit of 1, a request sent right after the previous response can race
     # with the release of its slot (on the listener's thread, after the response went out).
     yield from _serve(limit_concurrency=1)
+
+
+@pytest.fixture
+def websocket_deadline_server() -> Iterator[tuple[ServerThread, App]]:
+    yield from _serve(
+        websocket_ping_interval=0.5, websocket_ping_timeout=0.5, websocket_close_timeout=0.5
+    )
 
 
 @pytest.fixture
@@ -418,6 +428,36 @@ def test_limit_concurrency_refusals_are_counted(
         {(503, "limit_concurrency"): 1},
         {"client": 1, "limit": 1},
     )
+
+
+def _frames_until_closed(ws: WebSocketClient) -> list[int]:
+    """The opcodes of the frames that come before the server closes the connection."""
+    opcodes = []
+    try:
+        while True:
+            opcodes.append(ws.recv_frame().opcode)
+    except ConnectionError:  # the end, or a reset
+        return opcodes
+
+
+def test_the_websocket_deadlines_are_counted_by_name(
+    websocket_deadline_server: tuple[ServerThread, App],
+) -> None:
+    pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
+    thread, _ = websocket_deadline_server
+    server, address = thread.server, thread.address
+    # A client that never answers a ping, and one that never answers the server's close.
+    with WebSocketClient(address) as deaf, WebSocketClient(address, "/bye") as mute:
+        assert mute.recv_frame().opcode == CLOSE
+        stats = poll(lambda: _closed(server, 2), 20, "the two WebSockets to be closed")
+        # The greeting, a ping left unanswered, and the close (no close frame: the peer is dead).
+        assert _frames_until_closed(deaf) == [TEXT, PING]
+        assert _frames_until_closed(mute) == []
+    closed = {"websocket_ping_timeout": 1, "websocket_close_timeout": 1}
+    assert dict(stats.connections_closed) == closed
+    assert dict(stats.requests) == {("GET", "1xx"): 2}
+    assert stats.websockets_open == 0
+    _check_metrics(server, stats, {("GET", "1xx"): 2}, {}, closed)
 
 
 def test_accepting_paused_at_max_connections_is_counted_and_nobody_gets_a_503(
