@@ -457,9 +457,9 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
     def _accept(self, listening: socket.socket) -> None:
         limit = self.options.max_connections
         connections = self._connections
-        for accepted in range(_ACCEPTS_PER_PASS):
+        for attempt in range(_ACCEPTS_PER_PASS):
             if limit is not None and len(connections) >= limit:
-                if not accepted:
+                if not attempt:
                     # Woken at the limit: a client is waiting. It and later clients wait in
                     # the listen queue until a connection closes (_forget): no 503 (see
                     # docs/metrics.rst), but the pause is counted, so that an operator sees
