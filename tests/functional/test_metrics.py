@@ -9,6 +9,9 @@ deadline closes a connection does not depend on timing: each client gives one ru
 trip, and where two could (a body or a response stalled: the minimum rate, then the silence),
 the rules are checked in a fixed order and the other one is hours away. Nothing sleeps: the
 test waits for the figures with a bounded poll of stats().
+
+Apart, each on a server of its own options: the WebSocket deadlines, the 503 of
+limit_concurrency, and the pause of accepting at max_connections (no 503 for that one).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ GREETING = "hi"
 class App:
     """Answers ROUTES; ``/fail`` raises (a 500); ``/hold`` waits until released; ``/upload``
     answers once the body came (support.slow_clients.echo_length), ``/big`` answers BIG
-    bytes. Its WebSocket listener greets, then echoes."""
+    bytes. Its WebSocket listener greets, then echoes (on ``/bye``: closes at once)."""
 
     def __init__(self) -> None:
         self.held = threading.Event()
