@@ -66,6 +66,8 @@ COMPILED_MODULES = (
     "_ws_link",
     "_ws_deadlines",
     "_ws_handshake",
+    # The server's counters: two calls per request (_connection), and a connection's meter.
+    "_stats",
 )
 
 ENV = "VESTESPY_COMPILE"

@@ -324,6 +324,10 @@ class WebSocketLink:
             elif type(event) is ReceivedPong:
                 self.deadlines.pong_received()
             elif type(event) is Closed or type(event) is Failed:
+                if eof or (type(event) is Closed and event.reply):
+                    # The client closed first (its close frame, or its socket): the cause of
+                    # the connection's closing, whoever shuts the socket down.
+                    self._connection.meter.closing("client")
                 if type(event) is Closed and event.reply and not eof:
                     continue  # _deliver answers the close, then finishes
                 if eof:
@@ -370,6 +374,9 @@ class WebSocketLink:
                     pass
         elif due is PEER_DEAD or due is CLOSE_OVER:
             logger.info("closing WebSocket of %s: %s", self._connection.client_address, due.value)
+            # Named after the option that expired (see _stats.WEBSOCKET_CLOSE_CAUSES).
+            cause = "websocket_ping_timeout" if due is PEER_DEAD else "websocket_close_timeout"
+            self._connection.meter.closing(cause)
             self._connection.close()
 
     def going_away(self) -> None:
