@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._emitter import drop_listeners
 from ._ws_deadlines import CLOSE_OVER, PEER_DEAD, PING_DUE, WebSocketDeadlines
+from ._ws_deflate import negotiate_deflate
 from ._ws_handshake import Offer, accept_token
 from ._ws_session import (
     Closed,
@@ -47,7 +48,6 @@ from ._ws_session import (
     ReceivedPong,
     Session,
     SessionEvent,
-    negotiate_deflate,
 )
 from .errors import ClientDisconnected, WebSocketError
 from .websocket import WebSocket
@@ -88,7 +88,8 @@ class WebSocketLink:
         self._strand = connection.strand
         self._exchange = exchange
         self._offer = offer
-        self._inline = context.inline
+        # Not "_inline": mypyc names the C field "__inline", a GCC keyword.
+        self._listeners_inline = context.inline
         self.options = options = context.options
         # Guards _state and the pending-input count; the wire's lock guards the session.
         self._lock = threading.Lock()
@@ -316,7 +317,7 @@ class WebSocketLink:
             if type(event) is Received:
                 self.messages_in += 1
                 self._counters.websocket_messages_received += 1
-                if not self._inline:
+                if not self._listeners_inline:
                     with self._lock:
                         self._pending += event.size
                         pause = self._pending > self.options.max_body_buffer
@@ -392,7 +393,7 @@ class WebSocketLink:
         resume = False
         for event in events:
             if isinstance(event, Received):
-                if not self._inline:
+                if not self._listeners_inline:
                     with self._lock:
                         before = self._pending
                         self._pending = before - event.size
