@@ -172,7 +172,9 @@ class PoolLoad:
     threads: int = 0
     #: Threads running a listener (or about to).
     busy: int = 0
-    #: Tasks waiting for a thread (every thread is busy and ``max_workers`` is reached).
+    #: Tasks waiting for a thread: for an awake thread to finish its task (a burst runs on
+    #: the threads already awake), or for one to be woken once a task has waited 2 ms, or,
+    #: with every thread busy and ``max_workers`` reached, for one to finish.
     queued: int = 0
 
 
