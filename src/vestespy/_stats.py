@@ -172,9 +172,9 @@ class PoolLoad:
     threads: int = 0
     #: Threads running a listener (or about to).
     busy: int = 0
-    #: Tasks waiting for a thread: for an awake thread to finish its task (a burst runs on
-    #: the threads already awake), or for one to be woken once a task has waited 2 ms, or,
-    #: with every thread busy and ``max_workers`` reached, for one to finish.
+    #: Tasks waiting for a thread. A burst runs on the threads already awake, one task after
+    #: another, and a thread is woken for a task that has waited 2 ms; with every thread
+    #: busy and ``max_workers`` reached, tasks wait for one to finish.
     queued: int = 0
 
 
