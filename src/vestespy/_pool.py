@@ -269,15 +269,17 @@ class WorkerPool:
         delay = self.handoff_delay
         if delay is None or not self._awake:
             return None
+        # The mark is this method's alone (the loop thread's), and the counts are read
+        # without the lock: a count a task behind only moves the mark a pass later.
+        if self._taken >= self._mark:
+            self._mark = self._submitted
+            self._mark_at = now
+            return delay
+        waited = now - self._mark_at
+        if waited < delay:
+            return delay - waited
         wake: list[Callable[[], object]] = []
         with self._lock:
-            if self._taken >= self._mark:
-                self._mark = self._submitted
-                self._mark_at = now
-                return delay
-            waited = now - self._mark_at
-            if waited < delay:
-                return delay - waited
             for _ in range(len(self._pending)):
                 woken = self._wake_one()
                 if woken is None:
