@@ -345,15 +345,20 @@ class WorkerPool:
         return Strand(self)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop the threads; queued tasks that have not started are dropped."""
+        """Refuse new tasks; the threads run the tasks already queued, then exit.
+
+        The queued tasks run rather than being dropped: they are connections' last events
+        (a stopping server closes its connections, and each posts ``"close"``), which
+        listeners are promised once per request; and a burst of them may be waiting for the
+        awake threads (see the class's docstring).
+        """
         with self._lock:
             self._shut_down = True
             threads = list(self._threads)
-            self._pending.clear()
             parked, self._parked = self._parked, []
             self._awake += len(parked)
         for parker in parked:
-            parker.release()  # each finds the pool shut down and exits
+            parker.release()  # each takes what is queued, then finds the pool shut down
         if wait:
             current = threading.current_thread()
             for thread in threads:

@@ -128,7 +128,7 @@ def test_a_task_that_raises_is_logged_and_its_worker_goes_on(
         pool.shutdown()
 
 
-def test_shutdown_drops_tasks_not_started() -> None:
+def test_shutdown_runs_the_tasks_already_queued_and_refuses_new_ones() -> None:
     pool = WorkerPool(1)
     started = threading.Event()
     release = threading.Event()
@@ -141,12 +141,32 @@ def test_shutdown_drops_tasks_not_started() -> None:
     pool.submit(blocker)
     assert started.wait(5)
     pool.submit(ran.append, 1)
-    pool.shutdown(wait=False)  # while the only worker is busy: the queued task is dropped
-    release.set()
-    pool.shutdown()  # waits for the worker
-    assert ran == []
+    pool.shutdown(wait=False)  # while the only worker is busy: the queued task still runs
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(ran.append, 2)
+    release.set()
+    pool.shutdown()  # waits for the worker
+    assert ran == [1]
+    assert pool._threads == []
+
+
+def test_shutdown_runs_a_burst_queued_behind_the_awake_thread() -> None:
+    pool = WorkerPool(4, handoff_delay=10.0)
+    release = threading.Event()
+    started = threading.Event()
+    ran: list[int] = []
+
+    def blocker() -> None:
+        started.set()
+        release.wait(5)
+
+    pool.submit(blocker)
+    assert started.wait(5)
+    for i in range(5):
+        pool.submit(ran.append, i)  # behind the awake thread: no other thread woken
+    release.set()
+    pool.shutdown()
+    assert ran == [0, 1, 2, 3, 4]
 
 
 def test_tasks_past_the_cap_wait_for_a_busy_thread() -> None:
