@@ -60,6 +60,15 @@ COMPILED_MODULES = (
     "_detach",
     "_header_fields",
     "_request_ids",
+    # The WebSocket path: frames in and out of every message (the session and its link), the
+    # sweep's deadline check, and the upgrade check of each request head. Not _ws_deflate:
+    # it subclasses wsproto's PerMessageDeflate, which a native class cannot.
+    "_ws_session",
+    "_ws_link",
+    "_ws_deadlines",
+    "_ws_handshake",
+    # The server's counters: two calls per request (_connection), and a connection's meter.
+    "_stats",
     # The admission of requests and the server's own answers, the access log the command
     # writes by default, and the WSGI adapter (a dotted name is a module of a subpackage).
     "_admission",

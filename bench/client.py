@@ -13,6 +13,8 @@ Modes:
             of requests made on them meanwhile
     ws-echo SIZE-byte WebSocket messages echoed on N connections: messages/s (wsload.py)
     ws-big  SIZE-byte WebSocket messages echoed on one connection: MB/s (wsload.py)
+    ws-idle N WebSockets held open after one SIZE-byte echo each: server RSS per WebSocket
+            (wsload.py)
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from httpwire import ResponseParser, request_bytes, rss_kib
-from wsload import run_ws_big, run_ws_echo
+from wsload import run_ws_big, run_ws_echo, run_ws_idle
 
 HOST = "127.0.0.1"
 PIECE = 64 * 1024
@@ -277,7 +279,8 @@ def run_idle(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "mode", choices=["load", "stream", "upload", "close", "idle", "ws-echo", "ws-big"]
+        "mode",
+        choices=["load", "stream", "upload", "close", "idle", "ws-echo", "ws-big", "ws-idle"],
     )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--connections", type=int, default=50)
@@ -301,6 +304,7 @@ def main() -> None:
         "idle": run_idle,
         "ws-echo": run_ws_echo,
         "ws-big": run_ws_big,
+        "ws-idle": run_ws_idle,
     }[args.mode]
     print(json.dumps(runner(args)))
 

@@ -10,7 +10,9 @@ Each commit is checked out (``git worktree``) into a temporary folder (for the
 about two minutes per commit) and its ``bench/apps.py`` served under ``valgrind
 --tool=callgrind`` with instrumentation off; after a warm-up the count is switched on
 (``callgrind_control -i on``) for exactly ``--requests`` requests from a small blocking client
-(4 keep-alive connections; pipelined: 16 requests per write), then off. The server's
+(4 keep-alive connections; pipelined: 16 requests per write), then off. The ``ws-echo``
+workload counts per 1 KiB WebSocket message echoed instead (4 WebSockets on ``/ws``, one
+message in flight on each, ``--requests`` messages in all). The server's
 instructions (every thread) divided by the requests is the figure: on a shared or noisy
 machine, where wall-clock rates wander by tens of percent, it repeats to a fraction of a
 percent. It does not see what costs time without costing instructions (cache misses, lock
@@ -45,6 +47,7 @@ from pathlib import Path
 from procs import free_port
 from run import build_compiled
 from trees import checked_out
+from wsload import EchoCounter, frame, handshake
 
 HELLO = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
 CONNECTIONS = 4
@@ -87,6 +90,47 @@ def drive(port: int, requests: int, depth: int) -> None:
     for thread in threads:
         thread.join()
 
+
+WS_MESSAGE = frame(b"x" * 1024)
+
+
+def drive_websockets(port: int, messages: int) -> None:
+    """``messages`` 1 KiB binary messages echoed over CONNECTIONS WebSockets, one in flight on
+    each (the handshakes are counted too, but 4 of them over thousands of messages)."""
+
+    def one(share: int) -> None:
+        sock = handshake(port)
+        try:
+            counter = EchoCounter()
+            for _ in range(share):
+                sock.sendall(WS_MESSAGE)
+                goal = counter.messages + 1
+                while counter.messages < goal:
+                    data = sock.recv(65536)
+                    if not data:
+                        raise RuntimeError("server closed the WebSocket")
+                    counter.feed(data)
+        finally:
+            sock.close()
+
+    threads = [
+        threading.Thread(target=one, args=(messages // CONNECTIONS,)) for _ in range(CONNECTIONS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def drive_workload(workload: str, port: int, count: int) -> None:
+    """Run ``count`` requests (or WebSocket messages) of ``workload``."""
+    if workload == "ws-echo":
+        drive_websockets(port, count)
+    else:
+        drive(port, count, DEPTHS[workload])
+
+
+DEPTHS = {"hello": 1, "pipelined": 16}
 
 _NAMED = re.compile(r"^(ob|fn|cob|cfn|cfi|cfl|fl|fi|fe)=(?:\((\d+)\))?\s*(.*)$")
 
@@ -194,7 +238,9 @@ def wait_until_served(port: int, proc: subprocess.Popen[bytes], server: str) -> 
             time.sleep(0.5)
 
 
-def count(tree: Path, server: str, depth: int, requests: int, out: Path, profile: int = 0) -> float:
+def count(
+    tree: Path, server: str, workload: str, requests: int, out: Path, profile: int = 0
+) -> float:
     port = free_port()
     command = [
         "valgrind",
@@ -211,11 +257,11 @@ def count(tree: Path, server: str, depth: int, requests: int, out: Path, profile
     pids = [proc.pid]
     try:
         wait_until_served(port, proc, server)
-        drive(port, 200, depth)  # warm-up: imports, caches, pool threads started
+        drive_workload(workload, port, 200)  # warm-up: imports, caches, pool threads started
         pids = process_tree(proc.pid)  # the server, or a command's supervisor and worker
         for action in (["-i", "on"], None, ["-i", "off"], ["-d"]):
             if action is None:
-                drive(port, requests, depth)
+                drive_workload(workload, port, requests)
                 continue
             # -d: dump now, as under valgrind a server blocked in epoll_wait may not see
             # SIGTERM for a long while (seen with inline servers), and a killed one writes
@@ -262,7 +308,9 @@ def main() -> int:
         default="vestespy-pool-epoll,vestespy-inline-epoll",
         help="comma list; vestespy-compiled-* servers need each commit's mypyc build (made here)",
     )
-    parser.add_argument("--workloads", default="hello,pipelined")
+    parser.add_argument(
+        "--workloads", default="hello,pipelined", help="hello, pipelined, ws-echo (per message)"
+    )
     parser.add_argument(
         "--profile",
         type=int,
@@ -271,7 +319,6 @@ def main() -> int:
         help="also print where the instructions go: by shared object and the top N functions",
     )
     args = parser.parse_args()
-    depths = {"hello": 1, "pipelined": 16}
     results: dict[tuple[str, str, str], float] = {}
     with tempfile.TemporaryDirectory(prefix="vestespy-instr-") as tmp:
         base = Path(tmp)
@@ -287,7 +334,7 @@ def main() -> int:
                         per_request = count(
                             tree,
                             server,
-                            depths[workload],
+                            workload,
                             args.requests,
                             base / "callgrind.out",
                             args.profile,

@@ -216,6 +216,13 @@ def _idle(ctx: Context, server: ServerProcess) -> Measurement:
     return Measurement({"rss": result["value"], "p99": result["p99_ms"]})
 
 
+def _websocket_idle(ctx: Context, server: ServerProcess) -> Measurement:
+    args = ["ws-idle", "--port", str(server.port), "--server-pid", str(server.pid)]
+    args += ["--connections", str(ctx.scale.idle_connections), "--size", "16"]
+    result = run_client(ctx.pinning, args, 600)
+    return Measurement({"rss": result["value"]})
+
+
 def _websocket(mode: str, size: int) -> Runner:
     def run(ctx: Context, server: ServerProcess) -> Measurement:
         args = [mode, "--port", str(server.port), "--size", str(size)]
@@ -299,6 +306,13 @@ WORKLOADS: dict[str, Workload] = {
             (Column("rate", "ws echo 1 MiB MB/s", True),),
             WEBSOCKET_SERVERS,
             _websocket("ws-big", 1 << 20),
+        ),
+        Workload(
+            "ws-idle",
+            "idle WebSockets held open (one 16-byte echo each): server RSS each",
+            (Column("rss", "ws idle KiB/ws", False),),
+            WEBSOCKET_SERVERS,
+            _websocket_idle,
         ),
     ]
 }

@@ -1,7 +1,8 @@
 """The harness's WebSocket load generator (pure Python): echo messages on N connections.
 
-Used by ``bench/client.py``'s modes ``ws-echo`` (many connections, small messages: messages/s)
-and ``ws-big`` (one connection, large messages: MB/s). Each connection opens ``GET /ws`` with
+Used by ``bench/client.py``'s modes ``ws-echo`` (many connections, small messages: messages/s),
+``ws-big`` (one connection, large messages: MB/s) and ``ws-idle`` (many WebSockets held open:
+the server's RSS growth per WebSocket). Each connection opens ``GET /ws`` with
 an RFC 6455 handshake that offers no extension (so no server compresses), then runs a closed
 loop: one binary message sent, its echo awaited, the next sent. A message is framed once and
 the same bytes are sent every time, masked with the all-zero key (legal, RFC 6455 5.3, and
@@ -13,10 +14,13 @@ from __future__ import annotations
 
 import base64
 import os
+import resource
 import selectors
 import socket
 import time
 from typing import Any
+
+from httpwire import rss_kib
 
 HOST = "127.0.0.1"
 PATH = "/ws"
@@ -162,3 +166,81 @@ def run_ws_big(args: Any) -> dict[str, Any]:
     """Mode ``ws-big``: MB/s of ``--size``-byte messages echoed on one connection."""
     result = echo_load(args.port, 1, args.size, args.duration)
     return {"value": result["bytes"] / result["seconds"] / 1e6, "unit": "MB/s", **result}
+
+
+#: Handshakes sent before their answers are read: the listen backlog never overflows.
+IDLE_BATCH = 100
+
+
+def open_idle(port: int, count: int, into: list[socket.socket]) -> None:
+    """Open ``count`` WebSockets on ``/ws`` in batches (into ``into``), each answered 101."""
+    opened = 0
+    while opened < count:
+        batch = []
+        for _ in range(min(IDLE_BATCH, count - opened)):
+            sock = socket.create_connection((HOST, port), timeout=60)
+            into.append(sock)
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall(
+                (
+                    f"GET {PATH} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
+            batch.append(sock)
+        for sock in batch:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = sock.recv(4096)
+                if not data:
+                    raise ConnectionError("the server closed a WebSocket in its handshake")
+                head += data
+            if not head.startswith(b"HTTP/1.1 101"):
+                raise ConnectionError(f"handshake refused: {head.splitlines()[0]!r}")
+            opened += 1
+
+
+def echo_each(socks: list[socket.socket], message: bytes) -> None:
+    """One message sent on each WebSocket, then each echo read back (pings skipped)."""
+    for sock in socks:
+        sock.sendall(message)
+    for sock in socks:
+        counter = EchoCounter()
+        while not counter.messages:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("the server closed an idle WebSocket")
+            counter.feed(data)
+
+
+def run_ws_idle(args: Any) -> dict[str, Any]:
+    """Mode ``ws-idle``: ``--connections`` WebSockets held open after one echo each; the
+    server's RSS growth (``/proc/PID/status``) per WebSocket, then one more echo on each."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = args.connections + 100
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
+    message = frame(b"x" * args.size)
+    socks: list[socket.socket] = []
+    try:
+        # Warm-up WebSockets, kept open: imports, threads and caches are not per-WebSocket.
+        open_idle(args.port, 20, socks)
+        echo_each(socks, message)
+        time.sleep(0.3)  # a server's other threads settle (bench only: not a test)
+        before = rss_kib(args.server_pid)
+        open_idle(args.port, args.connections, socks)
+        echo_each(socks[20:], message)
+        time.sleep(0.5)
+        after = rss_kib(args.server_pid)
+        echo_each(socks, message)  # every one still open and served
+    finally:
+        for sock in socks:
+            # Reset rather than close: thousands of TIME_WAIT sockets per server would crowd
+            # the ephemeral ports for the next server's run.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            sock.close()
+    per_websocket = None
+    if before is not None and after is not None:
+        per_websocket = (after - before) / args.connections
+    return {"value": per_websocket, "unit": "KiB/ws", "connections": args.connections}

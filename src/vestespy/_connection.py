@@ -281,6 +281,9 @@ class Connection:
             link.connection_closed()
             return
         self.phase = WEBSOCKET
+        exchange = self._exchange
+        if exchange is not None:
+            self.meter.protocol_switched(exchange, time.monotonic())  # the 101 went out
         self._exchange = None
         self._link = link
         self.flow.pause_for_response(False)
@@ -472,7 +475,7 @@ class Connection:
         """Close the socket now and tell the current request's listeners (loop thread)."""
         if self.phase is CLOSED:
             return
-        self.meter.closed(self.phase is LINGERING)
+        self.meter.closed(self.phase is LINGERING, self.transport.peer_reset)
         self.phase = CLOSED
         self.wire.discard()
         self.sender.discard()

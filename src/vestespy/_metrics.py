@@ -19,7 +19,13 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from ._stats import CLOSE_CAUSES, DEADLINE_NAMES, ServerStats
+from ._stats import (
+    ACCEPT_PAUSE_REASONS,
+    CLOSE_CAUSES,
+    DEADLINE_NAMES,
+    WEBSOCKET_CLOSE_CAUSES,
+    ServerStats,
+)
 from .options import _parse_bind as parse_bind
 
 if TYPE_CHECKING:
@@ -131,11 +137,23 @@ class StatsCollector:
             labels=["cause"],
         )
         # Every cause, counted or not, so that rate() sees a series from its first increase.
-        causes = dict.fromkeys((*CLOSE_CAUSES, *DEADLINE_NAMES.values()), 0)
+        causes = dict.fromkeys(
+            (*CLOSE_CAUSES, *DEADLINE_NAMES.values(), *WEBSOCKET_CLOSE_CAUSES), 0
+        )
         causes.update(stats.connections_closed)
         for cause, n in sorted(causes.items()):
             closed.add_metric([cause], n)
         yield closed
+        paused = CounterMetricFamily(
+            PREFIX + "accept_paused",
+            "Times the server stopped accepting connections, by reason.",
+            labels=["reason"],
+        )
+        reasons = dict.fromkeys(ACCEPT_PAUSE_REASONS, 0)
+        reasons.update(stats.accept_paused)
+        for reason, n in sorted(reasons.items()):
+            paused.add_metric([reason], n)
+        yield paused
         rejections = CounterMetricFamily(
             PREFIX + "rejections",
             "Requests the server answered itself (or gave up on), by status and reason.",

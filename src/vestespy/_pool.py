@@ -153,16 +153,17 @@ class WorkerPool:
       run Python take turns anyway, and every hand-off between them is a context switch
       (measured: 2.2 switches and 2.7 futex calls per hello request with a wake per task,
       0.2 and 0.2 this way). What this must not do is leave tasks behind a listener that
-      blocks (a database call, a sleep): :meth:`watch`, which the loop thread calls at
-      least every ``handoff_delay`` seconds while a thread is awake, wakes a thread for
-      every waiting task once no task has been taken for ``handoff_delay``. So a blocked
-      thread delays a waiting task by ``handoff_delay`` at most (plus a loop pass), and the
-      pool grows to the threads the load needs, as before.
+      blocks (a database call, a sleep), nor let a queue grow behind too few threads:
+      :meth:`watch`, which the loop thread calls at least every ``handoff_delay`` seconds
+      while a thread is awake, wakes a thread for every waiting task once one has waited
+      about ``handoff_delay``. So the awake threads being blocked delays a task by one to
+      two ``handoff_delay`` (plus a loop pass), and the pool grows to the threads the load
+      needs, as before.
 
     Accounting, under ``_lock``: ``_awake`` counts the threads not parked (running a task,
-    or woken and about to take one); ``_taken`` counts the tasks taken, the progress
-    :meth:`watch` looks for. A thread that finds the queue empty parks; one whose park
-    times out (``idle_timeout``) leaves if nobody woke it meanwhile.
+    or woken and about to take one); ``_submitted`` and ``_taken`` count the tasks
+    submitted and taken, which :meth:`watch` compares. A thread that finds the queue empty
+    parks; one whose park times out (``idle_timeout``) leaves if nobody woke it meanwhile.
 
     Args:
         max_workers: The most threads; 0 runs listeners inline on the loop thread (see
@@ -201,13 +202,14 @@ class WorkerPool:
         # Each parked thread's lock, held until it is woken; the last parked at the end.
         self._parked: list[threading.Lock] = []
         self._awake = 0
+        self._submitted = 0
         self._taken = 0
         self._threads: list[threading.Thread] = []  # the live threads
         self._started = 0  # threads started so far, for their names
         self._shut_down = False
-        # What watch() saw: the tasks taken by then, and when that count last moved.
-        self._seen_taken = 0
-        self._progress_at = 0.0
+        # watch()'s mark: the tasks submitted by then (see watch), and when it was made.
+        self._mark = 0
+        self._mark_at = 0.0
         self._local = threading.local()
 
     # Any: the arguments of a task are whatever its function takes.
@@ -221,6 +223,7 @@ class WorkerPool:
             if self._shut_down:
                 raise RuntimeError("the worker pool is shut down")
             self._pending.append((fn, args))
+            self._submitted += 1
             if self._awake and self.handoff_delay is not None:
                 return  # an awake thread takes it (or watch() wakes one)
             first = not self._awake
@@ -250,8 +253,14 @@ class WorkerPool:
         return None
 
     def watch(self, now: float) -> float | None:
-        """Wake a thread for every waiting task if none has been taken for
-        ``handoff_delay`` seconds (the loop thread, every pass).
+        """Wake a thread for every waiting task once a task has waited about
+        ``handoff_delay`` seconds (the loop thread, before each wait for events).
+
+        The age of the oldest waiting task, without a clock call per task: a mark holds the
+        count of tasks submitted at the time of the mark; once every one of those is taken,
+        the mark moves to now. A mark older than ``handoff_delay`` with one of its tasks still
+        waiting means a task has waited that long (and at most twice that): the awake
+        threads are blocked, or too few for the load.
 
         Returns:
             The seconds after which to call again at the latest; None while no thread is
@@ -260,22 +269,24 @@ class WorkerPool:
         delay = self.handoff_delay
         if delay is None or not self._awake:
             return None
+        # The mark is this method's alone (the loop thread's), and the counts are read
+        # without the lock: a count a task behind only moves the mark a pass later.
+        if self._taken >= self._mark:
+            self._mark = self._submitted
+            self._mark_at = now
+            return delay
+        waited = now - self._mark_at
+        if waited < delay:
+            return delay - waited
         wake: list[Callable[[], object]] = []
         with self._lock:
-            if self._taken != self._seen_taken or not self._pending:
-                self._seen_taken = self._taken
-                self._progress_at = now
-                return delay
-            waited = now - self._progress_at
-            if waited < delay:
-                return delay - waited
-            # Stalled: every awake thread is held by a task. Give each waiting task a thread.
             for _ in range(len(self._pending)):
                 woken = self._wake_one()
                 if woken is None:
                     break
                 wake.append(woken)
-            self._progress_at = now
+            self._mark = self._submitted
+            self._mark_at = now
         for woken in wake:
             woken()
         return delay
@@ -334,15 +345,20 @@ class WorkerPool:
         return Strand(self)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop the threads; queued tasks that have not started are dropped."""
+        """Refuse new tasks; the threads run the tasks already queued, then exit.
+
+        The queued tasks run rather than being dropped: they are connections' last events
+        (a stopping server closes its connections, and each posts ``"close"``), which
+        listeners are promised once per request; and a burst of them may be waiting for the
+        awake threads (see the class's docstring).
+        """
         with self._lock:
             self._shut_down = True
             threads = list(self._threads)
-            self._pending.clear()
             parked, self._parked = self._parked, []
             self._awake += len(parked)
         for parker in parked:
-            parker.release()  # each finds the pool shut down and exits
+            parker.release()  # each takes what is queued, then finds the pool shut down
         if wait:
             current = threading.current_thread()
             for thread in threads:

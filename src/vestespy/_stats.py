@@ -15,7 +15,10 @@ its end the time the connection already takes once the response is sent.
 A :class:`ConnectionMeter` per connection holds what is counted per connection: the requests
 started and not yet sent (so that a connection closed with requests in flight gives them back)
 and the cause of its closing, the first one named winning (a deadline that answers 408 is the
-cause, not the rejection that follows it, nor the client's closing after it).
+cause, not the rejection that follows it, nor the client's closing after it). A connection
+closed with no cause named was lingering after the server's FIN (``server``), or its socket
+failed: a reset by the client (ECONNRESET, EPIPE, ECONNABORTED, which the transport notes) is
+``client_reset``, the client going away rather than a fault here; any other error ``error``.
 
 :meth:`Counters.snapshot` may run on any thread (a scrape): it copies the fields without
 stopping the loop, so each figure is exact but two figures may be a request apart.
@@ -31,17 +34,16 @@ import types
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from . import _deadlines, _strict
 
-if TYPE_CHECKING:
-    from ._exchange import Exchange
-
 __all__ = [
+    "ACCEPT_PAUSE_REASONS",
     "CLOSE_CAUSES",
     "DEADLINE_NAMES",
     "DURATION_BOUNDS",
+    "WEBSOCKET_CLOSE_CAUSES",
     "ConnectionMeter",
     "Counters",
     "DurationHistogram",
@@ -87,12 +89,51 @@ _RULE_NAMES: Final = frozenset(
 #: Rejections that say a limit of the server was reached rather than a malformed request.
 _LIMIT_STATUSES: Final = frozenset({413, 414, 431, 503})
 
-#: Why connections close (besides the deadlines' names): the client closed (or went away
-#: mid-request); the server closed after a response (``Connection: close``, draining,
+#: Why connections close (besides the deadlines' names): the client closed its side (a FIN,
+#: or a WebSocket's close frame), also mid-request; the client reset the connection
+#: (ECONNRESET, EPIPE, ECONNABORTED: it went away, a crash, a timeout of its own, a proxy
+#: that aborts); the server closed after a response (``Connection: close``, draining,
 #: shutting down); a request was malformed; a limit was reached (413, 414, 431, 503 from
-#: ``limit_concurrency``, ``max_drain``); the socket failed (a reset too) or a response
-#: was aborted.
-CLOSE_CAUSES: Final = ("client", "server", "protocol_error", "limit", "error")
+#: ``limit_concurrency``, ``max_drain``); the socket failed here (any other error) or a
+#: response was aborted.
+CLOSE_CAUSES: Final = ("client", "client_reset", "server", "protocol_error", "limit", "error")
+
+#: The WebSocket deadlines that close a connection, named after their options: no pong
+#: within ``websocket_ping_timeout``, the close handshake not over within
+#: ``websocket_close_timeout``.
+WEBSOCKET_CLOSE_CAUSES: Final = ("websocket_ping_timeout", "websocket_close_timeout")
+
+#: Why the server stopped accepting connections for a while: ``max_connections`` were open
+#: (later clients wait in the listen queue until one closes: no 503, see docs/metrics.rst), or
+#: the process ran out of a resource (``accept()`` failed with EMFILE, ENFILE, ENOBUFS,
+#: ENOMEM, or ``select`` cannot watch a descriptor past FD_SETSIZE): accepting is retried
+#: after a back-off.
+ACCEPT_PAUSE_REASONS: Final = ("max_connections", "resources")
+
+
+class _Method(Protocol):
+    method: str
+
+
+class _Status(Protocol):
+    status: int
+
+
+class Metered(Protocol):
+    """What a meter reads of an exchange (:class:`~vestespy._exchange.Exchange`).
+
+    A protocol rather than the class, its members protocols too: compiled by mypyc, a method
+    taking the class would refuse anything else, and the unit tests pass fakes.
+    """
+
+    started_at: float
+    body_sent: int
+
+    @property
+    def request(self) -> _Method: ...
+
+    @property
+    def response(self) -> _Status: ...
 
 
 def rejection_reason(status: int, reason: str) -> str:
@@ -131,7 +172,9 @@ class PoolLoad:
     threads: int = 0
     #: Threads running a listener (or about to).
     busy: int = 0
-    #: Tasks waiting for a thread (every thread is busy and ``max_workers`` is reached).
+    #: Tasks waiting for a thread. A burst runs on the threads already awake, one task after
+    #: another, and a thread is woken for a task that has waited 2 ms; with every thread
+    #: busy and ``max_workers`` reached, tasks wait for one to finish.
     queued: int = 0
 
 
@@ -148,8 +191,9 @@ class ServerStats:
     :doc:`/metrics` for each figure's meaning and its Prometheus name.
     """
 
-    #: Responses sent to requests whose head was parsed (by the listeners, or the server's
-    #: 503 for ``limit_concurrency``), by ``(method, status class)``: ``("GET", "2xx")``.
+    #: Responses sent to requests whose head was parsed (by the listeners, the server's 503
+    #: for ``limit_concurrency``, the 101 of a WebSocket), by ``(method, status class)``:
+    #: ``("GET", "2xx")``.
     requests: Mapping[tuple[str, str], int]
     #: From the read that brought a request's head to its response's end handed to the kernel.
     request_duration: DurationHistogram
@@ -161,8 +205,10 @@ class ServerStats:
     requests_in_flight: int
     #: Connections accepted.
     connections_accepted: int
-    #: Connections closed by each cause (``client``, ``server``, ``protocol_error``,
-    #: ``limit``, ``error``, or a deadline's name such as ``keep_alive_over``).
+    #: Connections closed by each cause (``client``, ``client_reset``, ``server``,
+    #: ``protocol_error``, ``limit``, ``error``, a deadline's name such as
+    #: ``keep_alive_over``, or a WebSocket's: ``websocket_ping_timeout``,
+    #: ``websocket_close_timeout``).
     connections_closed: Mapping[str, int]
     #: Requests the server answered itself (or gave up on), by ``(status, reason)``.
     rejections: Mapping[tuple[int, str], int]
@@ -174,6 +220,9 @@ class ServerStats:
     websocket_messages_received: int = 0
     #: WebSocket messages sent to clients.
     websocket_messages_sent: int = 0
+    #: How many times the server stopped accepting connections, by reason
+    #: (``max_connections``, ``resources``): see :doc:`/metrics`.
+    accept_paused: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
 
     @property
     def connections_open(self) -> int:
@@ -190,6 +239,7 @@ class ServerStats:
         requests: dict[tuple[str, str], int] = {}
         closed: dict[str, int] = {}
         rejections: dict[tuple[int, str], int] = {}
+        paused: dict[str, int] = {}
         cumulative = [0] * (len(DURATION_BOUNDS) + 1)
         duration_sum = 0.0
         body_in = body_out = in_flight = accepted = 0
@@ -200,6 +250,7 @@ class ServerStats:
             _add(requests, stats.requests)
             _add(closed, stats.connections_closed)
             _add(rejections, stats.rejections)
+            _add(paused, stats.accept_paused)
             for i, n in enumerate(stats.request_duration.cumulative):
                 cumulative[i] += n
             duration_sum += stats.request_duration.sum
@@ -226,6 +277,7 @@ class ServerStats:
             websockets_open=ws_open,
             websocket_messages_received=ws_in,
             websocket_messages_sent=ws_out,
+            accept_paused=_frozen(paused),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -244,6 +296,7 @@ class ServerStats:
                 self.websocket_messages_received,
                 self.websocket_messages_sent,
             ],
+            "accept_paused": dict(self.accept_paused),
         }
 
     @classmethod
@@ -265,6 +318,7 @@ class ServerStats:
             websockets_open=data["websockets"][0],
             websocket_messages_received=data["websockets"][1],
             websocket_messages_sent=data["websockets"][2],
+            accept_paused=_frozen(data.get("accept_paused", {})),
         )
 
 
@@ -277,6 +331,7 @@ class Counters:
     """A server's counters: written by the loop thread only, read by :meth:`snapshot`."""
 
     __slots__ = (
+        "accept_paused",
         "accepted",
         "by_method",
         "closed",
@@ -311,6 +366,7 @@ class Counters:
         self.websockets_open = 0
         self.websocket_messages_received = 0
         self.websocket_messages_sent = 0
+        self.accept_paused: dict[str, int] = {}
 
     # -- loop thread ---------------------------------------------------------------------------
 
@@ -318,6 +374,10 @@ class Counters:
         """Count an accepted connection; return its meter."""
         self.accepted += 1
         return ConnectionMeter(self)
+
+    def accepting_paused(self, reason: str) -> None:
+        """Count a pause of accepting (one of :data:`ACCEPT_PAUSE_REASONS`)."""
+        self.accept_paused[reason] = self.accept_paused.get(reason, 0) + 1
 
     def rejected(self, status: int, reason: str) -> None:
         """Count a request the server answered (or gave up on) itself."""
@@ -358,6 +418,7 @@ class Counters:
             websockets_open=self.websockets_open,
             websocket_messages_received=self.websocket_messages_received,
             websocket_messages_sent=self.websocket_messages_sent,
+            accept_paused=_frozen(self.accept_paused),
         )
 
 
@@ -376,13 +437,13 @@ class ConnectionMeter:
         #: Why the connection closes, once known (the first cause named wins).
         self.cause: str | None = None
 
-    def request_started(self, exchange: Exchange, head_received: float) -> None:
+    def request_started(self, exchange: Metered, head_received: float) -> None:
         """A request head was parsed; its bytes were read at ``head_received``."""
         exchange.started_at = head_received
         self.open_requests += 1
         self.counters.started += 1
 
-    def response_sent(self, exchange: Exchange, now: float) -> None:
+    def response_sent(self, exchange: Metered, now: float) -> None:
         """``exchange``'s response was handed to the kernel at ``now``."""
         # Every response comes here: no further call but the bisection (in C).
         self.open_requests -= 1
@@ -419,12 +480,25 @@ class ConnectionMeter:
         self.counters.rejected(status, reason)
         self.closing("limit")
 
-    def closed(self, lingering: bool) -> None:
-        """The connection closed; ``lingering``: after the server's FIN (the default cause,
-        ``server``), else (no cause named) the socket failed: ``error``."""
+    def protocol_switched(self, exchange: Metered, now: float) -> None:
+        """``exchange``'s 101 (Switching Protocols) was handed to the kernel at ``now``: the
+        request is answered (a ``1xx``), the WebSocket that follows is not a request."""
+        self.open_requests -= 1
+        counters = self.counters
+        counters.finished += 1
+        duration = now - exchange.started_at
+        counters.duration_buckets[bisect_left(DURATION_BOUNDS, duration)] += 1
+        counters.duration_sum += duration
+        counters.by_method.get(exchange.request.method, counters.other)[1] += 1
+
+    def closed(self, lingering: bool, peer_reset: bool = False) -> None:
+        """The connection closed, for the cause named first; if none was named:
+        ``lingering`` (after the server's FIN), ``server``; ``peer_reset`` (the socket
+        failed with a reset by the client), ``client_reset``; else (the socket failed
+        here) ``error``."""
         cause = self.cause
         if cause is None:
-            cause = "server" if lingering else "error"
+            cause = "server" if lingering else "client_reset" if peer_reset else "error"
         counters = self.counters
         counters.closed[cause] = counters.closed.get(cause, 0) + 1
         counters.finished += self.open_requests

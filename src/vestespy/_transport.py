@@ -9,7 +9,10 @@ Socket errors are mapped in one place, :meth:`Transport._failed`: ``BlockingIOEr
 ``InterruptedError`` mean "not now" and are retried when the backend says so; any other
 ``OSError`` (an ``ssl.SSLError`` too) means the connection is lost, which the transport
 reports once, through :meth:`Transport._lose`, to the ``on_lost`` callback its owner gave it
-(the owner closes the connection). Every read of the socket goes through
+(the owner closes the connection). Whether the client reset the connection (ECONNRESET,
+EPIPE, ECONNABORTED: the client went away, not a failure here) is kept in
+:attr:`Transport.peer_reset` for the owner to read as it closes, so that the callback and the
+successful paths carry nothing for it. Every read of the socket goes through
 :meth:`Transport.recv` (a :class:`TLSTransport` calls it for the records it decrypts, and to
 discard input while lingering).
 
@@ -60,6 +63,9 @@ _COALESCE = 64 * 1024
 
 # What a non-blocking socket call raises when it must simply be retried later.
 _RETRY = (BlockingIOError, InterruptedError)
+# What a socket call raises when the client reset the connection or is gone (ECONNRESET,
+# EPIPE, ECONNABORTED): the peer's doing, not a local failure.
+_PEER_RESET = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 class Transport:
@@ -83,6 +89,7 @@ class Transport:
         "fd",
         "handshaking",
         "lingering",
+        "peer_reset",
         "sock",
     )
 
@@ -105,6 +112,9 @@ class Transport:
         self._reading = True
         self.lingering = False
         self.closed = False
+        #: Whether the connection was lost to a reset by the client (see the module's
+        #: docstring); set before ``on_lost`` is called.
+        self.peer_reset = False
         #: Whether a TLS handshake is under way (never for plain TCP).
         self.handshaking = False
         self._set_interest(EVENT_READ)
@@ -301,6 +311,8 @@ class Transport:
         if isinstance(exc, _RETRY):
             return False
         logger.debug("connection %d lost: %s", self.fd, exc)
+        if isinstance(exc, _PEER_RESET):
+            self.peer_reset = True
         self._lose()
         return True
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._emitter import drop_listeners
 from ._ws_deadlines import CLOSE_OVER, PEER_DEAD, PING_DUE, WebSocketDeadlines
+from ._ws_deflate import negotiate_deflate
 from ._ws_handshake import Offer, accept_token
 from ._ws_session import (
     Closed,
@@ -47,7 +48,6 @@ from ._ws_session import (
     ReceivedPong,
     Session,
     SessionEvent,
-    negotiate_deflate,
 )
 from .errors import ClientDisconnected, WebSocketError
 from .websocket import WebSocket
@@ -88,7 +88,8 @@ class WebSocketLink:
         self._strand = connection.strand
         self._exchange = exchange
         self._offer = offer
-        self._inline = context.inline
+        # Not "_inline": mypyc names the C field "__inline", a GCC keyword.
+        self._listeners_inline = context.inline
         self.options = options = context.options
         # Guards _state and the pending-input count; the wire's lock guards the session.
         self._lock = threading.Lock()
@@ -316,13 +317,17 @@ class WebSocketLink:
             if type(event) is Received:
                 self.messages_in += 1
                 self._counters.websocket_messages_received += 1
-                if not self._inline:
+                if not self._listeners_inline:
                     with self._lock:
                         self._pending += event.size
                         pause = self._pending > self.options.max_body_buffer
             elif type(event) is ReceivedPong:
                 self.deadlines.pong_received()
             elif type(event) is Closed or type(event) is Failed:
+                if eof or (type(event) is Closed and event.reply):
+                    # The client closed first (its close frame, or its socket): the cause of
+                    # the connection's closing, whoever shuts the socket down.
+                    self._connection.meter.closing("client")
                 if type(event) is Closed and event.reply and not eof:
                     continue  # _deliver answers the close, then finishes
                 if eof:
@@ -369,6 +374,9 @@ class WebSocketLink:
                     pass
         elif due is PEER_DEAD or due is CLOSE_OVER:
             logger.info("closing WebSocket of %s: %s", self._connection.client_address, due.value)
+            # Named after the option that expired (see _stats.WEBSOCKET_CLOSE_CAUSES).
+            cause = "websocket_ping_timeout" if due is PEER_DEAD else "websocket_close_timeout"
+            self._connection.meter.closing(cause)
             self._connection.close()
 
     def going_away(self) -> None:
@@ -392,7 +400,7 @@ class WebSocketLink:
         resume = False
         for event in events:
             if isinstance(event, Received):
-                if not self._inline:
+                if not self._listeners_inline:
                     with self._lock:
                         before = self._pending
                         self._pending = before - event.size

@@ -466,10 +466,15 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
     def _accept(self, listening: socket.socket) -> None:
         limit = self.options.max_connections
         connections = self._connections
-        for _ in range(_ACCEPTS_PER_PASS):
+        for attempt in range(_ACCEPTS_PER_PASS):
             if limit is not None and len(connections) >= limit:
-                # Later clients wait in the listen queue until a connection closes (_forget).
-                self._stop_accepting()
+                if not attempt:
+                    # Woken at the limit: a client is waiting. It and later clients wait in
+                    # the listen queue until a connection closes (_forget): no 503 (see
+                    # docs/metrics.rst), but the pause is counted, so that an operator sees
+                    # it. Reached in the middle of a pass, the next pass tells whether anyone
+                    # waits (the listening socket stays readable while someone does).
+                    self._stop_accepting("max_connections")
                 return
             try:
                 sock, client_address = listening.accept()
@@ -514,11 +519,15 @@ class Server(EventEmitter[Literal["request", "websocket"]]):
                 len(self._connections),
             )
         self._accept_backoff = delay
-        self._stop_accepting()
+        self._stop_accepting("resources")
         self._accept_timer = self._loop.call_later(delay, self._start_accepting)
 
-    def _stop_accepting(self) -> None:
+    def _stop_accepting(self, reason: str | None = None) -> None:
+        """Stop watching the listening sockets; ``reason``: a pause to count (see
+        ``_stats.ACCEPT_PAUSE_REASONS``), None when the server drains or stops."""
         if self._accepting:
+            if reason is not None:
+                self._counters.accepting_paused(reason)
             self._accepting = False
             for listening in self._socks:
                 self._loop.backend.unregister(listening.fileno())

@@ -12,8 +12,6 @@ machine, the lower bounds are exact.
 
 from __future__ import annotations
 
-import select
-import socket
 import time
 
 import pytest
@@ -21,6 +19,7 @@ import pytest
 import vestespy
 from support import RawClient, Serve
 from support.client import build_request
+from support.slow_clients import big, echo_length, small_receive_buffer_client, trickle
 from support.timing import deadline_bound
 
 # Deadlines are the loop's business, the same code on every backend: the two head and body
@@ -52,35 +51,6 @@ HEAD = b"GET / HTTP/1.1\r\nHost: t\r\nX-Padding: " + b"a" * 40 + b"\r\n\r\n"
 
 def hello(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
     res.send_all("hello")
-
-
-def echo_length(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
-    size = 0
-
-    def ondata(ev: object, req: object, res: object, chunk: bytes) -> None:
-        nonlocal size
-        size += len(chunk)
-
-    req.on("data", ondata)
-    req.on("end", lambda ev, req, res: res.send_all(str(size)))
-
-
-def big(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
-    res.send_all(b"x" * (10 * 1024 * 1024))
-
-
-def trickle(client: RawClient, data: bytes, interval: float, until: float) -> None:
-    """Send ``data`` a byte every ``interval`` s until the server answers or ``until``."""
-    for byte in data:
-        if time.monotonic() > until:
-            return
-        try:
-            client.send(bytes([byte]))
-        except (BrokenPipeError, ConnectionResetError):
-            return
-        # The pace of the trickle, which stops as soon as the server says something.
-        if select.select([client.sock], [], [], interval)[0]:
-            return
 
 
 def closed_after(client: RawClient, started: float) -> float:
@@ -198,17 +168,6 @@ def test_a_slow_but_steady_body_is_served(served: Serve) -> None:
         client.send(b"x" * 400)
         assert client.read_response().body == b"1000"
         assert time.monotonic() - started >= 0.6
-
-
-def small_receive_buffer_client(address: tuple[str, int]) -> RawClient:
-    client = RawClient.__new__(RawClient)
-    client.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    client.sock.settimeout(10)
-    client.sock.connect(address)
-    client.buffer = bytearray()
-    client.eof = False
-    return client
 
 
 def test_a_response_left_unread_is_closed_at_min_response_rate(served: Serve) -> None:

@@ -265,9 +265,9 @@ def test_compression_turned_off() -> None:
 
 
 @pytest.mark.parametrize("client", ["websockets", "node-ws"])
-def test_subprotocol_chosen(client: str) -> None:
+def test_subprotocol_chosen(client: str, workers: int) -> None:
     exchange = python_exchange if client == "websockets" else node_exchange
-    with echo_server() as (server, _):
+    with echo_server(workers) as (server, _):
         report = exchange(url("ws", server.address), sizes=[10], protocols=["chat", "echo.v1"])
         check_report(report, sizes=[10], count=0, big=0)
         assert report["protocol"] == "echo.v1"
@@ -276,10 +276,11 @@ def test_subprotocol_chosen(client: str) -> None:
 # --- Node's ws -----------------------------------------------------------------------------
 
 
-def test_node_ws_client() -> None:
+def test_node_ws_client(workers: int) -> None:
+    # On the pool and inline (max_workers=0): the same echo, listeners on the loop thread.
     sent = message_bytes(SIZES, COUNT, BIG)
     with (
-        echo_server(websocket_max_message_size=BIG_LIMIT) as (server, site),
+        echo_server(workers, websocket_max_message_size=BIG_LIMIT) as (server, site),
         Tap(server.address) as tap,
     ):
         report = node_exchange(

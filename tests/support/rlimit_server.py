@@ -1,13 +1,14 @@
 """A server in its own process, under a file descriptor limit, for the limit tests.
 
-``python rlimit_server.py BACKEND WORKERS NOFILE [option=value ...] [--pad FD]``: creates a
-server on 127.0.0.1 port 0, then lowers (or raises) ``RLIMIT_NOFILE`` to NOFILE, counting
+``python rlimit_server.py BACKEND WORKERS NOFILE [option=value ...] [--pad FD] [--websocket]``:
+creates a server on 127.0.0.1 port 0, then lowers (or raises) ``RLIMIT_NOFILE`` to NOFILE, counting
 what the process already holds (NOFILE may be ``+N``: N more than the descriptors open now),
 prints the port and serves. ``--pad FD`` opens /dev/null until a descriptor reaches FD, so
 the next sockets land past it; a line ``unpad`` on stdin closes them again. ``GET /accepts``
 answers how many ``accept()`` calls failed for want of a descriptor, ``GET /stats`` the
-process's descriptors, threads, RSS and connections (JSON, Linux), ``GET /big`` 10 MB. The
-process ends when stdin closes.
+process's descriptors, threads, RSS and connections (JSON, Linux), ``GET /big`` 10 MB. With
+``--websocket``, a ``"websocket"`` listener echoes every message as it came. The process ends
+when stdin closes.
 """
 
 from __future__ import annotations
@@ -70,14 +71,22 @@ def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Respo
         res.send_all("hello")
 
 
+def echo(server: vestespy.Server, ws: vestespy.WebSocket, req: vestespy.Request) -> None:
+    ws.on("message", lambda ws, data: ws.send(data))
+
+
 def main() -> None:
     backend, workers, nofile, *rest = sys.argv[1:]
     pad_to = 0
+    websocket = False
     options: dict[str, object] = {}
     args = iter(rest)
     for arg in args:
         if arg == "--pad":
             pad_to = int(next(args))
+            continue
+        if arg == "--websocket":
+            websocket = True
             continue
         name, _, value = arg.partition("=")
         options[name] = None if value == "None" else float(value) if "." in value else int(value)
@@ -86,6 +95,8 @@ def main() -> None:
     )
     server = vestespy.Server(("127.0.0.1", 0), select=backend, max_workers=int(workers), **options)
     server.on("request", listener)
+    if websocket:
+        server.on("websocket", echo)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     server.wait_serving(10)

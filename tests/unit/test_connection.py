@@ -7,6 +7,7 @@ the loop's work and the listeners' can be forced, one step at a time.
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -380,6 +381,48 @@ def test_reset_while_lingering() -> None:
     h.receive(RESET)
     assert h.sock.closed
     assert h.forgotten == [h.connection]
+
+
+def _closed_cause(h: Harness) -> str:
+    assert h.sock.closed
+    (cause,) = h.context.counters.snapshot().connections_closed
+    return cause
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RESET, BrokenPipeError(32, "Broken pipe"), ConnectionAbortedError(103, "aborted")],
+    ids=["ECONNRESET", "EPIPE", "ECONNABORTED"],
+)
+def test_a_reset_by_the_client_is_counted_as_client_reset(error: OSError) -> None:
+    h = Harness(inline=True)
+    h.server.on("request", lambda server, req, res: res.send_all("hi"))
+    h.receive(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    h.receive(error)
+    assert _closed_cause(h) == "client_reset"
+
+
+def test_a_reset_found_by_a_send_is_counted_as_client_reset() -> None:
+    h = Harness(inline=True)
+    h.server.on("request", lambda server, req, res: res.send_all("hi"))
+    h.sock.send_error = BrokenPipeError(32, "Broken pipe")
+    h.receive(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert _closed_cause(h) == "client_reset"
+
+
+def test_another_socket_error_is_counted_as_error() -> None:
+    h = Harness(inline=True)
+    h.receive(b"GET / HTTP/1.1\r\nHo")
+    h.receive(OSError(errno.ENOBUFS, "No buffer space available"))
+    assert _closed_cause(h) == "error"
+
+
+def test_a_reset_while_lingering_keeps_the_servers_cause() -> None:
+    h = Harness(inline=True)
+    h.server.on("request", lambda server, req, res: res.send_all("bye"))
+    h.receive(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    h.receive(RESET)
+    assert _closed_cause(h) == "server"  # it was closing already, after its response
 
 
 # == listener errors ==============================================================================

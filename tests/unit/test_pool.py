@@ -128,7 +128,7 @@ def test_a_task_that_raises_is_logged_and_its_worker_goes_on(
         pool.shutdown()
 
 
-def test_shutdown_drops_tasks_not_started() -> None:
+def test_shutdown_runs_the_tasks_already_queued_and_refuses_new_ones() -> None:
     pool = WorkerPool(1)
     started = threading.Event()
     release = threading.Event()
@@ -141,12 +141,32 @@ def test_shutdown_drops_tasks_not_started() -> None:
     pool.submit(blocker)
     assert started.wait(5)
     pool.submit(ran.append, 1)
-    pool.shutdown(wait=False)  # while the only worker is busy: the queued task is dropped
-    release.set()
-    pool.shutdown()  # waits for the worker
-    assert ran == []
+    pool.shutdown(wait=False)  # while the only worker is busy: the queued task still runs
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(ran.append, 2)
+    release.set()
+    pool.shutdown()  # waits for the worker
+    assert ran == [1]
+    assert pool._threads == []
+
+
+def test_shutdown_runs_a_burst_queued_behind_the_awake_thread() -> None:
+    pool = WorkerPool(4, handoff_delay=10.0)
+    release = threading.Event()
+    started = threading.Event()
+    ran: list[int] = []
+
+    def blocker() -> None:
+        started.set()
+        release.wait(5)
+
+    pool.submit(blocker)
+    assert started.wait(5)
+    for i in range(5):
+        pool.submit(ran.append, i)  # behind the awake thread: no other thread woken
+    release.set()
+    pool.shutdown()
+    assert ran == [0, 1, 2, 3, 4]
 
 
 def test_tasks_past_the_cap_wait_for_a_busy_thread() -> None:
@@ -347,3 +367,34 @@ def test_on_first_wake_is_called_when_a_task_wakes_the_first_thread() -> None:
 def test_a_handoff_delay_must_be_positive() -> None:
     with pytest.raises(ValueError, match="handoff_delay"):
         WorkerPool(1, handoff_delay=0)
+
+
+def test_watch_wakes_threads_when_tasks_queue_behind_a_thread_too_slow_for_them() -> None:
+    # The awake thread keeps taking tasks (progress), but each holds it long: the tasks
+    # behind it age, and watch() gives them threads of their own.
+    pool = WorkerPool(4, handoff_delay=1.0)
+    gates = [threading.Event() for _ in range(4)]
+    started = [threading.Event() for _ in range(4)]
+
+    def task(i: int) -> None:
+        started[i].set()
+        assert gates[i].wait(10)
+
+    try:
+        pool.submit(task, 0)
+        assert started[0].wait(5)
+        for i in (1, 2, 3):
+            pool.submit(task, i)
+        assert pool.watch(0.0) == 1.0  # the mark: four tasks submitted so far
+        gates[0].set()
+        assert started[1].wait(5)  # the thread took the next task
+        assert pool.watch(0.6) == pytest.approx(0.4)
+        assert not started[2].is_set()
+        assert pool.watch(1.0) == 1.0  # tasks from before the mark still wait: two threads
+        assert started[2].wait(5)
+        assert started[3].wait(5)
+        assert len(pool._threads) == 3
+    finally:
+        for gate in gates:
+            gate.set()
+        pool.shutdown()

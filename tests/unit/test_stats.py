@@ -110,6 +110,36 @@ def test_the_first_cause_named_wins_and_lingering_without_one_is_the_servers() -
     assert stats.connections_open == 0
 
 
+def test_a_reset_by_the_client_is_its_own_cause_unless_another_was_named() -> None:
+    counters = Counters()
+    counters.connection_opened().closed(lingering=False, peer_reset=True)
+    lingering = counters.connection_opened()
+    lingering.closed(lingering=True, peer_reset=True)  # closing after a response already
+    timed_out = counters.connection_opened()
+    timed_out.expired(KEEP_ALIVE_OVER)
+    timed_out.closed(lingering=False, peer_reset=True)
+    assert dict(counters.snapshot().connections_closed) == {
+        "client_reset": 1,
+        "server": 1,
+        "keep_alive_over": 1,
+    }
+
+
+def test_a_101_answers_its_request_and_the_websocket_is_not_in_flight() -> None:
+    counters = Counters()
+    meter = counters.connection_opened()
+    exchange = FakeExchange(status=200)  # the 101 does not go through the response object
+    meter.request_started(exchange, 1.0)  # type: ignore[arg-type]
+    meter.protocol_switched(exchange, 1.002)  # type: ignore[arg-type]
+    stats = counters.snapshot()
+    assert dict(stats.requests) == {("GET", "1xx"): 1}
+    assert stats.requests_in_flight == 0
+    assert stats.request_duration.count == 1
+    assert stats.request_duration.sum == pytest.approx(0.002)
+    meter.closed(lingering=True)
+    assert counters.snapshot().requests_in_flight == 0
+
+
 def test_requests_in_flight_are_given_back_when_their_connection_closes() -> None:
     counters = Counters()
     meter = counters.connection_opened()
@@ -144,6 +174,9 @@ def _stats(n: int) -> ServerStats:
     meter.rejected(414, "request-line-too-long", peer_closed=False)
     meter.closed(lingering=True)
     counters.connection_opened().request_started(FakeExchange(), 0.0)  # type: ignore[arg-type]
+    for _ in range(n):
+        counters.accepting_paused("max_connections")
+    counters.accepting_paused("resources")
     return counters.snapshot(PoolLoad(threads=n, busy=1, queued=n - 1))
 
 
@@ -166,9 +199,16 @@ def test_snapshots_sum_figure_by_figure() -> None:
     assert total.connections_open == (2 + 1) + (3 + 1)  # each: n answered, 1 in flight
     assert dict(total.rejections) == {(414, "request-line-too-long"): 2}
     assert total.pool == PoolLoad(threads=5, busy=2, queued=3)
+    assert dict(total.accept_paused) == {"max_connections": 5, "resources": 2}
     assert ServerStats.total([]).request_duration.count == 0
 
 
 def test_a_snapshot_survives_its_json_form() -> None:
     stats = _stats(3)
     assert ServerStats.from_json(stats.to_json()) == stats
+
+
+def test_a_snapshot_of_an_older_worker_without_accept_pauses_reads() -> None:
+    data = _stats(1).to_json()
+    del data["accept_paused"]
+    assert dict(ServerStats.from_json(data).accept_paused) == {}

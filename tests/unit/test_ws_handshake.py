@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zlib
 
 import pytest
@@ -87,7 +89,8 @@ def test_origins() -> None:
 
 def test_bounded_deflate_stops_at_the_limit() -> None:
     pytest.importorskip("wsproto")
-    from vestespy._ws_session import Failed, Received, Session, negotiate_deflate
+    from vestespy._ws_deflate import negotiate_deflate
+    from vestespy._ws_session import Failed, Received, Session
 
     negotiated = negotiate_deflate(("x-unknown", "permessage-deflate"), 1000)
     assert negotiated is not None
@@ -149,8 +152,27 @@ def test_session_hands_over_a_slice_at_a_time() -> None:
 )
 def test_deflate_offers_outside_rfc_7692_are_declined(offer: str, rewritten: str | None) -> None:
     pytest.importorskip("wsproto")
-    from vestespy._ws_session import negotiate_deflate, valid_deflate_offer
+    from vestespy._ws_deflate import negotiate_deflate, valid_deflate_offer
 
     assert valid_deflate_offer(offer) == rewritten
     # Declined: not answered (the handshake goes on without it, RFC 7692 5).
     assert (negotiate_deflate((offer,), 1000) is None) == (rewritten is None)
+
+
+def test_wsproto_is_imported_at_the_first_handshake_only() -> None:
+    # A server that never sees a handshake pays nothing for WebSockets, on either build: the
+    # compiled one puts _ws_session and _ws_link in the same extension as the rest, whose
+    # modules still run their imports only when imported. A new interpreter: this one has
+    # imported wsproto in other tests.
+    code = (
+        "import sys, vestespy\n"
+        "server = vestespy.Server(('127.0.0.1', 0))\n"
+        "server.on('websocket', lambda server, ws, req: None)\n"
+        "server.close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('wsproto', 'vestespy._ws_s',"
+        " 'vestespy._ws_l', 'vestespy._ws_de'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout
