@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -28,6 +29,10 @@ from typing import Any, Protocol
 __all__ = ["InlineStrand", "SerialQueue", "Strand", "WorkerPool"]
 
 logger: logging.Logger = logging.getLogger("vestespy.error")
+
+#: The share of one CPU above which the process counts as busy for ``WorkerPool.watch``:
+#: its threads then compete for the GIL rather than wait on I/O.
+BUSY = 0.7
 
 # A function and its arguments. Any: each task has its own signature.
 Task = tuple[Callable[..., object], tuple[Any, ...]]
@@ -177,6 +182,8 @@ class WorkerPool:
         on_first_wake: Called (outside the pool's lock) when a task wakes a thread while no
             other is awake: the server wakes its loop with it, when the caller is not the
             loop thread, so that the loop starts watching.
+        cpu_clock: The process's CPU time in seconds (:func:`time.process_time`; tests pass
+            a fake), which :meth:`watch` reads at most once a pass.
     """
 
     def __init__(
@@ -187,6 +194,7 @@ class WorkerPool:
         name: str = "vestespy-worker",
         handoff_delay: float | None = None,
         on_first_wake: Callable[[], object] | None = None,
+        cpu_clock: Callable[[], float] = time.process_time,
     ) -> None:
         if max_workers is not None and max_workers < 0:
             raise ValueError(f"max_workers must be >= 0, not {max_workers}")
@@ -196,6 +204,7 @@ class WorkerPool:
         self.idle_timeout = idle_timeout
         self.handoff_delay = handoff_delay
         self._on_first_wake = on_first_wake
+        self._cpu_clock = cpu_clock
         self._name = name
         self._lock = threading.Lock()  # guards the fields below
         self._pending: deque[Task] = deque()
@@ -209,7 +218,9 @@ class WorkerPool:
         self._shut_down = False
         # watch()'s mark: the tasks submitted by then (see watch), and when it was made.
         self._mark = 0
+        self._mark_taken = 0
         self._mark_at = 0.0
+        self._mark_cpu = 0.0
         self._local = threading.local()
 
     # Any: the arguments of a task are whatever its function takes.
@@ -254,13 +265,24 @@ class WorkerPool:
 
     def watch(self, now: float) -> float | None:
         """Wake a thread for every waiting task once a task has waited about
-        ``handoff_delay`` seconds (the loop thread, before each wait for events).
+        ``handoff_delay`` seconds and another thread would help (the loop thread, before
+        each wait for events).
 
         The age of the oldest waiting task, without a clock call per task: a mark holds the
-        count of tasks submitted at the time of the mark; once every one of those is taken,
-        the mark moves to now. A mark older than ``handoff_delay`` with one of its tasks still
-        waiting means a task has waited that long (and at most twice that): the awake
-        threads are blocked, or too few for the load.
+        count of tasks submitted when it was made; once every one of those is taken, the
+        next pass that finds tasks waiting makes a new one. A mark older than
+        ``handoff_delay`` with one of its tasks still waiting means a task has waited that
+        long (and at most about twice that). Then:
+
+        * no task taken since the mark: the awake threads are held (blocked on I/O, or in
+          one long listener): threads are woken, so that a short request does not wait
+          for a long one;
+        * tasks taken, but the process used less than ``BUSY`` of a CPU since the
+          mark: the awake threads spend their time waiting (on a database...) and are too
+          few for the load: threads are woken;
+        * tasks taken and the process busy: the threads run Python, and the GIL, not their
+          number, is the limit; another thread would only take turns with them, at the
+          price of a context switch per turn. Nobody is woken; a new mark is made.
 
         Returns:
             The seconds after which to call again at the latest; None while no thread is
@@ -272,12 +294,17 @@ class WorkerPool:
         # The mark is this method's alone (the loop thread's), and the counts are read
         # without the lock: a count a task behind only moves the mark a pass later.
         if self._taken >= self._mark:
-            self._mark = self._submitted
-            self._mark_at = now
+            if self._pending:
+                self._new_mark(now)
             return delay
         waited = now - self._mark_at
         if waited < delay:
             return delay - waited
+        if self._taken != self._mark_taken and (
+            self._cpu_clock() - self._mark_cpu >= BUSY * waited
+        ):
+            self._new_mark(now)
+            return delay
         wake: list[Callable[[], object]] = []
         with self._lock:
             for _ in range(len(self._pending)):
@@ -285,11 +312,16 @@ class WorkerPool:
                 if woken is None:
                     break
                 wake.append(woken)
-            self._mark = self._submitted
-            self._mark_at = now
+        self._new_mark(now)
         for woken in wake:
             woken()
         return delay
+
+    def _new_mark(self, now: float) -> None:
+        self._mark = self._submitted
+        self._mark_taken = self._taken
+        self._mark_at = now
+        self._mark_cpu = self._cpu_clock()
 
     def _work(self) -> None:
         self._local.pool = self

@@ -398,3 +398,37 @@ def test_watch_wakes_threads_when_tasks_queue_behind_a_thread_too_slow_for_them(
         for gate in gates:
             gate.set()
         pool.shutdown()
+
+
+def test_watch_leaves_a_busy_process_alone_while_its_thread_takes_tasks() -> None:
+    # Tasks taken and the process busy: the thread runs Python, and the GIL is the limit.
+    # No thread is woken until no task is taken for the delay (a long listener).
+    cpu = [0.0]
+    pool = WorkerPool(4, handoff_delay=1.0, cpu_clock=lambda: cpu[0])
+    gates = [threading.Event() for _ in range(4)]
+    started = [threading.Event() for _ in range(4)]
+
+    def task(i: int) -> None:
+        started[i].set()
+        assert gates[i].wait(10)
+
+    try:
+        pool.submit(task, 0)
+        assert started[0].wait(5)
+        for i in (1, 2, 3):
+            pool.submit(task, i)
+        assert pool.watch(0.0) == 1.0  # the mark
+        gates[0].set()
+        assert started[1].wait(5)
+        cpu[0] = 0.8  # 0.8 s of CPU in 1 s: busy
+        assert pool.watch(1.0) == 1.0  # a new mark, nobody woken
+        assert len(pool._threads) == 1
+        cpu[0] = 1.0  # then task 1 holds the thread: no task taken for the delay
+        assert pool.watch(2.0) == 1.0
+        assert started[2].wait(5)
+        assert started[3].wait(5)
+        assert len(pool._threads) == 3
+    finally:
+        for gate in gates:
+            gate.set()
+        pool.shutdown()
