@@ -48,6 +48,10 @@ OPTIONS: dict[str, Any] = {
     "max_request_line": 100,
     "max_header_count": 5,
 }
+#: The response the response_unread client stops reading: big enough that a quarter of it is
+#: more than the kernel buffers of both ends hold (tcp_wmem's 4 MiB, the client's 16 KiB), so
+#: that later sends count for the rate meter, and that a backlog stays once it stops.
+HUGE = 32 * 1024 * 1024
 # What each path answers: status and body.
 ROUTES = {"/": (200, b"hello"), "/created": (201, b"ok"), "/missing": (404, b"no")}
 #: What the WebSocket listener sends first, before echoing each message.
@@ -57,7 +61,8 @@ GREETING = "hi"
 class App:
     """Answers ROUTES; ``/fail`` raises (a 500); ``/hold`` waits until released; ``/upload``
     answers once the body came (support.slow_clients.echo_length), ``/big`` answers BIG
-    bytes. Its WebSocket listener greets, then echoes (on ``/bye``: closes at once)."""
+    bytes, ``/huge`` HUGE. Its WebSocket listener greets, then echoes (on ``/bye``: closes
+    at once)."""
 
     def __init__(self) -> None:
         self.held = threading.Event()
@@ -71,6 +76,9 @@ class App:
             return
         if req.target == "/big":
             big(server, req, res)
+            return
+        if req.target == "/huge":
+            res.send_all(b"x" * HUGE)
             return
         if req.target == "/hold":
             self.held.set()
@@ -174,7 +182,7 @@ DEADLINE_REJECTIONS = {(408, "head_timed_out"): 1, (408, "body_too_slow"): 1}
 # their end is handed over for sending, as all are; the clients' not reading them is
 # what response_too_slow and response_unread count.
 DEADLINE_REQUESTS = {("GET", "2xx"): 4}
-DEADLINE_RESPONSE_BODY_BYTES = 5 + 5 + 2 * BIG
+DEADLINE_RESPONSE_BODY_BYTES = 5 + 5 + BIG + HUGE
 
 
 class Deadlines:
@@ -198,13 +206,15 @@ class Deadlines:
         # response_too_slow: a big response, not read at all.
         self.unread = small_receive_buffer_client(address)
         self.unread.send(build_request("GET", "/big"))
-        # response_unread: a quarter of a big response read quickly, the rest left unread
+        # response_unread: a quarter of a huge response read quickly, the rest left unread
         # (its average rate stays above min_response_rate for hours; client_timeout trips).
+        # A quarter of BIG was too little: the first send may put 4 MiB in the kernel, and
+        # the meter counts only what later sends take (seen as response_too_slow in CI).
         self.stalled = small_receive_buffer_client(address)
-        self.stalled.send(build_request("GET", "/big"))
+        self.stalled.send(build_request("GET", "/huge"))
         assert self.stalled.read_head().status == 200
         received = len(self.stalled.buffer)
-        while received < BIG // 4:
+        while received < HUGE // 4:
             chunk = self.stalled.sock.recv(1 << 20)
             assert chunk, "closed early"
             received += len(chunk)
