@@ -38,10 +38,8 @@ def frame(payload: bytes) -> bytes:
     return header + b"\0\0\0\0" + payload
 
 
-def handshake(port: int, timeout: float = 30.0) -> socket.socket:
-    """Open a WebSocket on ``/ws``; return the socket with the 101 read off it."""
-    sock = socket.create_connection((HOST, port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def send_upgrade(sock: socket.socket, port: int) -> None:
+    """Send the opening handshake of a WebSocket on ``/ws`` (a fresh key each time)."""
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
@@ -50,6 +48,10 @@ def handshake(port: int, timeout: float = 30.0) -> socket.socket:
             "Sec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )
+
+
+def read_101(sock: socket.socket) -> bytes:
+    """Read the handshake's answer (and whatever came with it); raise unless it is a 101."""
     head = b""
     while b"\r\n\r\n" not in head:
         data = sock.recv(4096)
@@ -59,6 +61,15 @@ def handshake(port: int, timeout: float = 30.0) -> socket.socket:
     if not head.startswith(b"HTTP/1.1 101"):
         status = head.split(b"\r\n", 1)[0]
         raise ConnectionError(f"handshake refused: {status!r}")
+    return head
+
+
+def handshake(port: int, timeout: float = 30.0) -> socket.socket:
+    """Open a WebSocket on ``/ws``; return the socket with the 101 read off it."""
+    sock = socket.create_connection((HOST, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    send_upgrade(sock, port)
+    head = read_101(sock)
     if head.index(b"\r\n\r\n") + 4 != len(head):
         raise ConnectionError("the server sent data before the first message")
     return sock
@@ -180,24 +191,10 @@ def open_idle(port: int, count: int, into: list[socket.socket]) -> None:
         for _ in range(min(IDLE_BATCH, count - opened)):
             sock = socket.create_connection((HOST, port), timeout=60)
             into.append(sock)
-            key = base64.b64encode(os.urandom(16)).decode()
-            sock.sendall(
-                (
-                    f"GET {PATH} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                    "Sec-WebSocket-Version: 13\r\n\r\n"
-                ).encode()
-            )
+            send_upgrade(sock, port)
             batch.append(sock)
         for sock in batch:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = sock.recv(4096)
-                if not data:
-                    raise ConnectionError("the server closed a WebSocket in its handshake")
-                head += data
-            if not head.startswith(b"HTTP/1.1 101"):
-                raise ConnectionError(f"handshake refused: {head.splitlines()[0]!r}")
+            read_101(sock)
             opened += 1
 
 

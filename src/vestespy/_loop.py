@@ -119,18 +119,19 @@ class EventLoop:
         try:
             timers = self._timers
             while not self._stopping:
-                # The timeout inline (a call per pass costs as much as the arithmetic).
+                # The timeout inline (a call per pass costs as much as the arithmetic). The
+                # watcher only matters before a wait: a pass with calls queued does not wait.
+                watcher = self._watcher
                 if self._calls or self._end_of_pass:
                     timeout: float | None = 0
-                elif timers:
-                    timeout = max(0.0, timers[0][0] - time.monotonic())
-                else:
-                    timeout = None
-                watcher = self._watcher
-                if watcher is not None:
-                    due = watcher(time.monotonic())
+                elif timers or watcher is not None:
+                    now = time.monotonic()
+                    timeout = max(0.0, timers[0][0] - now) if timers else None
+                    due = watcher(now) if watcher is not None else None
                     if due is not None and (timeout is None or due < timeout):
                         timeout = due
+                else:
+                    timeout = None
                 for callback, events in select(timeout):
                     try:
                         callback(events)

@@ -1,17 +1,17 @@
 """Listener threads and per-connection serial queues ("strands").
 
 Theory of operation: listeners run on the threads of a :class:`WorkerPool`, which take tasks
-from one ``queue.SimpleQueue``; the WSGI adapter runs applications on a pool of its own,
-uncapped, whose idle threads exit after a while. Each client connection posts its events to its own
-:class:`Strand`; a strand runs its tasks in the order posted and never two at once, so the
-events of one request (and the requests of one connection) reach listeners in order, one at a
-time, whichever worker threads run them. A strand holds a worker only while it has tasks: an
-idle connection costs no thread.
+from one queue (the class says when a task wakes a thread); the WSGI adapter runs
+applications on a pool of its own, uncapped, whose idle threads exit after a while. Each
+client connection posts its events to its own :class:`Strand`; a strand runs its tasks in the
+order posted and never two at once, so the events of one request (and the requests of one
+connection) reach listeners in order, one at a time, whichever worker threads run them. A
+strand holds a worker only while it has tasks: an idle connection costs no thread.
 
 Why not ``concurrent.futures.ThreadPoolExecutor``: its ``submit`` builds a Future and takes
-several locks per task, ~7 us here against ~0.2 us for a ``SimpleQueue.put``, and a strand
-never reads a result. Threads are started as the executor starts them: one more only when no
-worker is idle, up to ``max_workers``.
+several locks per task, ~7 us here against a fraction of that for an append under one lock,
+and a strand never reads a result. Threads are started as the executor starts them: one more
+only when no worker is idle, up to ``max_workers``.
 
 With no pool (``max_workers=0``) an :class:`InlineStrand` runs tasks at once on the posting
 thread (the loop thread), queueing only those posted while one of its tasks is running.
@@ -166,8 +166,9 @@ class WorkerPool:
       needs, as before.
 
     Accounting, under ``_lock``: ``_awake`` counts the threads not parked (running a task,
-    or woken and about to take one); ``_submitted`` and ``_taken`` count the tasks
-    submitted and taken, which :meth:`watch` compares. A thread that finds the queue empty
+    or woken and about to take one); ``_submitted`` counts the tasks submitted, and those
+    taken are the submitted ones no longer queued (:attr:`_taken`), which :meth:`watch`
+    compares. A thread that finds the queue empty
     parks; one whose park times out (``idle_timeout``) leaves if nobody woke it meanwhile.
 
     Args:
@@ -212,7 +213,6 @@ class WorkerPool:
         self._parked: list[threading.Lock] = []
         self._awake = 0
         self._submitted = 0
-        self._taken = 0
         self._threads: list[threading.Thread] = []  # the live threads
         self._started = 0  # threads started so far, for their names
         self._shut_down = False
@@ -262,6 +262,11 @@ class WorkerPool:
             self._awake += 1
             return thread.start
         return None
+
+    @property
+    def _taken(self) -> int:
+        """The tasks taken so far (read without the lock, it may be a task behind)."""
+        return self._submitted - len(self._pending)
 
     def watch(self, now: float) -> float | None:
         """Wake a thread for every waiting task once a task has waited about
@@ -335,7 +340,6 @@ class WorkerPool:
             with lock:
                 if pending:
                     task = pending.popleft()
-                    self._taken += 1
                 else:
                     self._awake -= 1
                     if self._shut_down:

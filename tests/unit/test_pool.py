@@ -369,34 +369,44 @@ def test_a_handoff_delay_must_be_positive() -> None:
         WorkerPool(1, handoff_delay=0)
 
 
+class GatedTasks:
+    """Four tasks, each holding its thread until its gate opens; the first submitted and
+    running, the other three queued behind it (the thread is awake: none is woken)."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.gates = [threading.Event() for _ in range(4)]
+        self.started = [threading.Event() for _ in range(4)]
+        pool.submit(self._task, 0)
+        assert self.started[0].wait(5)
+        for i in (1, 2, 3):
+            pool.submit(self._task, i)
+
+    def _task(self, i: int) -> None:
+        self.started[i].set()
+        assert self.gates[i].wait(10)
+
+    def open_all(self) -> None:
+        for gate in self.gates:
+            gate.set()
+
+
 def test_watch_wakes_threads_when_tasks_queue_behind_a_thread_too_slow_for_them() -> None:
     # The awake thread keeps taking tasks (progress), but each holds it long: the tasks
     # behind it age, and watch() gives them threads of their own.
     pool = WorkerPool(4, handoff_delay=1.0)
-    gates = [threading.Event() for _ in range(4)]
-    started = [threading.Event() for _ in range(4)]
-
-    def task(i: int) -> None:
-        started[i].set()
-        assert gates[i].wait(10)
-
+    tasks = GatedTasks(pool)
     try:
-        pool.submit(task, 0)
-        assert started[0].wait(5)
-        for i in (1, 2, 3):
-            pool.submit(task, i)
         assert pool.watch(0.0) == 1.0  # the mark: four tasks submitted so far
-        gates[0].set()
-        assert started[1].wait(5)  # the thread took the next task
+        tasks.gates[0].set()
+        assert tasks.started[1].wait(5)  # the thread took the next task
         assert pool.watch(0.6) == pytest.approx(0.4)
-        assert not started[2].is_set()
+        assert not tasks.started[2].is_set()
         assert pool.watch(1.0) == 1.0  # tasks from before the mark still wait: two threads
-        assert started[2].wait(5)
-        assert started[3].wait(5)
+        assert tasks.started[2].wait(5)
+        assert tasks.started[3].wait(5)
         assert len(pool._threads) == 3
     finally:
-        for gate in gates:
-            gate.set()
+        tasks.open_all()
         pool.shutdown()
 
 
@@ -405,30 +415,19 @@ def test_watch_leaves_a_busy_process_alone_while_its_thread_takes_tasks() -> Non
     # No thread is woken until no task is taken for the delay (a long listener).
     cpu = [0.0]
     pool = WorkerPool(4, handoff_delay=1.0, cpu_clock=lambda: cpu[0])
-    gates = [threading.Event() for _ in range(4)]
-    started = [threading.Event() for _ in range(4)]
-
-    def task(i: int) -> None:
-        started[i].set()
-        assert gates[i].wait(10)
-
+    tasks = GatedTasks(pool)
     try:
-        pool.submit(task, 0)
-        assert started[0].wait(5)
-        for i in (1, 2, 3):
-            pool.submit(task, i)
         assert pool.watch(0.0) == 1.0  # the mark
-        gates[0].set()
-        assert started[1].wait(5)
+        tasks.gates[0].set()
+        assert tasks.started[1].wait(5)
         cpu[0] = 0.8  # 0.8 s of CPU in 1 s: busy
         assert pool.watch(1.0) == 1.0  # a new mark, nobody woken
         assert len(pool._threads) == 1
         cpu[0] = 1.0  # then task 1 holds the thread: no task taken for the delay
         assert pool.watch(2.0) == 1.0
-        assert started[2].wait(5)
-        assert started[3].wait(5)
+        assert tasks.started[2].wait(5)
+        assert tasks.started[3].wait(5)
         assert len(pool._threads) == 3
     finally:
-        for gate in gates:
-            gate.set()
+        tasks.open_all()
         pool.shutdown()
