@@ -48,10 +48,24 @@ OPTIONS: dict[str, Any] = {
     "max_request_line": 100,
     "max_header_count": 5,
 }
-#: The response the response_unread client stops reading: big enough that a quarter of it is
-#: more than the kernel buffers of both ends hold (tcp_wmem's 4 MiB, the client's 16 KiB), so
-#: that later sends count for the rate meter, and that a backlog stays once it stops.
-HUGE = 32 * 1024 * 1024
+
+
+def _largest_send_buffer() -> int:
+    """The most a TCP socket's send buffer grows to: tcp_wmem's maximum on Linux (4 MiB
+    unless tuned), and 4 MiB at least."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as limits:
+            return max(int(limits.read().split()[2]), 4 << 20)
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
+
+
+#: What the response_unread client reads before it stops: twice what the first send of its
+#: response can leave in the kernel, so that later sends, which the rate meter counts, took
+#: at least as much again.
+STALL_AFTER = 2 * _largest_send_buffer()
+#: The response the response_unread client stops reading: a backlog stays once it stops.
+HUGE = 4 * STALL_AFTER
 # What each path answers: status and body.
 ROUTES = {"/": (200, b"hello"), "/created": (201, b"ok"), "/missing": (404, b"no")}
 #: What the WebSocket listener sends first, before echoing each message.
@@ -208,21 +222,26 @@ class Deadlines:
         self.unread.send(build_request("GET", "/big"))
         # response_unread: a quarter of a huge response read quickly, the rest left unread
         # (its average rate stays above min_response_rate for hours; client_timeout trips).
-        # A quarter of BIG was too little: the first send may put 4 MiB in the kernel, and
-        # the meter counts only what later sends take (seen as response_too_slow in CI).
+        # The meter counts only what sends after the first take (the one that left a
+        # backlog), and that first send takes what the kernel buffers and whatever a reader
+        # drains meanwhile: a client that read during it, or only a kernel buffer's worth,
+        # could leave the meter at zero (seen as response_too_slow in CI). So it reads its
+        # head only, and the rest (STALL_AFTER) once the loop has finished that send.
         self.stalled = small_receive_buffer_client(address)
         self.stalled.send(build_request("GET", "/huge"))
         assert self.stalled.read_head().status == 200
-        received = len(self.stalled.buffer)
-        while received < HUGE // 4:
-            chunk = self.stalled.sock.recv(1 << 20)
-            assert chunk, "closed early"
-            received += len(chunk)
-        # linger_over: a response with Connection: close, its FIN, and the client never closes.
+        # linger_over: a response with Connection: close, its FIN, and the client never
+        # closes. Its request is read by the loop after the send above returned (the loop
+        # thread was in it when the head left).
         self.lingering = RawClient(address)
         response = self.lingering.request("GET", "/", headers=[("Connection", "close")])
         assert response.closes
         assert self.lingering.read_until_close() == b""
+        received = len(self.stalled.buffer)
+        while received < STALL_AFTER:
+            chunk = self.stalled.sock.recv(1 << 20)
+            assert chunk, "closed early"
+            received += len(chunk)
         # keep_alive_over: a request, then idle.
         self.idle = RawClient(address)
         assert self.idle.request("GET", "/").status == 200
