@@ -4,11 +4,15 @@ Theory of operation: :meth:`EventLoop.run` repeats one *pass*: wait on the backe
 than the next timer, not at all if calls are queued), run the callbacks of ready file
 descriptors, run the calls other threads queued, run due timers, then run the end-of-pass
 hooks (connections flush their output there, so all responses made ready in one pass leave in
-one ``send`` per connection).
+one ``send`` per connection). Before a wait longer than :data:`LAZY_DELAY` (nothing to do for
+now) it runs the :meth:`EventLoop.when_idle` hooks (the access log writes its batch there).
 
 Other threads talk to the loop only through :meth:`EventLoop.call_soon`, which appends to a
-deque and writes one byte to a wake-up socketpair if the loop is not already due to wake.
-Everything else here is loop-thread only.
+deque and writes one byte to a wake-up socketpair if the loop is not already due to wake, and
+:meth:`EventLoop.call_soon_lazy`, which writes that byte only if the loop may wait longer than
+:data:`LAZY_DELAY` (a call that can wait a few milliseconds, such as the access log's flush,
+rides on the pass the loop makes anyway: while a listener runs on the pool, the pool's watcher
+keeps the loop's waits to 2 ms). Everything else here is loop-thread only.
 """
 
 from __future__ import annotations
@@ -25,9 +29,13 @@ from typing import Any
 
 from ._backends import EVENT_READ, Backend
 
-__all__ = ["EventLoop", "Timer"]
+__all__ = ["LAZY_DELAY", "EventLoop", "Timer"]
 
 logger: logging.Logger = logging.getLogger("vestespy.error")
+
+#: The longest a call queued with :meth:`EventLoop.call_soon_lazy` waits for a pass, in
+#: seconds: a wait bounded by this runs it after; a longer one is woken.
+LAZY_DELAY = 0.01
 
 
 class Timer:
@@ -57,10 +65,15 @@ class EventLoop:
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_seq = itertools.count()
         self._end_of_pass: list[Callable[[], object]] = []
+        self._when_idle: list[Callable[[], object]] = []
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._wake_pending = False
+        # Whether the loop waits, or is about to, for longer than LAZY_DELAY: a lazy call
+        # wakes it then. The loop sets it before it looks at the queued calls a last time,
+        # and a lazy caller reads it after queueing (under the GIL, one sees the other).
+        self._waits_long = False
         self._stopping = False
         self._thread_id: int | None = None
         self._watcher: Callable[[float], float | None] | None = None
@@ -77,6 +90,14 @@ class EventLoop:
         """Run ``callback(*args)`` on the loop thread soon (thread-safe, signal-safe)."""
         self._calls.append((callback, args))
         if not self._wake_pending and threading.get_ident() != self._thread_id:
+            self.wake()
+
+    # Any: a callback's arguments are whatever the callback takes.
+    def call_soon_lazy(self, callback: Callable[..., object], *args: Any) -> None:
+        """Run ``callback(*args)`` on the loop thread within about :data:`LAZY_DELAY` seconds,
+        waking the loop only if it would wait longer (thread-safe)."""
+        self._calls.append((callback, args))
+        if self._waits_long and not self._wake_pending:
             self.wake()
 
     def wake(self) -> None:
@@ -112,6 +133,11 @@ class EventLoop:
         """Run ``callback()`` once at the end of the current pass."""
         self._end_of_pass.append(callback)
 
+    def when_idle(self, callback: Callable[[], object]) -> None:
+        """Run ``callback()`` once, before the next wait longer than :data:`LAZY_DELAY`: when
+        nothing is left to do for now (no pool thread awake, no timer due soon)."""
+        self._when_idle.append(callback)
+
     def run(self) -> None:
         """Run passes until :meth:`stop` is called."""
         self._thread_id = threading.get_ident()
@@ -132,7 +158,17 @@ class EventLoop:
                         timeout = due
                 else:
                     timeout = None
-                for callback, events in select(timeout):
+                if timeout is None or timeout > LAZY_DELAY:
+                    if self._when_idle:
+                        self._run_when_idle()
+                    # Announced before the calls are looked at again: a lazy call queued
+                    # before this is seen here, one queued after sees the flag and wakes us.
+                    self._waits_long = True
+                    if self._calls or self._end_of_pass:
+                        timeout = 0
+                ready = select(timeout)
+                self._waits_long = False
+                for callback, events in ready:
                     try:
                         callback(events)
                     except Exception:
@@ -189,6 +225,11 @@ class EventLoop:
             timer = heapq.heappop(timers)[2]
             if not timer.cancelled:
                 self._guarded(timer.callback, timer.args)
+
+    def _run_when_idle(self) -> None:
+        callbacks, self._when_idle = self._when_idle, []
+        for callback in callbacks:
+            self._guarded(callback, ())
 
     def _run_end_of_pass(self) -> None:
         callbacks, self._end_of_pass = self._end_of_pass, []

@@ -276,14 +276,14 @@ def loop() -> Iterator[EventLoop]:
     loop.close()
 
 
-def test_a_line_from_a_pool_thread_is_written_at_the_end_of_a_loop_pass(loop: EventLoop) -> None:
+def test_a_line_from_a_pool_thread_is_written_once_the_loop_goes_idle(loop: EventLoop) -> None:
     read_fd, write_fd = os.pipe()
     try:
         hook = BufferedAccessLog(
             AccessLogFormatter("{method} {target} {status}"), LineWriter(write_fd)
         )
         hook.attach(loop)
-        # No timer and no full buffer here: only the end-of-pass flush writes it.
+        # No timer and no full buffer here: only the flush of an idle loop writes it.
         worker = threading.Thread(target=hook, args=(make_request(), 200, 1, 0.0))
         worker.start()
         worker.join()
@@ -297,6 +297,27 @@ def test_a_line_from_a_pool_thread_is_written_at_the_end_of_a_loop_pass(loop: Ev
         hook.close()
         os.close(read_fd)
         os.close(write_fd)
+
+
+def test_a_busy_loop_writes_lines_in_one_batch_once_idle(loop: EventLoop) -> None:
+    # While a pool thread is awake the pool's watcher keeps the loop's waits to 2 ms: lines
+    # that come one per pass meanwhile wait for the loop to go idle (or a full buffer, or the
+    # interval), rather than a write each.
+    fake = FakeFd()
+    hook = BufferedAccessLog(AccessLogFormatter("{status}"), writer(fake, interval=3600.0))
+    hook.attach(loop)
+    loop.call_soon(loop.set_watcher, lambda now: 0.002)
+    passed = threading.Event()
+    for status in range(200, 220):
+        hook(make_request(), status, 0, 0.0)
+        passed.clear()
+        loop.call_soon(passed.set)  # the loop has made a pass since the line came
+        assert passed.wait(10)
+    assert fake.writes == []
+    loop.call_soon(loop.set_watcher, None)  # the pool goes idle
+    poll(lambda: fake.writes, 10, "the batch to be written")
+    assert fake.writes == ["".join(f"{status}\n" for status in range(200, 220)).encode()]
+    hook.close()
 
 
 def test_close_writes_what_no_loop_flushed() -> None:

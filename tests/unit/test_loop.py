@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
+from collections.abc import Callable
 
-from vestespy._backends import create_backend
-from vestespy._loop import EventLoop
+from vestespy._backends import EVENT_READ, ReadyCallback, create_backend
+from vestespy._loop import LAZY_DELAY, EventLoop
 
 
 def run_loop(loop: EventLoop) -> threading.Thread:
@@ -88,3 +90,112 @@ def test_a_failing_callback_does_not_stop_the_loop() -> None:
     thread.join(5)
     loop.close()
     assert not thread.is_alive()
+
+
+class WakeCountingBackend:
+    """The platform's backend, counting the waits the loop's wake-up socket ended (it is the
+    first thing the loop registers) and calling ``before_wait(timeout)`` as each wait begins
+    (the loop has then decided everything about it)."""
+
+    def __init__(self, before_wait: Callable[[float | None], object]) -> None:
+        self._inner = create_backend("auto")
+        self.name = self._inner.name
+        self._before_wait = before_wait
+        self._wake: ReadyCallback | None = None
+        self.wakes = 0
+
+    def register(self, fd: int, events: int, callback: ReadyCallback) -> None:
+        if self._wake is None:
+            self._wake = callback
+        self._inner.register(fd, events, callback)
+
+    def modify(self, fd: int, events: int, callback: ReadyCallback) -> None:
+        self._inner.modify(fd, events, callback)
+
+    def unregister(self, fd: int) -> None:
+        self._inner.unregister(fd)
+
+    def select(self, timeout: float | None) -> list[tuple[ReadyCallback, int]]:
+        self._before_wait(timeout)
+        ready = self._inner.select(timeout)
+        self.wakes += sum(1 for callback, _ in ready if callback == self._wake)
+        return ready
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _from_another_thread(call: Callable[[], object]) -> None:
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_a_lazy_call_wakes_a_loop_that_waits_for_nothing() -> None:
+    # No timer and no watcher: without a wake-up the call would wait forever.
+    waiting = threading.Event()
+    backend = WakeCountingBackend(lambda timeout: timeout is None and waiting.set())
+    loop = EventLoop(backend)
+    thread = run_loop(loop)
+    ran = threading.Event()
+    try:
+        assert waiting.wait(10)
+        _from_another_thread(lambda: loop.call_soon_lazy(ran.set))
+        assert ran.wait(10), "the lazy call did not run"
+        assert backend.wakes == 1
+    finally:
+        loop.stop()
+        thread.join(5)
+        loop.close()
+
+
+def test_a_lazy_call_rides_on_a_wait_bounded_by_the_watcher() -> None:
+    # The pool's watcher keeps waits to 2 ms while a thread is awake: no wake-up is needed.
+    bounded = threading.Event()
+    backend = WakeCountingBackend(
+        lambda timeout: timeout is not None and 0 < timeout <= LAZY_DELAY and bounded.set()
+    )
+    loop = EventLoop(backend)
+    loop.set_watcher(lambda now: LAZY_DELAY / 5)
+    thread = run_loop(loop)
+    ran = threading.Event()
+    try:
+        assert bounded.wait(10)
+        _from_another_thread(lambda: loop.call_soon_lazy(ran.set))
+        assert ran.wait(10), "the lazy call did not run"
+        assert backend.wakes == 0
+    finally:
+        loop.stop()
+        thread.join(5)
+        loop.close()
+
+
+def test_a_lazy_call_made_during_a_pass_runs_in_that_pass_without_a_wake() -> None:
+    backend = WakeCountingBackend(lambda timeout: None)
+    loop = EventLoop(backend)
+    order: list[str] = []
+    finished = threading.Event()
+    reader, writer = socket.socketpair()
+
+    def on_ready(events: int) -> None:
+        reader.recv(1)
+        order.append("ready")
+        loop.at_end_of_pass(lambda: order.append("end of pass"))
+        loop.at_end_of_pass(finished.set)
+        # Another thread (a listener on the pool) queues it while the loop runs callbacks.
+        _from_another_thread(lambda: loop.call_soon_lazy(order.append, "lazy"))
+
+    backend.register(reader.fileno(), EVENT_READ, on_ready)
+    thread = run_loop(loop)
+    try:
+        writer.send(b"x")
+        assert finished.wait(10)
+        assert order == ["ready", "lazy", "end of pass"]
+        assert backend.wakes == 0
+    finally:
+        loop.stop()
+        thread.join(5)
+        loop.close()
+        reader.close()
+        writer.close()
