@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from ._backends import EVENT_READ, Backend
 
@@ -35,7 +35,7 @@ logger: logging.Logger = logging.getLogger("vestespy.error")
 
 #: The longest a call queued with :meth:`EventLoop.call_soon_lazy` waits for a pass, in
 #: seconds: a wait bounded by this runs it after; a longer one is woken.
-LAZY_DELAY = 0.01
+LAZY_DELAY: Final = 0.01
 
 
 class Timer:

@@ -397,8 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_checked(parse_size),
         default=DEFAULT_BUFFER_SIZE,
         metavar="SIZE",
-        help="buffer access lines and write them in batches: once per loop pass, when SIZE is"
-        " buffered, at least once a second and at exit; 0 writes each line at once. Applies"
+        help="buffer access lines and write them in batches: when the worker is idle, when SIZE"
+        " is buffered, at least once a second and at exit; 0 writes each line at once. Applies"
         " while the access log goes to stdout as by default; a --log-config that configures"
         " vestespy.access uses logging instead (default 64K)",
     )
