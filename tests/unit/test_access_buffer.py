@@ -315,7 +315,7 @@ def test_a_busy_loop_writes_lines_in_one_batch_once_idle(loop: EventLoop) -> Non
         assert passed.wait(10)
     assert fake.writes == []
     loop.call_soon(loop.set_watcher, None)  # the pool goes idle
-    poll(lambda: fake.writes, 10, "the batch to be written")
+    poll(lambda: fake.writes or None, 10, "the batch to be written")
     assert fake.writes == ["".join(f"{status}\n" for status in range(200, 220)).encode()]
     hook.close()
 
