@@ -132,43 +132,39 @@ def _from_another_thread(call: Callable[[], object]) -> None:
     assert not thread.is_alive()
 
 
-def test_a_lazy_call_wakes_a_loop_that_waits_for_nothing() -> None:
-    # No timer and no watcher: without a wake-up the call would wait forever.
+def _wakes_for_a_lazy_call(
+    ready: Callable[[float | None], bool], watcher: Callable[[float], float | None] | None
+) -> int:
+    """Run a loop (with ``watcher``), wait until it begins a wait for which ``ready(timeout)``
+    holds, make a lazy call from another thread, and return the wake-ups it took to run."""
     waiting = threading.Event()
-    backend = WakeCountingBackend(lambda timeout: timeout is None and waiting.set())
+    backend = WakeCountingBackend(lambda timeout: ready(timeout) and waiting.set())
     loop = EventLoop(backend)
+    loop.set_watcher(watcher)
     thread = run_loop(loop)
     ran = threading.Event()
     try:
         assert waiting.wait(10)
         _from_another_thread(lambda: loop.call_soon_lazy(ran.set))
         assert ran.wait(10), "the lazy call did not run"
-        assert backend.wakes == 1
+        return backend.wakes
     finally:
         loop.stop()
         thread.join(5)
         loop.close()
+
+
+def test_a_lazy_call_wakes_a_loop_that_waits_for_nothing() -> None:
+    # No timer and no watcher: without a wake-up the call would wait forever.
+    assert _wakes_for_a_lazy_call(lambda timeout: timeout is None, None) == 1
 
 
 def test_a_lazy_call_rides_on_a_wait_bounded_by_the_watcher() -> None:
     # The pool's watcher keeps waits to 2 ms while a thread is awake: no wake-up is needed.
-    bounded = threading.Event()
-    backend = WakeCountingBackend(
-        lambda timeout: timeout is not None and 0 < timeout <= LAZY_DELAY and bounded.set()
-    )
-    loop = EventLoop(backend)
-    loop.set_watcher(lambda now: LAZY_DELAY / 5)
-    thread = run_loop(loop)
-    ran = threading.Event()
-    try:
-        assert bounded.wait(10)
-        _from_another_thread(lambda: loop.call_soon_lazy(ran.set))
-        assert ran.wait(10), "the lazy call did not run"
-        assert backend.wakes == 0
-    finally:
-        loop.stop()
-        thread.join(5)
-        loop.close()
+    def bounded(timeout: float | None) -> bool:
+        return timeout is not None and 0 < timeout <= LAZY_DELAY
+
+    assert _wakes_for_a_lazy_call(bounded, lambda now: LAZY_DELAY / 5) == 0
 
 
 def test_a_lazy_call_made_during_a_pass_runs_in_that_pass_without_a_wake() -> None:
