@@ -20,6 +20,7 @@ thread (the loop thread), queueing only those posted while one of its tasks is r
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -185,6 +186,11 @@ class WorkerPool:
             loop thread, so that the loop starts watching.
         cpu_clock: The process's CPU time in seconds (:func:`time.process_time`; tests pass
             a fake), which :meth:`watch` reads at most once a pass.
+        watcher_clock: The CPU time of the thread that calls :meth:`watch`
+            (:func:`time.thread_time`; tests pass a fake), read with ``cpu_clock``.
+        gil_turn: The seconds a thread waiting for the GIL is given before :meth:`watch`
+            takes it for stuck, when the watcher was the one running; None: twice
+            :func:`sys.getswitchinterval` (10 ms by default).
     """
 
     def __init__(
@@ -196,6 +202,8 @@ class WorkerPool:
         handoff_delay: float | None = None,
         on_first_wake: Callable[[], object] | None = None,
         cpu_clock: Callable[[], float] = time.process_time,
+        watcher_clock: Callable[[], float] = time.thread_time,
+        gil_turn: float | None = None,
     ) -> None:
         if max_workers is not None and max_workers < 0:
             raise ValueError(f"max_workers must be >= 0, not {max_workers}")
@@ -206,6 +214,8 @@ class WorkerPool:
         self.handoff_delay = handoff_delay
         self._on_first_wake = on_first_wake
         self._cpu_clock = cpu_clock
+        self._watcher_clock = watcher_clock
+        self.gil_turn = gil_turn
         self._name = name
         self._lock = threading.Lock()  # guards the fields below
         self._pending: deque[Task] = deque()
@@ -221,6 +231,7 @@ class WorkerPool:
         self._mark_taken = 0
         self._mark_at = 0.0
         self._mark_cpu = 0.0
+        self._mark_watcher_cpu = 0.0
         self._local = threading.local()
 
     # Any: the arguments of a task are whatever its function takes.
@@ -289,6 +300,14 @@ class WorkerPool:
           number, is the limit; another thread would only take turns with them, at the
           price of a context switch per turn. Nobody is woken; a new mark is made.
 
+        Before waking threads because none was taken, the mark may be given until it is a
+        GIL turn old (``gil_turn``): when the caller itself (the loop thread) ran for most of
+        the time since the mark, the awake thread was most likely waiting for the GIL, which
+        a waiting thread gets within a switch interval, not stuck. Woken threads would wait
+        for it too, and then take turns with each other: measured on the command's hello
+        (one CPU, 50 connections), the loop's long passes made this wake all 49 parked
+        threads every few hundred milliseconds, doubling the context switches per request.
+
         Returns:
             The seconds after which to call again at the latest; None while no thread is
             awake (a task submitted then wakes one itself).
@@ -305,11 +324,14 @@ class WorkerPool:
         waited = now - self._mark_at
         if waited < delay:
             return delay - waited
-        if self._taken != self._mark_taken and (
-            self._cpu_clock() - self._mark_cpu >= BUSY * waited
-        ):
-            self._new_mark(now)
-            return delay
+        if self._taken != self._mark_taken:
+            if self._cpu_clock() - self._mark_cpu >= BUSY * waited:
+                self._new_mark(now)
+                return delay
+        else:
+            turn = self._gil_turn()
+            if waited < turn and self._watcher_clock() - self._mark_watcher_cpu >= BUSY * waited:
+                return turn - waited  # the awake thread waits for the GIL: give it its turn
         wake: list[Callable[[], object]] = []
         with self._lock:
             for _ in range(len(self._pending)):
@@ -327,6 +349,15 @@ class WorkerPool:
         self._mark_taken = self._taken
         self._mark_at = now
         self._mark_cpu = self._cpu_clock()
+        self._mark_watcher_cpu = self._watcher_clock()
+
+    def _gil_turn(self) -> float:
+        """The longest a thread waiting for the GIL should wait for it (see :meth:`watch`)."""
+        if self.gil_turn is not None:
+            return self.gil_turn
+        # A waiting thread asks the holder to drop the GIL after one switch interval; the
+        # holder does at its next check. Twice the interval leaves room for the second part.
+        return 2 * sys.getswitchinterval()
 
     def _work(self) -> None:
         self._local.pool = self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -431,3 +432,48 @@ def test_watch_leaves_a_busy_process_alone_while_its_thread_takes_tasks() -> Non
     finally:
         tasks.open_all()
         pool.shutdown()
+
+
+def test_watch_gives_a_thread_a_gil_turn_while_the_watcher_itself_was_running() -> None:
+    # No task taken for the delay, but the watcher (the loop thread) used the CPU all that
+    # time: the awake thread waits for the GIL, not on I/O. Waking others would only add
+    # turns; after a GIL turn with still nothing taken, the thread counts as stuck.
+    watcher = [0.0]
+    pool = WorkerPool(4, handoff_delay=1.0, watcher_clock=lambda: watcher[0], gil_turn=3.0)
+    tasks = GatedTasks(pool)
+    try:
+        assert pool.watch(0.0) == 1.0  # the mark
+        watcher[0] = 1.0  # the watcher ran for the whole second
+        assert pool.watch(1.0) == 2.0  # given until the mark is a GIL turn old
+        watcher[0] = 2.0
+        assert pool.watch(2.0) == 1.0
+        assert len(pool._threads) == 1
+        assert not tasks.started[1].is_set()
+        assert pool.watch(3.0) == 1.0  # a turn passed with nothing taken: threads woken
+        assert tasks.started[1].wait(5)
+        assert tasks.started[2].wait(5)
+        assert tasks.started[3].wait(5)
+        assert len(pool._threads) == 4
+    finally:
+        tasks.open_all()
+        pool.shutdown()
+
+
+def test_watch_wakes_at_once_when_the_watcher_was_idle_while_nothing_was_taken() -> None:
+    watcher = [0.0]
+    pool = WorkerPool(4, handoff_delay=1.0, watcher_clock=lambda: watcher[0], gil_turn=3.0)
+    tasks = GatedTasks(pool)
+    try:
+        assert pool.watch(0.0) == 1.0
+        watcher[0] = 0.5  # the watcher ran half the time: the thread had its chances
+        assert pool.watch(1.0) == 1.0
+        assert tasks.started[1].wait(5)
+        assert len(pool._threads) == 4
+    finally:
+        tasks.open_all()
+        pool.shutdown()
+
+
+def test_the_gil_turn_defaults_to_twice_the_switch_interval() -> None:
+    pool = WorkerPool(1, handoff_delay=1.0)
+    assert pool._gil_turn() == 2 * sys.getswitchinterval()
