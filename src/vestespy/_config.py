@@ -49,6 +49,8 @@ class Config:
     binds: tuple[BindSpec, ...] = ()
     workers: int = 1
     threads: int = 50
+    #: --sched-batch: workers with listener threads run under SCHED_BATCH (see _sched.py).
+    sched_batch: bool = True
     backend: str = "auto"
     log_level: str = "info"
     access_log: bool = True

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, cast
 
 from ._appkind import Kind, classify
 from ._config import BOOT_ERROR, Config, StartupError
+from ._sched import use_batch_policy
 from ._worker_stats import publish_stats, write_stats
 
 if TYPE_CHECKING:
@@ -160,6 +161,10 @@ def run_worker(
             except OSError:
                 pass
 
+    if config.sched_batch and config.threads > 0:
+        # Before any thread of this worker starts (the application's import may start some):
+        # threads inherit the policy of the thread that starts them.
+        use_batch_policy()
     if config.reload:
         # No .pyc from a worker of a reload: one written in the same second as a later edit
         # of the same size would pass for up to date.

@@ -478,3 +478,25 @@ def test_reloads_under_a_client_loop_fail_no_request(app_dir: Path) -> None:
     failures = [o for o in outcomes if o != 200]
     assert not failures, failures[:5]
     assert len(outcomes) > 200
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+@pytest.mark.parametrize(
+    ("flags", "policy"),
+    [
+        ([], "SCHED_BATCH"),
+        (["--no-sched-batch"], "SCHED_OTHER"),
+        (["--threads", "0"], "SCHED_OTHER"),  # one thread: nobody to take turns with
+    ],
+)
+def test_workers_with_listener_threads_run_under_sched_batch(
+    app_dir: Path, flags: list[str], policy: str
+) -> None:
+    with Command(["app:app", "--port", "0", *flags], app_dir) as command:
+        address = command.wait_ready()
+        worker = int(get(address, "/pid")[2].split()[0])  # a listener thread has run
+        threads = [int(tid) for tid in os.listdir(f"/proc/{worker}/task")]
+        policies = {os.sched_getscheduler(tid) for tid in threads}
+        assert policies == {getattr(os, policy)}, (threads, policies)
+        assert os.sched_getscheduler(command.pid) == os.SCHED_OTHER  # the supervisor's
+        assert command.stop() == 0
