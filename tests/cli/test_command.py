@@ -14,6 +14,7 @@ import pytest
 
 from support import poll
 from support.command import APP, Command, get, process_exists, write_app
+from support.scheduling import batch_policy_allowed
 
 pytestmark = [
     pytest.mark.slow,
@@ -480,7 +481,9 @@ def test_reloads_under_a_client_loop_fail_no_request(app_dir: Path) -> None:
     assert len(outcomes) > 200
 
 
-@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+@pytest.mark.skipif(
+    not batch_policy_allowed(), reason="no SCHED_BATCH here (not Linux, or refused)"
+)
 @pytest.mark.parametrize(
     ("flags", "policy"),
     [

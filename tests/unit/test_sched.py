@@ -9,9 +9,12 @@ from collections.abc import Callable
 
 import pytest
 
+from support.scheduling import batch_policy_allowed
 from vestespy._sched import use_batch_policy
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+pytestmark = pytest.mark.skipif(
+    not batch_policy_allowed(), reason="no SCHED_BATCH here (not Linux, or refused)"
+)
 
 
 def on_a_thread(fn: Callable[[], object]) -> object:
