@@ -308,15 +308,27 @@ def listener(server: Any, req: Any, res: Any) -> None:
 
 
 def run_vestespy(
-    port: int, select: str, max_workers: int, compiled: bool = False, metrics: bool = False
+    port: int,
+    select: str,
+    max_workers: int,
+    compiled: bool = False,
+    metrics: bool = False,
+    batch: bool = False,
 ) -> None:
     """VestesPy: the working tree's sources on h11, or its mypyc build on h11_mypyc.
 
     ``metrics``: with the Prometheus exporter on a port of its own, scraped once a second from
     a thread of this process (Prometheus scrapes every 15-60 s: this is the dear end).
+    ``batch``: under Linux's SCHED_BATCH policy, as the command runs its workers (what a
+    program of the library's users gains by doing the same; see the command's --sched-batch).
     """
     _choose_build(compiled)
     import vestespy
+
+    if batch:
+        from vestespy._sched import use_batch_policy
+
+        use_batch_policy()  # the command's own call (where the system refuses: the default)
 
     options = dict(VESTESPY_OPTIONS)
     if metrics:
@@ -536,6 +548,9 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "vestespy-compiled-inline-epoll": lambda port: run_vestespy(port, "epoll", 0, compiled=True),
     # The pool as Server makes it by default (max_workers=50), as the command's --threads 50.
     "vestespy-compiled-pool50-epoll": lambda port: run_vestespy(port, "epoll", 50, compiled=True),
+    "vestespy-compiled-pool50-batch-epoll": lambda port: run_vestespy(
+        port, "epoll", 50, compiled=True, batch=True
+    ),
     # The same with the Prometheus exporter on and scraped (the counters run in every row).
     "vestespy-metrics-pool-epoll": lambda port: run_vestespy(port, "epoll", 4, metrics=True),
     "vestespy-metrics-inline-epoll": lambda port: run_vestespy(port, "epoll", 0, metrics=True),

@@ -48,6 +48,7 @@ _NEEDS = {
     "vestespy-compiled-pool-epoll": "h11_mypyc",
     "vestespy-compiled-inline-epoll": "h11_mypyc",
     "vestespy-compiled-pool50-epoll": "h11_mypyc",
+    "vestespy-compiled-pool50-batch-epoll": "h11_mypyc",
     "vestespy-compiled-wsgi-epoll": "h11_mypyc",
     "vestespy-metrics-pool-epoll": "prometheus_client",
     "vestespy-metrics-inline-epoll": "prometheus_client",

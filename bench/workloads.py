@@ -26,6 +26,8 @@ VESTESPY = [
     "vestespy-compiled-inline-epoll",
     # The compiled pool with Server's default max_workers (50) rather than 4.
     "vestespy-compiled-pool50-epoll",
+    # The same under SCHED_BATCH, as the command runs its workers (Linux).
+    "vestespy-compiled-pool50-batch-epoll",
     # The WSGI app on the compiled build (what the default install gives where a compiler is).
     "vestespy-compiled-wsgi-epoll",
     # The Prometheus exporter on and scraped once a second (vestespy[metrics]).
