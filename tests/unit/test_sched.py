@@ -4,12 +4,10 @@ the policy is per thread on Linux, so each case runs on a thread of its own."""
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
 
 import pytest
 
-from support.scheduling import batch_policy_allowed
+from support.scheduling import batch_policy_allowed, on_a_thread
 from vestespy._sched import use_batch_policy
 
 pytestmark = pytest.mark.skipif(
@@ -17,24 +15,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def on_a_thread(fn: Callable[[], object]) -> object:
-    """Run ``fn`` on a new thread (its policy changes die with it); return what it returned."""
-    result: list[object] = []
-    thread = threading.Thread(target=lambda: result.append(fn()))
-    thread.start()
-    thread.join(10)
-    assert result, "the thread failed"
-    return result[0]
-
-
 def test_a_default_thread_and_the_threads_it_starts_run_under_sched_batch() -> None:
-    def case() -> tuple[bool, int, int]:
+    def case() -> tuple[bool, int, object]:
         changed = use_batch_policy()
-        child: list[int] = []
-        thread = threading.Thread(target=lambda: child.append(os.sched_getscheduler(0)))
-        thread.start()
-        thread.join(10)
-        return changed, os.sched_getscheduler(0), child[0]
+        child = on_a_thread(lambda: os.sched_getscheduler(0))
+        return changed, os.sched_getscheduler(0), child
 
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
     assert on_a_thread(case) == (True, os.SCHED_BATCH, os.SCHED_BATCH)
