@@ -270,14 +270,22 @@ class Load:
 
     Every request has a target of its own, so that each response received can be matched
     with its access log line. A failed request (the server draining or gone) is counted and
-    the client reconnects.
+    the client reconnects. Each client also opens a new connection every ``reconnect_every``
+    requests: with a ``SO_REUSEPORT`` socket per worker, Linux hashes each connection to one
+    worker, and 8 connections kept for the whole run all land on one of two workers once in
+    128 runs (CI saw it); new connections make every worker's turn certain.
     """
 
     def __init__(
-        self, address: tuple[str, int], clients: int = 4, headers: dict[str, str] | None = None
+        self,
+        address: tuple[str, int],
+        clients: int = 4,
+        headers: dict[str, str] | None = None,
+        reconnect_every: int = 50,
     ) -> None:
         self.address = address
         self.headers = headers or {}
+        self.reconnect_every = reconnect_every
         #: The targets answered with 200, and the pids that answered.
         self.answered: list[str] = []
         self.pids: set[int] = set()
@@ -311,7 +319,8 @@ class Load:
                 with self._lock:
                     self.answered.append(target)
                     self.pids.add(int(body.split()[0]))
-                if response.getheader("connection", "").lower() == "close":
+                closed_by_server = response.getheader("connection", "").lower() == "close"
+                if closed_by_server or (n + 1) % self.reconnect_every == 0:
                     connection.close()
                     connection = None
             except (OSError, http.client.HTTPException):
