@@ -404,6 +404,11 @@ class Connection:
             self.phase = LINGERING
             self.deadlines.lingering_started(time.monotonic())
 
+    def request_in_flight(self) -> bool:
+        """Whether a request started waits for its response (loop thread)."""
+        exchange = self._exchange
+        return exchange is not None and not exchange.response_sent
+
     def on_responses_sent(self, finished: Sequence[Exchange], must_close: bool) -> None:
         """The sender handed these responses to the kernel (loop thread)."""
         now = time.monotonic()

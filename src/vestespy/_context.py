@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 __all__ = ["ConnectionContext", "Reactor"]
 
 
+class Cancellable(Protocol):
+    """A call scheduled with :meth:`Reactor.call_later` (``_loop.Timer``)."""
+
+    def cancel(self) -> None: ...
+
+
 class Reactor(Protocol):
     """What a connection needs of its loop: :class:`~vestespy._loop.EventLoop`, or a fake.
 
@@ -50,6 +56,10 @@ class Reactor(Protocol):
     # Any: the callbacks take arguments of every type (call_soon forwards them as given).
     def call_soon(self, callback: Callable[..., object], *args: Any) -> None: ...
     def at_end_of_pass(self, callback: Callable[[], object]) -> None: ...
+    # Any: as for call_soon.
+    def call_later(
+        self, delay: float, callback: Callable[..., object], *args: Any
+    ) -> Cancellable: ...
 
 
 # Its field types are imported at run time, not only for type checking: compiled by mypyc,

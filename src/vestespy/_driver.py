@@ -549,6 +549,12 @@ class Driver:
         response is out)."""
         return self._paused or self._eof
 
+    @property
+    def holds_pipelined(self) -> bool:
+        """Whether a pipelined request is buffered behind the current one (the last
+        :meth:`next_event` said ``Wait.PAUSED``): its owner waits for the current response."""
+        return self._paused
+
     def refuse_keep_alive(self) -> None:
         """End the connection after the next response it starts (a server draining).
 

@@ -252,10 +252,13 @@ class Wire(Generic[Marker]):
                 send is not None
                 and ended is not None
                 and not output.size
+                and not driver.holds_pipelined
                 and not self._in_loop_thread()
             ):
                 # Nothing queued or unsent before this whole response (size counts the
-                # loop's taken but unsent bytes too): it may go out now, in order.
+                # loop's taken but unsent bytes too): it may go out now, in order. Not when
+                # a pipelined request waits: the loop holds the burst's responses for one
+                # send (see _sender), and starts that request first anyway.
                 self._send_directly_locked(send, data, ended)
                 return
             output.append(data, ended)

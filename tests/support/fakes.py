@@ -39,6 +39,8 @@ class FakeSocket:
         self._fd = next(_fds)
         self._inbound: deque[bytes | BaseException] = deque()
         self.sent = bytearray()
+        #: How many sends took bytes.
+        self.sends = 0
         self.window: int | None = None
         self.send_error: BaseException | None = None
         self.shut_down_write = False
@@ -75,6 +77,7 @@ class FakeSocket:
             data = data[: self.window]
             self.window -= len(data)
         self.sent += data
+        self.sends += 1
         return len(data)
 
     def shutdown(self, how: int) -> None:
@@ -109,6 +112,19 @@ class FakeBackend:
         del self.interest[fd]
 
 
+class FakeTimer:
+    """A call scheduled on a :class:`FakeLoop`: it runs only when the test fires it."""
+
+    def __init__(self, delay: float, callback: Callable[..., object], args: tuple[Any, ...]):
+        self.delay = delay
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class FakeLoop:
     """The loop's interface to a connection; the thread that created it is the loop thread.
 
@@ -123,6 +139,8 @@ class FakeLoop:
             queue.SimpleQueue()
         )
         self._end_of_pass: list[Callable[[], object]] = []
+        #: Calls scheduled with call_later, in order; :meth:`fire_timers` runs them.
+        self.timers: list[FakeTimer] = []
 
     def in_loop_thread(self) -> bool:
         return threading.get_ident() == self._thread
@@ -133,6 +151,21 @@ class FakeLoop:
     def at_end_of_pass(self, callback: Callable[[], object]) -> None:
         assert self.in_loop_thread()
         self._end_of_pass.append(callback)
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> FakeTimer:
+        assert self.in_loop_thread()
+        timer = FakeTimer(delay, callback, args)
+        self.timers.append(timer)
+        return timer
+
+    def fire_timers(self) -> int:
+        """Run every timer not cancelled, as if their time had come; return how many ran."""
+        timers, self.timers = self.timers, []
+        due = [timer for timer in timers if not timer.cancelled]
+        for timer in due:
+            timer.callback(*timer.args)
+        self.run()
+        return len(due)
 
     def run(self) -> None:
         assert self.in_loop_thread()

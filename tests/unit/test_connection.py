@@ -20,6 +20,7 @@ from vestespy import ClientDisconnected, Headers, Request, Response
 from vestespy._exchange import Exchange
 from vestespy._head import ResponseHead
 from vestespy._phase import IDLE
+from vestespy._sender import HOLD_TIME
 
 HEAD = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\n"
 PIECES = [b"aaa", b"bbb", b"ccc"]
@@ -686,10 +687,7 @@ def test_a_direct_send_on_a_closed_connection_sends_nothing(worker: ListenerThre
     assert h.sock.sent == b""
 
 
-@pytest.mark.parametrize(
-    "why",
-    ["a pipelined request waits", "the response closes", "the client closed"],
-)
+@pytest.mark.parametrize("why", ["the response closes", "the client closed"])
 def test_the_loop_is_woken_when_it_waits_for_a_direct_send(
     worker: ListenerThread, why: str
 ) -> None:
@@ -704,20 +702,110 @@ def test_the_loop_is_woken_when_it_waits_for_a_direct_send(
         h.server.on("request", answer)
     else:
         h.server.on("request", lambda _s, req, res: res.send_all("hi"))
-    h.receive(GET * 2 if why == "a pipelined request waits" else GET)
+    h.receive(GET)
     if why == "the client closed":
         h.receive(b"")
     worker.run(h.strand.run_all)
     assert h.sock.take_sent().startswith(HELLO)
     assert loop_calls(h) == 1  # the report was asked for at once
     h.loop.run()
-    if why == "a pipelined request waits":
-        assert len(h.strand.tasks) == 2  # the second request went to the listeners
-        worker.run(h.strand.run_all)
-        h.loop.run()
-        assert h.sock.take_sent().startswith(HELLO)
-    else:
-        assert h.sock.shut_down_write or h.sock.closed  # the connection closes
+    assert h.sock.shut_down_write or h.sock.closed  # the connection closes
+
+
+# == a pipelined burst on a pool: its responses are held for one send (_sender) ================
+
+
+def answer_pipelined(h: Harness, worker: ListenerThread) -> None:
+    """Run the request the loop started on the listener thread, then the loop's flush."""
+    assert h.strand is not None
+    assert h.strand.tasks, "no request was started"
+    worker.run(h.strand.run_all)
+    h.loop.run()
+
+
+@pytest.mark.parametrize(("buffer", "sends"), [(256 * 1024, 1), (100, 3)])
+def test_a_pipelined_burst_on_a_pool_leaves_in_one_send(
+    worker: ListenerThread, buffer: int, sends: int
+) -> None:
+    # With the default buffer, each response is held until the next request's is ready; with
+    # a 100-byte one, a response is over the hold's limit (half the buffer) and goes alone.
+    h = Harness(write_buffer_size=buffer)
+    h.server.on("request", lambda _s, req, res: res.send_all("hi"))
+    h.receive(GET * 3)
+    for left in (2, 1):
+        answer_pipelined(h, worker)
+        if sends == 1:
+            assert h.sock.sent == b""  # held: the next request is started, its answer awaited
+        assert h.connection.request_in_flight(), left
+    answer_pipelined(h, worker)
+    assert h.sock.take_sent().count(HELLO) == 3
+    assert h.sock.sends == sends
+    h.connection.check_deadlines(time.monotonic())  # the report of a direct send, if any
+    assert h.connection.phase is IDLE
+    h.loop.fire_timers()  # the hold's timer, if any, finds nothing left to send
+    assert h.sock.sent == b""
+    assert h.sock.sends == sends
+
+
+def test_held_responses_leave_when_the_hold_time_is_up(worker: ListenerThread) -> None:
+    h = Harness()
+    responses: list[Response] = []
+
+    def answer_the_first(_s: object, req: Request, res: Response) -> None:
+        if responses:
+            responses.append(res)  # the second waits (a slow listener)
+        else:
+            responses.append(res)
+            res.send_all("first")
+
+    h.server.on("request", answer_the_first)
+    h.receive(GET * 2)
+    answer_pipelined(h, worker)
+    assert h.sock.sent == b""
+    assert [timer.delay for timer in h.loop.timers] == [HOLD_TIME]
+    assert h.loop.fire_timers() == 1
+    assert h.sock.take_sent().startswith(HELLO)  # the first, alone: its hold is over
+    assert h.connection.request_in_flight()
+    assert h.strand is not None
+    worker.run(h.strand.run_all)  # the second request's listener, which does not answer yet
+    worker.run(lambda: responses[1].send_all("second"))
+    h.loop.run()
+    assert h.sock.take_sent().endswith(b"second")
+    h.connection.check_deadlines(time.monotonic())  # the report of its direct send
+    assert h.connection.phase is IDLE
+
+
+def test_held_responses_leave_before_a_close_that_their_report_makes(
+    worker: ListenerThread,
+) -> None:
+    # Two pipelined requests, a third cut short by the client's end: the report of the
+    # second response finds the cut request and closes at once (no one is left to read an
+    # error), and the two responses, held until then, leave before the socket closes.
+    h = Harness()
+    h.server.on("request", lambda _s, req, res: res.send_all("hi"))
+    h.receive(GET * 2 + b"GET / HT")
+    h.receive(b"")
+    answer_pipelined(h, worker)
+    assert h.sock.sent == b""
+    assert not h.sock.closed
+    answer_pipelined(h, worker)
+    assert h.sock.take_sent().count(HELLO) == 2
+    assert h.sock.closed
+
+
+def test_a_closing_response_in_a_burst_is_not_held(worker: ListenerThread) -> None:
+    h = Harness()
+
+    def answer(_s: object, req: Request, res: Response) -> None:
+        res.set_header("Connection", "close")
+        res.send_all("bye")
+
+    h.server.on("request", answer)
+    h.receive(GET * 2)
+    answer_pipelined(h, worker)
+    assert h.sock.take_sent().startswith(HELLO)
+    assert h.sock.shut_down_write
+    assert h.loop.timers == []
 
 
 def test_a_drain_after_an_unreported_direct_send_keeps_the_connection_for_its_next_request(
