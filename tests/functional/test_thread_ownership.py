@@ -7,9 +7,10 @@ the connection, clients that reset and clients that read slowly. The fields guar
 are not listed: their owners' methods take the lock.
 
 The transport's sending methods are the loop's too, but ``send_now``: a pool thread's direct
-send of a whole response, which must be made with the wire's lock held, its output open and
-nothing queued or unsent (see ``Transport.send_now``); the test checks that, and that the load
-did take that path.
+send of a whole response, which must be made with the wire's lock held, its output open,
+nothing queued or unsent (see ``Transport.send_now``) and no pipelined request waiting (the
+loop holds those responses for one send, see ``_sender``); the test checks that, and that the
+load did take both paths.
 
 The server runs with ``limit_concurrency`` (high enough never to refuse): the admission slot
 of a request is given back by the loop thread (it parsed the request's end) or by the thread
@@ -44,7 +45,7 @@ from vestespy._wire import Wire
 LOOP_FIELDS = {
     Connection: ["_exchange", "_peer_closed", "_discard_left", "phase"],
     Flow: ["for_response", "for_body", "yielded", "closing", "held"],
-    Sender: ["_stream"],
+    Sender: ["_stream", "_held", "_hold_timer"],
     Deadlines: ["_last_active", "_head_since", "_head_bytes", "_body_meter", "_response_meter"],
     Exchange: ["received", "response_sent"],
     Transport: ["_backlog", "_registered", "_reading", "lingering", "closed"],
@@ -112,10 +113,22 @@ def violations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             found.append("a direct send on the loop thread")
         if not self._lock.locked() or output.closed or output.size or output.has_pending():
             found.append("a direct send without the lock, on a closed output or out of order")
+        if self._driver.holds_pipelined:
+            found.append("a direct send while a pipelined request waits (the loop holds those)")
         direct_sends.append(len(data))
         original_direct(self, send, data, ended)
 
     monkeypatch.setattr(Wire, "_send_directly_locked", send_directly)
+
+    original_hold = Sender._hold
+
+    def hold(self: Sender, data: bytes) -> bool:
+        held = original_hold(self, data)
+        if held and data:
+            holds.append(len(data))
+        return held
+
+    monkeypatch.setattr(Sender, "_hold", hold)
 
     def check_slot(ended: object) -> None:
         # A response's end reaches the wire only once its side is over for the slot, and
@@ -157,6 +170,7 @@ def violations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 direct_sends: list[int] = []
+holds: list[int] = []
 slot_checks: list[int] = []
 watch_calls: list[int] = []
 
@@ -177,6 +191,7 @@ def mixed_listener(server: vestespy.Server, req: vestespy.Request, res: vestespy
 
 def test_loop_fields_stay_on_the_loop_thread(violations: list[str]) -> None:
     direct_sends.clear()
+    holds.clear()
     slot_checks.clear()
     watch_calls.clear()
     with serve(
@@ -225,3 +240,4 @@ def test_loop_fields_stay_on_the_loop_thread(violations: list[str]) -> None:
         # the wrappers never see them.
         assert direct_sends
         assert slot_checks
+        assert holds  # the pipelined requests' responses were held for one send
