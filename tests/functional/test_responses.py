@@ -162,3 +162,50 @@ def test_informational_response_before_final(served: Serve) -> None:
         assert interim.status == 103
         assert interim.header("Link") == "</style.css>; rel=preload"
         assert client.read_response().body == b"final"
+
+
+# -- a pipelined burst on a pool: held for one send, but never waiting on a slow listener -----
+
+
+@pytest.mark.parametrize("workers", [4])
+def test_pipelined_responses_on_a_pool_come_in_order_whole(served: Serve) -> None:
+    # Each response is held until the next request's is ready (see _sender): all 32 come,
+    # in order, and the connection is still usable after the burst.
+    def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        res.send_all(req.path)
+
+    with served(listener) as thread, RawClient(thread.address) as raw:
+        raw.send(b"".join(f"GET /{n} HTTP/1.1\r\nHost: h\r\n\r\n".encode() for n in range(32)))
+        assert [raw.read_response().body for _ in range(32)] == [
+            f"/{n}".encode() for n in range(32)
+        ]
+        assert raw.request("GET", "/after").body == b"/after"
+
+
+@pytest.mark.parametrize("workers", [4])
+def test_a_slow_pipelined_request_does_not_hold_back_the_response_before_it(
+    served: Serve,
+) -> None:
+    # A response is held while the next pipelined request runs (the second's, at least: the
+    # first may leave before the loop sees the requests behind it); the third's listener
+    # waits until the client has the second response, which the hold's time limit lets go.
+    release = threading.Event()
+
+    def listener(server: vestespy.Server, req: vestespy.Request, res: vestespy.Response) -> None:
+        if req.path == "/slow":
+            assert release.wait(30)
+        res.send_all(req.path)
+
+    with served(listener) as thread, RawClient(thread.address) as raw:
+        try:
+            raw.send(
+                b"".join(
+                    f"GET /{path} HTTP/1.1\r\nHost: h\r\n\r\n".encode()
+                    for path in ("fast", "fast2", "slow")
+                )
+            )
+            assert raw.read_response().body == b"/fast"
+            assert raw.read_response().body == b"/fast2"
+        finally:
+            release.set()
+        assert raw.read_response().body == b"/slow"
