@@ -16,12 +16,13 @@ The direct send: a whole response ended on a pool thread when nothing is queued 
 with one non-blocking ``send`` (:attr:`Wire.direct_send`), instead of asking the loop thread
 for a flush: no wake-up of the loop, no hand-over of the GIL, for the one thing the client
 waits for. What the kernel does not take is queued for the loop as usual. The loop still has
-to learn that the response is out (its phase, its deadlines, a pipelined request held back):
-the response's marker waits in the buffer with :attr:`Wire.sent_directly` set, and the loop
-takes it before it reads the connection's next input (``Connection.on_ready``) or looks at its
-deadlines; a flush is requested at once only when the loop waits for that
-response (a pipelined request is held back, the client closed its side, or the connection
-must close). Why the send is safe off the loop thread is in ``Transport.send_now``.
+to learn that the response is out (its phase, its deadlines): the response's marker waits in
+the buffer with :attr:`Wire.sent_directly` set, and the loop takes it before it reads the
+connection's next input (``Connection.on_ready``) or looks at its deadlines; a flush is
+requested only when the loop waits for that response (the client closed its side, or the
+connection must close). A response that a pipelined request waits for is not sent directly:
+the loop starts that request first and holds the burst's responses for one ``send`` (see
+``_sender``). Why the send is safe off the loop thread is in ``Transport.send_now``.
 
 What a client's next request depends on must not wait for that report, nor for the sending
 thread's next steps (the access log, ``"end"``, ``"close"``): the client may have the response
@@ -106,8 +107,8 @@ class Wire(Generic[Marker]):
         #: once by the connection before any response can start.
         self.direct_send: Callable[[bytes], int] | None = None
         #: Asks the loop for a flush that only the loop's next step waits for (the report
-        #: of a direct send while a pipelined request is held back): the connection defers
-        #: it to the end of the strand's tasks. Lock held. Set with direct_send.
+        #: of a direct send after the client closed its side): the connection defers it to
+        #: the end of the strand's tasks. Lock held. Set with direct_send.
         self.request_report: Callable[[], None] = request_flush
         #: A response was sent by a pool thread and its marker waits for :meth:`take` (set
         #: under the lock; the loop reads it without: see the module's direct send).
@@ -372,7 +373,8 @@ class Wire(Generic[Marker]):
         driver = self._driver
         # The loop is woken only when it waits for this response, else not at all: a flush
         # at once when the connection must close (the client may wait for the close), at
-        # the end of the listener's task when a pipelined request is held back.
+        # the end of the listener's task when the client closed its side (a pipelined
+        # request held back takes no direct send: see start).
         if driver.must_close:
             output.append_sent(ended, True)
         else:
