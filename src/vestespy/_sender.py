@@ -136,8 +136,14 @@ class Sender:
             if not self._hold(data) and self._send(data) and self._flow.closing:
                 self._close_if_sent()
             return
-        if data and not self._send(data):
-            return
+        if data:  # _send inline: the path of every response
+            sent = transport.send(data)
+            if transport.closed:  # the send found the connection lost (and closed it)
+                return
+            if sent:
+                self._wire.sent(sent)
+            if transport.has_backlog:
+                self._deadlines.output_backlogged(time.monotonic())
         if finished:
             self._host.on_responses_sent(finished, must_close)
         if self._flow.closing and not transport.closed:
