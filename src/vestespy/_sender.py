@@ -119,9 +119,9 @@ class Sender:
         """Send everything queued in one ``send`` and report the responses it ends; hold the
         bytes back instead when they let a pipelined request start (see the module)."""
         data, finished, must_close = self._wire.take()
-        transport = self._transport
-        if transport.closed:
+        if self._transport.closed:
             return
+        transport = self._transport
         if self._held:
             data = self._take_held(data)
         if finished and self._flow.for_response and not must_close and data and type(data) is bytes:
@@ -130,7 +130,7 @@ class Sender:
             # report, so that a close it makes (the client's end came next) sends them first.
             self._held = data
             self._host.on_responses_sent(finished, must_close)
-            if self._transport.closed:  # the report closed it (after sending what was held)
+            if transport.closed:  # the report closed it (after sending what was held)
                 return
             data, self._held = self._held, b""
             if not self._hold(data) and self._send(data) and self._flow.closing:
