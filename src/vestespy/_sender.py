@@ -163,9 +163,7 @@ class Sender:
 
     def _hold(self, data: bytes) -> bool:
         """Keep ``data`` back for the next flush if the request it let start is in flight and
-        nothing forbids it; True if held (an empty ``data`` needs nothing)."""
-        if not data:
-            return True
+        nothing forbids it; True if held."""
         if (
             self._flow.closing
             or self._transport.has_backlog
@@ -197,10 +195,9 @@ class Sender:
     def _send_held(self) -> None:
         """Send what is held (the hold's time is up, or the connection must act on its
         output: abort, close)."""
-        if not self._held or self._transport.closed:
-            self._held = b""
+        data, self._held = self._held, b""
+        if not data or self._transport.closed:
             return
-        data = self._take_held(b"")
         if self._send(data) and self._flow.closing:
             self._close_if_sent()
 
@@ -245,10 +242,9 @@ class Sender:
         if timer is not None:
             self._hold_timer = None
             timer.cancel()
-        if self._held:
-            held = self._take_held(b"")
-            if not self._transport.closed:
-                self._transport.send(held)  # what the kernel leaves goes with the socket
+        held, self._held = self._held, b""
+        if held and not self._transport.closed:
+            self._transport.send(held)  # what the kernel leaves goes with the socket
 
     def _pull_stream(self) -> None:
         stream = self._stream

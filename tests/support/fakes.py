@@ -21,6 +21,7 @@ from vestespy import EventEmitter, Request, ServerOptions
 from vestespy._backends import EVENT_READ, EVENT_WRITE
 from vestespy._connection import Connection
 from vestespy._context import ConnectionContext
+from vestespy._loop import Timer
 
 _fds = itertools.count(1000)
 
@@ -112,19 +113,6 @@ class FakeBackend:
         del self.interest[fd]
 
 
-class FakeTimer:
-    """A call scheduled on a :class:`FakeLoop`: it runs only when the test fires it."""
-
-    def __init__(self, delay: float, callback: Callable[..., object], args: tuple[Any, ...]):
-        self.delay = delay
-        self.callback = callback
-        self.args = args
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
 class FakeLoop:
     """The loop's interface to a connection; the thread that created it is the loop thread.
 
@@ -140,7 +128,7 @@ class FakeLoop:
         )
         self._end_of_pass: list[Callable[[], object]] = []
         #: Calls scheduled with call_later, in order; :meth:`fire_timers` runs them.
-        self.timers: list[FakeTimer] = []
+        self.timers: list[Timer] = []
 
     def in_loop_thread(self) -> bool:
         return threading.get_ident() == self._thread
@@ -152,9 +140,11 @@ class FakeLoop:
         assert self.in_loop_thread()
         self._end_of_pass.append(callback)
 
-    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> FakeTimer:
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Timer:
+        """Schedule as the loop does; the fake has no clock, so the timer's ``when`` is
+        ``delay`` and it runs only when the test fires it."""
         assert self.in_loop_thread()
-        timer = FakeTimer(delay, callback, args)
+        timer = Timer(delay, callback, args)
         self.timers.append(timer)
         return timer
 

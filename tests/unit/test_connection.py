@@ -762,7 +762,7 @@ def test_held_responses_leave_when_the_hold_time_is_up(worker: ListenerThread) -
     h.receive(GET * 2)
     answer_pipelined(h, worker)
     assert h.sock.sent == b""
-    assert [timer.delay for timer in h.loop.timers] == [HOLD_TIME]
+    assert [timer.when for timer in h.loop.timers] == [HOLD_TIME]
     assert h.loop.fire_timers() == 1
     assert h.sock.take_sent().startswith(HELLO)  # the first, alone: its hold is over
     assert h.connection.request_in_flight()
