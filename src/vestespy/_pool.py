@@ -292,7 +292,10 @@ class WorkerPool:
 
         * no task taken since the mark: the awake threads are held (blocked on I/O, or in
           one long listener): threads are woken, so that a short request does not wait
-          for a long one;
+          for a long one. If the process was busy and not through its watcher alone, the
+          awake threads ran Python all that time (a long listener, or a strand's long run
+          of tasks): one thread is woken, not one per waiting task, for the same reason as
+          below;
         * tasks taken, but the process used less than ``BUSY`` of a CPU since the
           mark: the awake threads spend their time waiting (on a database...) and are too
           few for the load: threads are woken;
@@ -324,17 +327,27 @@ class WorkerPool:
         waited = now - self._mark_at
         if waited < delay:
             return delay - waited
+        busy = self._cpu_clock() - self._mark_cpu >= BUSY * waited
+        wanted = len(self._pending)
         if self._taken != self._mark_taken:
-            if self._cpu_clock() - self._mark_cpu >= BUSY * waited:
+            if busy:
                 self._new_mark(now)
                 return delay
         else:
+            watcher = self._watcher_clock() - self._mark_watcher_cpu
             turn = self._gil_turn()
-            if waited < turn and self._watcher_clock() - self._mark_watcher_cpu >= BUSY * waited:
+            if waited < turn and watcher >= BUSY * waited:
                 return turn - waited  # the awake thread waits for the GIL: give it its turn
+            if busy and watcher < BUSY * waited:
+                # The awake threads ran (the process was busy, not its watcher alone): one
+                # long task holds them, running Python. One more thread gives the tasks
+                # behind it a turn; more would only take turns with each other under the
+                # GIL. Measured on the command's hello: a strand's run held the thread for
+                # a few ms, and waking a thread per waiting task grew the pool to its cap.
+                wanted = min(wanted, 1)
         wake: list[Callable[[], object]] = []
         with self._lock:
-            for _ in range(len(self._pending)):
+            for _ in range(wanted):
                 woken = self._wake_one()
                 if woken is None:
                     break

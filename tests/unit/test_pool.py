@@ -474,6 +474,42 @@ def test_watch_wakes_at_once_when_the_watcher_was_idle_while_nothing_was_taken()
         pool.shutdown()
 
 
+def test_watch_wakes_one_thread_at_a_time_behind_a_task_that_runs_python() -> None:
+    # Nothing taken for the delay while the process was busy and its watcher was not: the
+    # awake thread itself ran (one long task, under the GIL). One more thread gives the
+    # waiting tasks a turn; a thread per waiting task would only take turns with the others.
+    cpu = [0.0]
+    watcher = [0.0]
+    pool = WorkerPool(
+        4,
+        handoff_delay=1.0,
+        cpu_clock=lambda: cpu[0],
+        watcher_clock=lambda: watcher[0],
+        gil_turn=3.0,
+    )
+    tasks = GatedTasks(pool)
+    try:
+        assert pool.watch(0.0) == 1.0  # the mark
+        cpu[0], watcher[0] = 0.9, 0.2  # busy: 0.7 s of it the awake thread's
+        assert pool.watch(1.0) == 1.0
+        assert tasks.started[1].wait(5)
+        assert len(pool._threads) == 2
+        assert not tasks.started[2].is_set()
+        # The new thread's taking task 1 counts as progress: a new mark, nobody woken.
+        cpu[0], watcher[0] = 1.8, 0.4
+        assert pool.watch(2.0) == 1.0
+        assert len(pool._threads) == 2
+        # Task 1 holds that thread too, and nothing is taken for another delay: one more.
+        cpu[0], watcher[0] = 2.7, 0.6
+        assert pool.watch(3.0) == 1.0
+        assert tasks.started[2].wait(5)
+        assert len(pool._threads) == 3
+        assert not tasks.started[3].is_set()
+    finally:
+        tasks.open_all()
+        pool.shutdown()
+
+
 def test_the_gil_turn_defaults_to_twice_the_switch_interval() -> None:
     pool = WorkerPool(1, handoff_delay=1.0)
     assert pool._gil_turn() == 2 * sys.getswitchinterval()
