@@ -393,7 +393,7 @@ class GatedTasks:
 
 def test_watch_wakes_threads_when_tasks_queue_behind_a_thread_too_slow_for_them() -> None:
     # The awake thread keeps taking tasks (progress), but each holds it long: the tasks
-    # behind it age, and watch() gives them threads of their own.
+    # behind it age, and watch() gives them threads, doubling the awake ones per look.
     pool = WorkerPool(4, handoff_delay=1.0)
     tasks = GatedTasks(pool)
     try:
@@ -402,8 +402,13 @@ def test_watch_wakes_threads_when_tasks_queue_behind_a_thread_too_slow_for_them(
         assert tasks.started[1].wait(5)  # the thread took the next task
         assert pool.watch(0.6) == pytest.approx(0.4)
         assert not tasks.started[2].is_set()
-        assert pool.watch(1.0) == 1.0  # tasks from before the mark still wait: two threads
+        # Tasks from before the mark still wait: one more thread, as many as are awake.
+        assert pool.watch(1.0) == 1.0
         assert tasks.started[2].wait(5)
+        assert len(pool._threads) == 2
+        assert not tasks.started[3].is_set()
+        # Its taking task 2 is progress, too slow still: the pool doubles, within its tasks.
+        assert pool.watch(2.0) == 1.0
         assert tasks.started[3].wait(5)
         assert len(pool._threads) == 3
     finally:
