@@ -330,7 +330,8 @@ class WorkerPool:
         if waited < delay:
             return delay - waited
         busy = self._cpu_clock() - self._mark_cpu >= BUSY * waited
-        wanted = len(self._pending)
+        # How many of the waiting tasks get a thread: all of them, unless limited below.
+        limit: int | None = None
         if self._taken != self._mark_taken:
             if busy:
                 self._new_mark(now)
@@ -338,7 +339,7 @@ class WorkerPool:
             # Tasks flow, only too slowly: at most as many more threads as are awake, so the
             # pool doubles per delay. Over a few milliseconds, the CPU share is a rough
             # measure: at the start of a burst of connections one such look woke 49 threads.
-            wanted = min(wanted, self._awake)
+            limit = self._awake  # read without the lock: a thread more or less is no matter
         else:
             watcher = self._watcher_clock() - self._mark_watcher_cpu
             turn = self._gil_turn()
@@ -348,12 +349,16 @@ class WorkerPool:
                 # The awake threads ran (the process was busy, not its watcher alone): one
                 # long task holds them, running Python. One more thread gives the tasks
                 # behind it a turn; more would only take turns with each other under the
-                # GIL. Measured on the command's hello: a strand's run held the thread for
-                # a few ms, and waking a thread per waiting task grew the pool to its cap.
-                wanted = min(wanted, 1)
+                # GIL. Seen on the command's hello with a tracing thread added: a strand's
+                # run held the thread for a few ms, and a thread per waiting task grew the
+                # pool to its cap.
+                limit = 1
         wake: list[Callable[[], object]] = []
         with self._lock:
-            for _ in range(wanted):
+            count = len(self._pending)
+            if limit is not None:
+                count = min(count, limit)
+            for _ in range(count):
                 woken = self._wake_one()
                 if woken is None:
                     break
