@@ -329,44 +329,55 @@ class WorkerPool:
         waited = now - self._mark_at
         if waited < delay:
             return delay - waited
-        busy = self._cpu_clock() - self._mark_cpu >= BUSY * waited
-        # How many of the waiting tasks get a thread: all of them, unless limited below.
-        limit: int | None = None
-        if self._taken != self._mark_taken:
-            if busy:
-                self._new_mark(now)
-                return delay
-            # Tasks flow, only too slowly: at most as many more threads as are awake, so the
-            # pool doubles per delay. Over a few milliseconds, the CPU share is a rough
-            # measure: at the start of a burst of connections one such look woke 49 threads.
-            limit = self._awake  # read without the lock: a thread more or less is no matter
-        else:
+        watcher: float | None = None  # the watcher's CPU time since the mark, when needed
+        if self._taken == self._mark_taken:
             watcher = self._watcher_clock() - self._mark_watcher_cpu
             turn = self._gil_turn()
             if waited < turn and watcher >= BUSY * waited:
                 return turn - waited  # the awake thread waits for the GIL: give it its turn
-            if busy and watcher < BUSY * waited:
-                # The awake threads ran (the process was busy, not its watcher alone): one
-                # long task holds them, running Python. One more thread gives the tasks
-                # behind it a turn; more would only take turns with each other under the
-                # GIL. Seen on the command's hello with a tracing thread added: a strand's
-                # run held the thread for a few ms, and a thread per waiting task grew the
-                # pool to its cap.
-                limit = 1
+        limit = self._wake_limit(waited, watcher)
         wake: list[Callable[[], object]] = []
-        with self._lock:
-            count = len(self._pending)
-            if limit is not None:
-                count = min(count, limit)
-            for _ in range(count):
-                woken = self._wake_one()
-                if woken is None:
-                    break
-                wake.append(woken)
+        if limit != 0:
+            with self._lock:
+                count = len(self._pending)
+                if limit is not None:
+                    count = min(count, limit)
+                for _ in range(count):
+                    woken = self._wake_one()
+                    if woken is None:
+                        break
+                    wake.append(woken)
         self._new_mark(now)
         for woken in wake:
             woken()
         return delay
+
+    def _wake_limit(self, waited: float, watcher: float | None) -> int | None:
+        """How many of the waiting tasks get a thread, the oldest having waited ``waited``
+        seconds (see :meth:`watch`): None for all of them.
+
+        Args:
+            waited: Seconds since the mark.
+            watcher: The watcher's CPU seconds since the mark when no task was taken since;
+                None when tasks were taken.
+        """
+        busy = self._cpu_clock() - self._mark_cpu >= BUSY * waited
+        if watcher is None:
+            # Tasks flow. With the process busy, the threads run Python and the GIL is the
+            # limit: nobody. Otherwise they flow too slowly: at most as many more threads as
+            # are awake, so the pool doubles per delay. Over a few milliseconds, the CPU
+            # share is a rough measure: at the start of a burst of connections one such look
+            # woke 49 threads. (The awake count is read without the lock: a thread more or
+            # less is no matter.)
+            return 0 if busy else self._awake
+        if busy and watcher < BUSY * waited:
+            # The awake threads ran (the process was busy, not its watcher alone): one long
+            # task holds them, running Python. One more thread gives the tasks behind it a
+            # turn; more would only take turns with each other under the GIL. Seen on the
+            # command's hello with a tracing thread added: a strand's run held the thread
+            # for a few ms, and a thread per waiting task grew the pool to its cap.
+            return 1
+        return None  # the awake threads are blocked: a thread for every waiting task
 
     def _new_mark(self, now: float) -> None:
         self._mark = self._submitted
