@@ -119,21 +119,29 @@ class Wire(Generic[Marker]):
     def receive(self, data: bytes) -> DriverEvent | Wait:
         """Feed bytes read from the client (``b""``: it closed its side) and return the first
         event they make, as :meth:`next_event` would (one lock for both)."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: see "Locks" in _pool's docstring
+        try:
             driver = self._driver
             driver.receive(data)
             event = driver.next_event()
             if type(event) is RequestRejected:
                 self._queue_rejection_locked(event)
             return event
+        finally:
+            lock.release()
 
     def next_event(self) -> DriverEvent | Wait:
         """The driver's next event; a rejection's answer is queued and the output closed."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: see "Locks" in _pool's docstring
+        try:
             event = self._driver.next_event()
             if type(event) is RequestRejected:
                 self._queue_rejection_locked(event)
             return event
+        finally:
+            lock.release()
 
     def time_out(self, reason: str) -> RequestRejected:
         """Give up on the request being received: a 408 queued if no response started."""
@@ -157,10 +165,14 @@ class Wire(Generic[Marker]):
     def take(self) -> tuple[bytes | list[Piece], Sequence[Marker], bool]:
         """Take everything queued for one ``send``, the markers of the responses it ends, and
         whether the connection must close once it is sent (read under the same lock)."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: see "Locks" in _pool's docstring
+        try:
             pieces, joinable, ended = self._output.take()
             must_close = self._driver.must_close
             self.sent_directly = False
+        finally:
+            lock.release()
         if len(pieces) == 1:  # the common case, without a call
             piece = pieces[0]
             if type(piece) is bytes:
@@ -169,11 +181,15 @@ class Wire(Generic[Marker]):
 
     def sent(self, count: int) -> None:
         """Record that the kernel took ``count`` bytes; wake writers once below the mark."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: see "Locks" in _pool's docstring
+        try:
             output = self._output
             output.size -= count  # OutputBuffer.sent, without the call on this hot path
             if self._waiting and output.size < self.high_water:
                 self._room.notify_all()
+        finally:
+            lock.release()
 
     def has_room(self) -> bool:
         """Whether less than the high-water mark is queued or unsent."""
@@ -228,7 +244,9 @@ class Wire(Generic[Marker]):
 
         Never waits; dropped if the output is closed (the connection is going).
         """
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: see "Locks" in _pool's docstring
+        try:
             output = self._output
             if output.closed:
                 return
@@ -263,6 +281,8 @@ class Wire(Generic[Marker]):
                 self._send_directly_locked(send, data, ended)
                 return
             output.append(data, ended)
+        finally:
+            lock.release()
 
     def write(self, data: bytes) -> None:
         """Queue body bytes; off the loop thread, wait while the output is over its mark.
