@@ -229,13 +229,17 @@ class Exchange:
         """Record that the response ended, or never will; post ``"close"`` if it is due."""
         if self._release is not None:
             self._side_over(_RESPONDED)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: see "Locks" in _pool's docstring
+        try:
             if self._response_over:
                 return
             self._response_over = True
             due = self._request_over and not self._close_claimed
             if due:
                 self._close_claimed = True
+        finally:
+            lock.release()
         if due:
             self._host.strand.post(self._deliver_close)
 
@@ -348,11 +352,15 @@ class Exchange:
         self._request_done()
 
     def _request_done(self) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: see "Locks" in _pool's docstring
+        try:
             self._request_over = True
             due = self._response_over and not self._close_claimed
             if due:
                 self._close_claimed = True
+        finally:
+            lock.release()
         if due:
             self._deliver_close()
 

@@ -17,12 +17,12 @@ With no pool (``max_workers=0``) an :class:`InlineStrand` runs tasks at once on 
 thread (the loop thread), queueing only those posted while one of its tasks is running.
 
 Locks: those taken for every request, here (a strand's post and its run, the pool's submit
-and its thread's take) and in ``Wire`` (``receive``, ``next_event``, ``start``, ``take``,
-``sent``), are taken with ``acquire()`` and released in ``finally``, not with ``with``.
-Compiled by mypyc, a ``with`` looks ``__enter__`` and ``__exit__`` up on the lock's type and
-calls ``__exit__`` with three arguments: measured (a deque append or pop under the lock,
-compiled), 98 ns against 76 ns per lock; interpreted, about 145 against 85. The other locks,
-off that path, keep ``with``.
+and its thread's take), in ``Wire`` (``receive``, ``next_event``, ``start``, ``take``,
+``sent``) and in ``Exchange`` (``response_over``, ``_request_done``), are taken with
+``acquire()`` and released in ``finally``, not with ``with``. Compiled by mypyc, a ``with``
+looks ``__enter__`` and ``__exit__`` up on the lock's type and calls ``__exit__`` with three
+arguments: measured (a deque append or pop under the lock, compiled), 98 ns against 76 ns per
+lock; interpreted, about 145 against 85. The other locks, off that path, keep ``with``.
 """
 
 from __future__ import annotations
