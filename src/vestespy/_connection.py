@@ -193,7 +193,8 @@ class Connection:
                     self.flow.yield_slice(event)
                     return
                 budget -= 1
-                self._on_request_started(event)
+                event = self._start_request(event)
+                continue
             elif type(event) is RequestEnded:
                 exchange = self._exchange
                 assert exchange is not None
@@ -226,15 +227,31 @@ class Connection:
         if held is None:
             self._process_events()
         else:
-            self._on_request_started(held)
-            self._process_events(REQUESTS_PER_SLICE - 1)
+            self._process_events(REQUESTS_PER_SLICE - 1, self._start_request(held))
 
-    def _on_request_started(self, event: RequestStarted) -> None:
+    def _start_request(self, event: RequestStarted) -> DriverEvent | Wait:
+        """Start the request ``event`` heads; return the wire's next event.
+
+        On a pool, that event is read first: when it is the request's end (no body, no
+        trailers), ``"end"`` reaches the listeners with ``"request"``, in one strand task (see
+        ``Exchange.post_request``). Inline, the listeners run as the request is posted and
+        may end the connection, so the next event is read after.
+        """
+        if self.context.inline:
+            self._on_request_started(event, False)
+            return self.wire.next_event()
+        following = self.wire.next_event()
+        ended = type(following) is RequestEnded and not following.trailers
+        self._on_request_started(event, ended)
+        return following
+
+    def _on_request_started(self, event: RequestStarted, ended: bool) -> None:
         context = self.context
         self.phase = READING_BODY
         self.deadlines.request_started()
         lock, address = self._exchange_lock, self.client_address
         exchange = context.open_exchange(self, self.wire, lock, event, address)
+        exchange.ends_with_head = ended
         self._exchange = exchange
         self.meter.request_started(exchange, self.deadlines.last_active)  # the head's read
         self._discard_left = context.options.max_drain

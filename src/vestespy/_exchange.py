@@ -131,6 +131,7 @@ class Exchange:
         "_response_over",
         "_wire",
         "body_sent",
+        "ends_with_head",
         "failed",
         "received",
         "request",
@@ -163,6 +164,9 @@ class Exchange:
         self._release_sides = 0
         # Loop thread only:
         self.received = False  # the request is parsed to its end (or rejected)
+        # The request's end was parsed with its head (no body), before post_request: "end"
+        # goes with "request", in the same strand task, and post_end does nothing.
+        self.ends_with_head = False
         self.response_sent = False  # the response's end was handed to the transport
         # Strand only: a listener raised, so later events (but "close") are dropped.
         self.failed = False
@@ -180,8 +184,14 @@ class Exchange:
         self._release = release
 
     def post_request(self) -> None:
-        """Queue ``"request"`` for the listeners."""
-        self._host.strand.post(self._deliver_request)
+        """Queue ``"request"`` for the listeners, with ``"end"`` in the same task when the
+        request's end was parsed with its head (:attr:`ends_with_head`): on a pool, one task
+        (a post and a run under the strand's lock) less per request without a body."""
+        if self.ends_with_head:
+            self._parsed()
+            self._host.strand.post(self._deliver_request_and_end)
+        else:
+            self._host.strand.post(self._deliver_request)
 
     def post_data(self, data: bytes) -> bool:
         """Queue a piece of body; return whether the loop should stop reading for now."""
@@ -194,11 +204,17 @@ class Exchange:
         return pause
 
     def post_end(self, trailers: list[tuple[str, str, str]]) -> None:
-        """Queue ``"end"``: the request is complete."""
+        """Queue ``"end"``: the request is complete (nothing to do if ``"end"`` went with
+        ``"request"``: see :meth:`post_request`)."""
+        if self.received:
+            return
+        self._parsed()
+        self._host.strand.post(self._deliver_end, trailers)
+
+    def _parsed(self) -> None:
         self.received = True
         if self._release is not None:
             self._side_over(_PARSED)
-        self._host.strand.post(self._deliver_end, trailers)
 
     def post_error(self, error: Exception) -> None:
         """Queue ``"error"``: the request cannot complete; no more of its events follow."""
@@ -325,6 +341,10 @@ class Exchange:
 
     def _deliver_request(self) -> None:
         self._guard(self._host.emit_request, "request", self.request, self.response)
+
+    def _deliver_request_and_end(self) -> None:
+        self._deliver_request()
+        self._deliver_end([])
 
     def _deliver_data(self, data: bytes) -> None:
         if self._max_body_buffer:

@@ -47,7 +47,7 @@ LOOP_FIELDS = {
     Flow: ["for_response", "for_body", "yielded", "closing", "held"],
     Sender: ["_stream", "_held", "_hold_timer"],
     Deadlines: ["_last_active", "_head_since", "_head_bytes", "_body_meter", "_response_meter"],
-    Exchange: ["received", "response_sent"],
+    Exchange: ["received", "response_sent", "ends_with_head"],
     Transport: ["_backlog", "_registered", "_reading", "lingering", "closed"],
 }
 

@@ -593,12 +593,66 @@ def test_a_whole_response_leaves_from_the_listener_thread_without_the_loop(
     h.sock.feed(GET)
     h.connection.on_ready(EVENT_READ)
     assert not h.connection.wire.sent_directly
-    assert len(h.strand.tasks) == 2  # "request" and "end" of the second request
+    assert len(h.strand.tasks) == 1  # the second request, "request" and "end" in one task
     worker.run(h.strand.run_all)
     h.loop.run()
     assert h.sock.take_sent().startswith(HELLO)
     h.connection.check_deadlines(time.monotonic())
     assert h.connection.phase is IDLE
+
+
+def queued_task_names(h: Harness) -> list[str]:
+    assert h.strand is not None
+    return [fn.__name__ for fn, _ in h.strand.tasks]
+
+
+def test_a_request_without_a_body_reaches_the_pool_in_one_task(worker: ListenerThread) -> None:
+    """Its end is parsed with its head: "request" and "end" go in one strand task, in order,
+    and the request is over for the exchange (the response's end posts "close")."""
+    h = Harness()
+    recorder = Recorder("end")
+    h.server.on("request", recorder.on_request)
+    h.receive(GET + GET)  # two pipelined: the second waits for the first's response
+    assert queued_task_names(h) == ["_deliver_request_and_end"]
+    run_strand(h, worker)
+    assert recorder.events == ["request", "end", "close"]
+    # The loop started the second request (its response is held to leave with the next).
+    assert queued_task_names(h) == ["_deliver_request_and_end"]
+    run_strand(h, worker)
+    assert recorder.events == ["request", "end", "close"] * 2
+    assert h.sock.take_sent().count(HELLO) == 2
+
+
+def test_a_request_with_a_body_or_trailers_posts_its_end_alone(worker: ListenerThread) -> None:
+    h = Harness()
+    recorder = Recorder("end")
+    h.server.on("request", recorder.on_request)
+    h.receive(HEAD + b"".join(PIECES))
+    assert queued_task_names(h) == ["_deliver_request", "_deliver_data", "_deliver_end"]
+    run_strand(h, worker)
+    assert recorder.events == ["request", "data", "end", "close"]
+    assert h.sock.take_sent().startswith(OK)
+    # No body but trailers: "end" carries them, in a task of its own.
+    chunked = b"POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    h.receive(chunked + b"0\r\nX-Sum: 1\r\n\r\n")
+    assert queued_task_names(h) == ["_deliver_request", "_deliver_end"]
+    requests: list[Request] = []
+    h.server.on("request", lambda _s, req, _r: requests.append(req))
+    run_strand(h, worker)
+    trailers = requests[0].trailers
+    assert trailers is not None
+    assert trailers.get("x-sum") == "1"
+
+
+def test_inline_a_request_without_a_body_still_reads_its_end_after_the_listeners() -> None:
+    """Inline, "request" runs as it is posted, before the loop reads the end: a listener that
+    answers at once sees the request not yet over, as before."""
+    h = Harness(inline=True)
+    recorder = Recorder("head")
+    h.server.on("request", recorder.on_request)
+    h.receive(GET)
+    assert recorder.events == ["request", "end", "close"]
+    assert h.sock.take_sent().startswith(HELLO)
 
 
 def test_a_partial_direct_send_leaves_the_rest_to_the_loop(worker: ListenerThread) -> None:
