@@ -177,15 +177,29 @@ class ConnectionContext:
         """A request from a parsed head: the scheme (TLS), what a trusted proxy says of the
         client, and its ``X-Request-ID`` (see _request_ids)."""
         headers = headers_from_triples(event.headers)
-        request = cls(
-            method=event.method,
-            target=event.target,
-            http_version=event.http_version,
-            headers=headers,
-            client_address=client_address,
-            connection=exchange,
-            expects_continue=event.expects_continue,
-        )
+        if cls is Request:
+            # The default handler, named: compiled, this is a native call. Through the class
+            # object, mypyc parses the keywords from a dict (measured: 5,500 instructions of a
+            # compiled hello request, more than the constructor itself).
+            request = Request(
+                method=event.method,
+                target=event.target,
+                http_version=event.http_version,
+                headers=headers,
+                client_address=client_address,
+                connection=exchange,
+                expects_continue=event.expects_continue,
+            )
+        else:
+            request = cls(
+                method=event.method,
+                target=event.target,
+                http_version=event.http_version,
+                headers=headers,
+                client_address=client_address,
+                connection=exchange,
+                expects_continue=event.expects_continue,
+            )
         if self.ssl_context is not None:
             request.scheme = "https"
         trusted = self.trusted_proxies

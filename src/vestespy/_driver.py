@@ -657,7 +657,8 @@ class Driver:
     def send_small_body(self, data: bytes) -> bytes:
         """Return ``data`` framed, as one (copied) piece: for small bodies, where a copy costs
         less than queuing and later joining several pieces."""
-        return self._h11.send(Data(data=data))
+        # Positional: h11_mypyc's classes parse keywords from a dict, at a cost.
+        return self._h11.send(Data(data))
 
     def end_response(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
         """Return the bytes that end the response and start the next cycle if possible."""
