@@ -230,7 +230,7 @@ class Connection:
             self._process_events(REQUESTS_PER_SLICE - 1, self._start_request(held))
 
     def _start_request(self, event: RequestStarted) -> DriverEvent | Wait:
-        """Start the request ``event`` heads; return the wire's next event.
+        """Start the request that ``event`` heads; return the wire's next event.
 
         On a pool, that event is read first: when it is the request's end (no body, no
         trailers), ``"end"`` reaches the listeners with ``"request"``, in one strand task (see
