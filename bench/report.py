@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -133,6 +134,61 @@ def reference_ratios(
             overheads.append(f"{server} {cpu - reference_cpu:+.1f} (vs {reference_name})")
     if overheads:
         lines.append("hello server CPU us/req beyond h11-minimal: " + ", ".join(overheads))
+    return lines
+
+
+#: Pairs of rows whose ratio is a target (issue 19): the pool against inline, the WSGI adapter
+#: against the plain pool listener, the command's access log on against off, and the pure
+#: build against waitress. ``--pairs`` names others.
+DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
+    ("vestespy-compiled-pool50-epoll", "vestespy-compiled-inline-epoll"),
+    ("vestespy-compiled-wsgi-epoll", "vestespy-compiled-pool-epoll"),
+    ("vestespy-compiled-command-listener", "vestespy-compiled-command-listener-nolog"),
+    ("vestespy-compiled-command-wsgi", "vestespy-compiled-command-wsgi-nolog"),
+    ("vestespy-inline-epoll", "waitress"),
+)
+
+
+def paired_ratios(
+    rounds: Sequence[Results],
+    pairs: Sequence[tuple[str, str]],
+    workloads: Sequence[Workload],
+) -> list[str]:
+    """One line per pair and workload: ``a``'s rate over ``b``'s, taken within each round.
+
+    The machine's speed drifts between rounds (by tens of percent on a shared VM), and the
+    table's ratio of two medians keeps that drift when the two medians come from different
+    rounds. A ratio taken inside one round, where both rows ran within minutes of each
+    other, cancels most of it; the line gives the median of those ratios, their range, and
+    the same for the server CPU per request where the workload measures it (``b``'s over
+    ``a``'s, so that above 1 means ``a`` is cheaper).
+
+    >>> r = [{"a": {("hello", "rate"): 90.0}, "b": {("hello", "rate"): 100.0}},
+    ...      {"a": {("hello", "rate"): 50.0}, "b": {("hello", "rate"): 40.0}}]
+    >>> from workloads import WORKLOADS
+    >>> paired_ratios(r, [("a", "b")], [WORKLOADS["hello"]])
+    ['a / b, hello req/s: median 1.07x of 2 rounds (0.90x-1.25x)']
+    """
+    lines = []
+    for a, b in pairs:
+        for workload in workloads:
+            parts = []
+            for key, invert, label in (("rate", False, ""), ("cpu", True, "CPU per request ")):
+                ratios = []
+                for measured in rounds:
+                    x = measured.get(a, {}).get((workload.name, key))
+                    y = measured.get(b, {}).get((workload.name, key))
+                    if x and y:
+                        ratios.append(y / x if invert else x / y)
+                if ratios:
+                    parts.append(
+                        f"{label}median {statistics.median(ratios):.2f}x of {len(ratios)} "
+                        f"round{'s' if len(ratios) > 1 else ''} "
+                        f"({min(ratios):.2f}x-{max(ratios):.2f}x)"
+                    )
+            if parts:
+                title = workload.columns[0].title
+                lines.append(f"{a} / {b}, {title}: " + "; ".join(parts))
     return lines
 
 

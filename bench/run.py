@@ -125,7 +125,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         help="run every server this many times, alternating the order; each figure is the median",
     )
+    parser.add_argument(
+        "--pairs",
+        default=None,
+        help="comma list of A/B: print A's rate over B's taken within each round (default: "
+        "the pairs issue 19 sets targets for, those that ran; 'none' for none)",
+    )
     return parser.parse_args(argv)
+
+
+def _pairs(value: str | None) -> list[tuple[str, str]]:
+    if value is None:
+        return list(report.DEFAULT_PAIRS)
+    if value == "none":
+        return []
+    pairs = []
+    for item in value.split(","):
+        a, slash, b = item.strip().partition("/")
+        if not slash or not a or not b or a not in SERVERS or b not in SERVERS:
+            raise SystemExit(f"--pairs: {item!r} is not A/B with two server names")
+        pairs.append((a, b))
+    return pairs
 
 
 def _raise_nofile(needed: int) -> None:
@@ -148,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         # CI's smoke run: the variants of rows it already runs stay out (name them to run).
         servers = [name for name in servers if name not in QUICK_LEAVES_OUT]
     workloads = [WORKLOADS[n] for n in _names(args.workloads, list(WORKLOADS), "workloads")]
+    pairs = _pairs(args.pairs)
     scale = Scale.quick() if args.quick else Scale.full()
     fresh = (not args.quick) if args.fresh is None else args.fresh
     if args.loadgen == "wrk" and wrk.wrk_path() is None:
@@ -218,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.render(header, rows, args.markdown))
     extra = report.reference_ratios(servers, workloads, results)
+    extra += report.paired_ratios(rounds, pairs, workloads)
     for line in [*extra, *notes]:
         print(f"- {line}" if args.markdown else line)
     print(f"{'- ' if args.markdown else ''}harness time: {elapsed:.0f} s")
