@@ -621,6 +621,42 @@ def test_errors(wsgi_served: Serve, caplog: pytest.LogCaptureFixture) -> None:
     assert messages.count("logged by the app") == 2
 
 
+def exc_info_app(environ: Environ, start_response: Any) -> Iterable[bytes]:
+    """Calls start_response with an exc_info of each shape, before anything is sent."""
+    path = environ["PATH_INFO"]
+    plain = [("Content-Type", "text/plain")]
+    if path == "/never-raised":
+        # An exception built but never raised has no traceback: (type, error, None).
+        start_response("200 OK", plain)
+        error = ValueError("never raised")
+        start_response("503 Service Unavailable", plain, (ValueError, error, None))
+        return [b"replaced"]
+    if path == "/nothing-caught":
+        start_response("200 OK", plain, (None, None, None))  # sys.exc_info() outside except
+        return [b"ok"]
+    if path == "/not-a-triple":
+        start_response("200 OK", plain, ["not", "a triple"])
+        return [b"unreachable"]
+    raise AssertionError(path)
+
+
+def test_exc_info_is_taken_as_sys_exc_info_gives_it_and_any_other_shape_is_refused(
+    served: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Not validator-wrapped: the validator refuses a None traceback before the server sees it.
+    caplog.set_level(logging.ERROR, logger="vestespy")
+    with served(WSGIAdapter(exc_info_app)) as thread, RawClient(thread.address) as client:
+        response = client.request("GET", "/never-raised")
+        assert (response.status, response.body) == (503, b"replaced")
+        response = client.request("GET", "/nothing-caught")
+        assert (response.status, response.body) == (200, b"ok")
+        assert client.request("GET", "/not-a-triple").status == 500
+    assert any(
+        "exc_info must be sys.exc_info()" in r.getMessage() + str(r.exc_info)
+        for r in caplog.records
+    )
+
+
 def test_a_str_body_is_an_application_error(served: Serve) -> None:
     # Not validator-wrapped: validator() would catch the slip first, which is the point.
     def app(environ: Environ, start_response: Any) -> Iterable[bytes]:

@@ -22,6 +22,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._header_fields import headers_from_triples
@@ -29,7 +30,7 @@ from .._mypyc import mypyc_attr
 from ..errors import BadRequest, ClientDisconnected, ResponseAlreadyStarted
 from ..headers import Headers
 from ._input import ErrorStream
-from ._types import Environ, ExcInfo, WriteCallable
+from ._types import Environ, WriteCallable
 
 if TYPE_CHECKING:
     from .._pool import WorkerPool
@@ -250,6 +251,26 @@ class Pusher:
                 self._cond.notify_all()
 
 
+def _exc_info_error(exc_info: object) -> tuple[BaseException, TracebackType | None] | None:
+    """The exception and traceback of a ``start_response`` ``exc_info`` (``sys.exc_info()``).
+
+    Returns None for ``(None, None, None)``, what ``sys.exc_info()`` gives outside an except.
+
+    Raises:
+        TypeError: ``exc_info`` is not a ``(type, exception, traceback)`` triple.
+    """
+    if type(exc_info) is tuple and len(exc_info) == 3:
+        error = exc_info[1]
+        tb = exc_info[2]
+        if error is None:
+            return None
+        if isinstance(error, BaseException) and (tb is None or isinstance(tb, TracebackType)):
+            return error, tb
+    raise TypeError(
+        f"start_response's exc_info must be sys.exc_info() (a triple), not {exc_info!r}"
+    )
+
+
 class Call:
     """One application call: ``start_response``, ``write`` and sending the result."""
 
@@ -289,15 +310,16 @@ class Call:
 
     # The arguments an application gives are typed wider than PEP 3333's (object, Sequence):
     # compiled by mypyc, a narrower type would be checked on entry with mypyc's own TypeError,
-    # not the checks below, and a tuple of headers (which the pure build takes) refused.
+    # not the checks below, and a tuple of headers (which the pure build takes) refused; an
+    # exc_info whose traceback is None too (an exception built but never raised).
     def start_response(
-        self, status: object, headers: Sequence[tuple[str, str]], exc_info: ExcInfo | None = None
+        self, status: object, headers: Sequence[tuple[str, str]], exc_info: object = None
     ) -> WriteCallable:
         if exc_info is not None:
             try:
-                error = exc_info[1]
+                error = _exc_info_error(exc_info)
                 if error is not None and (self.pusher is not None or self.sending):
-                    raise error.with_traceback(exc_info[2])
+                    raise error[0].with_traceback(error[1])
             finally:
                 exc_info = error = None  # no reference cycle through the frame
         elif self.status is not None:
