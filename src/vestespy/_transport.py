@@ -107,7 +107,9 @@ class Transport:
         self._on_lost = on_lost
         # What the kernel did not take yet: views of the bytes given, never copies of them,
         # and file segments.
-        self._backlog: deque[memoryview | FileSegment] = deque()
+        # Made by the first send the kernel does not take whole, dropped once sent: an empty
+        # deque is 760 bytes, and an idle connection has nothing to send.
+        self._backlog: deque[memoryview | FileSegment] | None = None
         self._registered = 0  # the events the backend watches for
         self._reading = True
         self.lingering = False
@@ -149,9 +151,10 @@ class Transport:
                 if self.closed:
                     break
             return taken
-        if self._backlog:
+        backlog = self._backlog
+        if backlog:
             if data:
-                self._backlog.append(memoryview(data))
+                backlog.append(memoryview(data))
             return 0
         try:
             sent = self.sock.send(data)
@@ -160,7 +163,7 @@ class Transport:
                 return 0
             sent = 0
         if sent < len(data):
-            self._backlog.append(memoryview(data)[sent:])
+            self._backlog = deque((memoryview(data)[sent:],))
             self._update_interest()
         return sent
 
@@ -219,6 +222,7 @@ class Transport:
         else:
             backlog[0] = first[sent:]
         if not backlog:
+            self._backlog = None
             self._update_interest()
         return sent
 
@@ -229,7 +233,7 @@ class Transport:
         if self._backlog:
             self._backlog.append(segment)
             return 0
-        self._backlog.append(segment)
+        self._backlog = deque((segment,))
         sent = self._send_backlog_segment(segment)
         if self._backlog and not self.closed:
             self._update_interest()
@@ -247,9 +251,11 @@ class Transport:
         except OSError as exc:
             self._failed(exc)
             return 0
-        if not segment.remaining:
-            self._backlog.popleft()
-            if not self._backlog:
+        backlog = self._backlog
+        if not segment.remaining and backlog:
+            backlog.popleft()
+            if not backlog:
+                self._backlog = None
                 self._update_interest()
         return sent
 
@@ -302,7 +308,7 @@ class Transport:
         except (KeyError, ValueError, OSError):
             pass
         self.sock.close()
-        self._backlog.clear()  # memory comes back at once, whoever still holds this object
+        self._backlog = None  # memory comes back at once, whoever still holds this object
 
     # -- internals ------------------------------------------------------------------------
 

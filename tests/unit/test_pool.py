@@ -221,6 +221,50 @@ def test_idle_threads_exit_after_the_idle_timeout_and_new_ones_start() -> None:
         pool.shutdown()
 
 
+class _PostOnEmptyRelease:
+    """A strand's lock that posts a task the moment a runner releases it after finding no task
+    left: the window where the runner has said it stopped running, and a new task starts
+    another runner."""
+
+    def __init__(self, strand: Strand, task: object) -> None:
+        self._lock = threading.Lock()
+        self._strand = strand
+        self._task = task
+        self.armed = False
+
+    def acquire(self) -> bool:
+        return self._lock.acquire()
+
+    def release(self) -> None:
+        self._lock.release()
+        if self.armed and not self._strand._running:
+            self.armed = False
+            self._strand.post(self._task)
+
+
+def test_a_task_posted_as_a_runner_stops_runs_once_on_the_next_runner() -> None:
+    pool = WorkerPool(2)
+    try:
+        strand = pool.strand()
+        assert isinstance(strand, Strand)
+        runs: list[str] = []
+        done = threading.Event()
+
+        def late() -> None:
+            runs.append(threading.current_thread().name)
+            done.set()
+
+        lock = _PostOnEmptyRelease(strand, late)
+        strand._lock = lock  # type: ignore[assignment]
+        lock.armed = True
+        strand.post(lambda: None)  # its runner finds nothing more, and stops: late() is posted
+        assert done.wait(10)
+        poll(lambda: not strand._running, 10, "the strand to stop running")
+        assert len(runs) == 1, runs
+    finally:
+        pool.shutdown()
+
+
 def test_a_deferred_call_runs_once_after_the_strands_last_task() -> None:
     pool = WorkerPool(2)
     try:
