@@ -106,9 +106,8 @@ class Transport:
         self._on_ready = on_ready
         self._on_lost = on_lost
         # What the kernel did not take yet: views of the bytes given, never copies of them,
-        # and file segments.
-        # Made by the first send the kernel does not take whole, dropped once sent: an empty
-        # deque is 760 bytes, and an idle connection has nothing to send.
+        # and file segments. Made by the first send the kernel does not take whole, dropped
+        # once sent: an empty deque is 760 bytes, and an idle connection has nothing to send.
         self._backlog: deque[memoryview | FileSegment] | None = None
         self._registered = 0  # the events the backend watches for
         self._reading = True

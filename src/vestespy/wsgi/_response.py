@@ -251,7 +251,7 @@ class Pusher:
                 self._cond.notify_all()
 
 
-def _exc_info_error(exc_info: object) -> tuple[BaseException, TracebackType | None] | None:
+def _checked_exc_info(exc_info: object) -> tuple[BaseException, TracebackType | None] | None:
     """The exception and traceback of a ``start_response`` ``exc_info`` (``sys.exc_info()``).
 
     Returns None for ``(None, None, None)``, what ``sys.exc_info()`` gives outside an except.
@@ -310,18 +310,18 @@ class Call:
 
     # The arguments an application gives are typed wider than PEP 3333's (object, Sequence):
     # compiled by mypyc, a narrower type would be checked on entry with mypyc's own TypeError,
-    # not the checks below, and a tuple of headers (which the pure build takes) refused; an
-    # exc_info whose traceback is None too (an exception built but never raised).
+    # not the checks below: a tuple of headers (which the pure build takes) refused, and an
+    # exc_info of another shape refused with mypyc's message (the pure build took a list).
     def start_response(
         self, status: object, headers: Sequence[tuple[str, str]], exc_info: object = None
     ) -> WriteCallable:
         if exc_info is not None:
             try:
-                error = _exc_info_error(exc_info)
-                if error is not None and (self.pusher is not None or self.sending):
-                    raise error[0].with_traceback(error[1])
+                caught = _checked_exc_info(exc_info)
+                if caught is not None and (self.pusher is not None or self.sending):
+                    raise caught[0].with_traceback(caught[1])
             finally:
-                exc_info = error = None  # no reference cycle through the frame
+                exc_info = caught = None  # no reference cycle through the frame
         elif self.status is not None:
             raise RuntimeError("start_response was called again without exc_info")
         parsed = _STATUSES.get(status) if type(status) is str else None
